@@ -1,0 +1,93 @@
+# Lostops infrastructure. `make synth` and `make test` are all a newcomer needs;
+# both install what is missing first (pipenv venv from Pipfile.lock, npm ci).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_NOSPIN := 1
+export PIPENV_VERBOSITY := -1
+# jsii: the package cache halves the azurerm assembly load time.
+export JSII_RUNTIME_PACKAGE_CACHE := enabled
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export CHECKPOINT_DISABLE := 1
+# A TF_CLI_CONFIG_FILE pointing at a missing file only makes cdktf print warnings.
+ifneq ($(TF_CLI_CONFIG_FILE),)
+ifeq ($(wildcard $(TF_CLI_CONFIG_FILE)),)
+unexport TF_CLI_CONFIG_FILE
+endif
+endif
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- install
+$(VENV)/.synced: Pipfile.lock
+	@command -v pipenv >/dev/null || python3 -m pip install --quiet pipenv
+	pipenv sync --dev
+	@touch $@
+
+# checkov lives in its own venv: every checkov >= 3.2.400 conflicts with
+# salt==3008.4's pins (pip: ResolutionImpossible). Versions pinned in tools/.
+.venv-checkov/.synced: tools/requirements-checkov.txt
+	python3 -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --no-deps --require-hashes -r $<
+	@touch $@
+
+node_modules/.synced: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# Debian packages the tests need: promtool/amtool, nft, and the end-to-end lab's
+# (systemd-nspawn, debootstrap, ...; tests/lab/labctl.py deps adds its own list).
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager nftables iproute2 openssh-client \
+	openssl curl
+.PHONY: deps-system
+deps-system: ## apt-get install the Debian packages the tests need (root)
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null
+	python3 tests/lab/labctl.py deps
+
+.PHONY: deps
+deps: $(VENV)/.synced .venv-checkov/.synced node_modules/.synced ## install the pipenv venv (from the lock) and the cdktf CLI (npm ci)
+
+# ---------------------------------------------------------------- cdktf
+.PHONY: synth
+synth: deps ## synthesize Terraform JSON for LOSTOPS_INVENTORY (default: example) into cdktf.out/
+	npx cdktf synth
+
+.PHONY: diff deploy
+diff: deps ## cdktf diff (needs Azure credentials)
+	npx cdktf diff network
+deploy: deps ## cdktf deploy (needs Azure credentials); writes outputs.json for the salt-ssh roster
+	npx cdktf deploy network --outputs-file outputs.json
+
+# ---------------------------------------------------------------- tests
+.PHONY: test test-unit
+test: test-unit e2e ## every test tier: unit, then end-to-end (needs root + systemd-nspawn)
+
+test-unit: deps ## fast unit tier: inventory, policy, stacks, checkov, Salt renders, promtool, workflows
+	$(PYTEST) tests/unit
+
+.PHONY: snapshots
+snapshots: deps ## rewrite the committed synth snapshots (review the diff before committing)
+	UPDATE_SNAPSHOTS=1 $(PYTEST) tests/unit/test_network_stack.py -q
+
+.PHONY: lint
+lint: deps lint-salt ## ruff, yamllint, salt-lint, zizmor
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/zizmor --offline .github/workflows
+
+.PHONY: bench
+bench: deps ## time cdktf synth of the project vs a one-resource azurerm app (median ratio target <= 1.15)
+	$(PY) scripts/bench-synth
+
+.PHONY: secrets
+secrets: deps ## write pillar/secrets.yaml (0600) from LOSTOPS_SECRET_* environment variables
+	$(PY) scripts/write-secrets
+
+-include mk/*.mk

@@ -1,0 +1,145 @@
+"""Pillar secrets: one git-ignored YAML file, written from environment variables.
+
+``scripts/write-secrets`` writes ``pillar/secrets.yaml`` (mode 0600) from
+``LOSTOPS_SECRET_<KEY>`` variables; :func:`check` is the pre-flight check the
+Salt pillar runs before any state touches a host. Every message is one line
+naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from lostops.inventory import REPO_ROOT, Inventory
+
+ENV_FILE = "LOSTOPS_SECRETS_FILE"
+DEFAULT_FILE = REPO_ROOT / "pillar" / "secrets.yaml"
+ENV_PREFIX = "LOSTOPS_SECRET_"
+PLACEHOLDER = "CHANGEME"
+
+# key -> (roles that need it, format check or None, what it is)
+SPEC: dict[str, tuple[tuple[str, ...], str | None, str]] = {
+    "mysql_root_password": (("database",), r".{16,}", "MySQL root password (16+ characters)"),
+    "mysql_app_password": (("database", "backend"), r".{16,}", "password of the app's MySQL user (16+ characters)"),
+    "mysql_exporter_password": (("database",), r".{16,}", "password of mysqld_exporter's MySQL user (16+ characters)"),
+    "mysql_ca_cert": (
+        ("database", "backend"),
+        r"-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*",
+        "PEM CA certificate for MySQL TLS (scripts/make-mysql-ca)",
+    ),
+    "mysql_ca_key": (
+        ("database",),
+        r"-----BEGIN (EC |RSA )?PRIVATE KEY-----[\s\S]+-----END (EC |RSA )?PRIVATE KEY-----\s*",
+        "PEM private key of the MySQL CA (scripts/make-mysql-ca)",
+    ),
+    "app_key": (("backend",), r"base64:[A-Za-z0-9+/]{43}=", "Laravel APP_KEY (php artisan key:generate --show)"),
+    "grafana_admin_password": (("monitoring",), r".{12,}", "Grafana admin password (12+ characters)"),
+    "discord_webhook_url": (
+        ("monitoring",),
+        r"https://(discord\.com|discordapp\.com)/api/webhooks/\S+",
+        "Discord webhook URL for alerts",
+    ),
+    "prometheus_basic_auth": (
+        ("monitoring",),
+        r"[A-Za-z0-9._-]+:\$(2[aby]|apr1)\$\S+",
+        "htpasswd line for Prometheus behind Traefik (htpasswd -nbB user password)",
+    ),
+}
+# Optional keys: checked only when present. key -> (roles that get it, what it is)
+OPTIONAL: dict[str, tuple[tuple[str, ...], str]] = {
+    "registry_password": (("backend",), "token that may pull the app image from GHCR (read:packages)"),
+    "traefik_dashboard_auth": (("backend", "monitoring"), "htpasswd line for the Traefik dashboard, when pillar enables it"),
+}
+
+
+class SecretError(ValueError):
+    """A one-line problem with a secret."""
+
+
+def path() -> Path:
+    return Path(os.environ.get(ENV_FILE) or DEFAULT_FILE)
+
+
+def env_name(key: str) -> str:
+    return ENV_PREFIX + key.upper()
+
+
+def read(file: Path | None = None) -> dict:
+    file = file or path()
+    if not file.exists():
+        return {}
+    data = yaml.safe_load(file.read_text()) or {}
+    if not isinstance(data, dict):
+        raise SecretError(f"{file}: must be a mapping of secret names to values")
+    unknown = sorted(set(data) - set(SPEC) - set(OPTIONAL))
+    if unknown:
+        raise SecretError(f"secrets.{unknown[0]}: unknown key in {file}")
+    return {k: ("" if v is None else str(v)) for k, v in data.items()}
+
+
+def for_role(values: dict, role: str) -> dict:
+    """Only the secrets a host of `role` needs: the backend never sees the MySQL root password."""
+    roles = {**{k: v[0] for k, v in SPEC.items()}, **{k: v[0] for k, v in OPTIONAL.items()}}
+    return {k: v for k, v in values.items() if role in roles.get(k, ())}
+
+
+def required_keys(inv: Inventory) -> list[str]:
+    roles = {h.role for h in inv.hosts.values()}
+    return [key for key, (need, _, _) in SPEC.items() if roles.intersection(need)]
+
+
+def check(values: dict, inv: Inventory, file: Path | None = None) -> None:
+    """Pre-flight: every secret the inventory's roles need is set and well-formed.
+
+    Checks all roles, not only the minion being rendered, so that a missing
+    secret stops the run on every host before any state changes one.
+    """
+    file = file or path()
+    for key in required_keys(inv):
+        value = values.get(key, "")
+        if not value:
+            raise SecretError(f"secrets.{key}: missing from {file} (set {env_name(key)} and run `make secrets`)")
+        _check_value(key, value)
+    for key in OPTIONAL:
+        if key in values and values[key].startswith(PLACEHOLDER):
+            raise SecretError(f"secrets.{key}: still the placeholder from secrets.yaml.example")
+
+
+def _check_value(key: str, value: str) -> None:
+    if value.startswith(PLACEHOLDER):
+        raise SecretError(f"secrets.{key}: still the placeholder from secrets.yaml.example")
+    pattern = SPEC[key][1]
+    if pattern and not re.fullmatch(pattern, value):
+        raise SecretError(f"secrets.{key}: not a valid {SPEC[key][2]}")
+
+
+def from_environment(env: dict, inv: Inventory) -> dict:
+    """Collect the secrets from LOSTOPS_SECRET_* variables; raise on the first missing one."""
+    values = {}
+    for key in required_keys(inv):
+        value = env.get(env_name(key), "")
+        if not value:
+            raise SecretError(f"{env_name(key)}: not set (secrets.{key}: {SPEC[key][2]})")
+        _check_value(key, value)
+        values[key] = value
+    for key in OPTIONAL:
+        if env.get(env_name(key)):
+            values[key] = env[env_name(key)]
+    return values
+
+
+def write(values: dict, file: Path | None = None) -> Path:
+    """Write atomically with mode 0600 (never world-readable, not even briefly)."""
+    file = file or path()
+    tmp = file.with_name(f".{file.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# Written by scripts/write-secrets. Do not commit (git-ignored).\n")
+        yaml.safe_dump(values, fh, default_flow_style=False, sort_keys=True)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, file)
+    return file

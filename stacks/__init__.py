@@ -1,0 +1,1 @@
+"""CDK for Terraform stacks. Thin: the logic lives in lostops.policy."""
