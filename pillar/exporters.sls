@@ -1,0 +1,10 @@
+# Exporters (salt/exporters): the committed, non-secret defaults for production.
+# Every key, with its formula default, is documented in salt/exporters/pillar.example.
+# Images are pinned in pillar/images.sls (node_exporter, cadvisor,
+# mysqld_exporter); ports come from the inventory (lostops:services).
+exporters:
+  # Which exporters run on a host of each role (one compose project per host).
+  roles:
+    backend: [node_exporter, cadvisor]
+    database: [node_exporter, cadvisor, mysqld_exporter]
+    monitoring: [node_exporter, cadvisor]

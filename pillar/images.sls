@@ -1,0 +1,18 @@
+# Every container image, pinned in one place: name, exact tag, optional digest.
+# Rendered as name:tag[@digest] by salt/lib/images.jinja. No `latest` anywhere
+# (tests/unit/test_salt_render.py enforces it).
+#
+# An entry may also carry `command` and `healthcheck` (lists, compose syntax)
+# that replace the service's own; only the end-to-end lab uses them, to run
+# its stand-in listener image (pillar/overrides/lab/).
+images:
+  traefik: {name: docker.io/library/traefik, tag: v3.5.3, digest: ''}
+  mysql: {name: docker.io/library/mysql, tag: 8.0.43, digest: ''}
+  node_exporter: {name: quay.io/prometheus/node-exporter, tag: v1.9.1, digest: ''}
+  cadvisor: {name: gcr.io/cadvisor/cadvisor, tag: v0.52.1, digest: ''}
+  mysqld_exporter: {name: quay.io/prometheus/mysqld-exporter, tag: v0.17.2, digest: ''}
+  prometheus: {name: quay.io/prometheus/prometheus, tag: v3.5.0, digest: ''}
+  alertmanager: {name: quay.io/prometheus/alertmanager, tag: v0.28.1, digest: ''}
+  grafana: {name: docker.io/grafana/grafana, tag: 12.1.1, digest: ''}
+  # The app's tag is app:version (pillar/app.sls), set per release.
+  app: {name: ghcr.io/lostops-stg5/lostops-app, tag: '', digest: ''}

@@ -1,0 +1,20 @@
+{#- Pillar top. Every host gets the inventory pillar (`lostops`, a #!py file
+    that also filters secrets by role) and the committed, non-secret formula
+    defaults; states are targeted per minion id in salt/top.sls.
+    pillar/overrides/<inventory>/ is merged last: the differences of one
+    environment, e.g. the end-to-end lab (LOSTOPS_INVENTORY=lab). #}
+{%- set inventory = salt['environ.get']('LOSTOPS_INVENTORY', 'example') %}
+base:
+  '*':
+    - lostops
+    - images
+    - common
+    - firewall
+    - docker
+    - exporters
+    - traefik
+    - mysql
+    - monitoring
+    - app
+    - overrides.{{ inventory }}
+    - ignore_missing: True

@@ -1,0 +1,66 @@
+{#- Configuration files of the exporters that need one (mysqld_exporter). #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ '/map.jinja' import mapdata as exporters with context %}
+{%- set lostops = salt['pillar.get']('lostops') %}
+{%- set enabled = exporters.roles.get(lostops.host.role, []) %}
+{#- The mysql formula's parameters (defaults + pillar `mysql`): where MySQL
+    is and what the exporter's account is called come from one place. #}
+{%- import_yaml 'mysql/parameters/defaults.yaml' as mysql_defaults %}
+{%- set mysql = salt['slsutil.merge'](mysql_defaults, salt['pillar.get']('mysql', {}), strategy='recurse') %}
+
+exporters-config-dir-managed:
+  file.directory:
+    - name: {{ exporters.config_dir }}
+    - user: root
+    - group: root
+    - mode: '0755'
+    - makedirs: True
+
+{%- if 'mysqld_exporter' in enabled %}
+{%-   set me = exporters.mysqld_exporter %}
+{%-   set password = salt['pillar.get']('secrets:mysql_exporter_password', '') %}
+{%-   if not password %}
+{{ raise('secrets:mysql_exporter_password: missing on ' ~ lostops.minion ~ ' (role ' ~ lostops.host.role ~ ')') }}
+{%-   elif '$' in password %}
+{{ raise('secrets:mysql_exporter_password: must not contain "$" (mysqld_exporter expands ${VAR} in its my.cnf)') }}
+{%-   endif %}
+{%-   if not salt['pillar.get']('secrets:mysql_ca_cert', '') %}
+{{ raise('secrets:mysql_ca_cert: missing on ' ~ lostops.minion ~ ' (scripts/make-mysql-ca creates it)') }}
+{%-   endif %}
+
+{#- Mounted read-only; the exporter runs as nobody:nogroup. #}
+exporters-mysqld-exporter-dir-managed:
+  file.directory:
+    - name: {{ exporters.config_dir }}/mysqld-exporter
+    - user: root
+    - group: {{ me.gid }}
+    - mode: '0750'
+    - require:
+      - file: exporters-config-dir-managed
+
+exporters-mysqld-exporter-mycnf-managed:
+  file.managed:
+    - name: {{ exporters.config_dir }}/mysqld-exporter/my.cnf
+    - source: salt://{{ tplroot }}/files/my.cnf.jinja
+    - template: jinja
+    - user: root
+    - group: {{ me.gid }}
+    - mode: '0640'
+    - show_changes: False
+    - context:
+        user: {{ mysql.users.exporter.name | json }}
+        host: {{ mysql.internal_network.alias | json }}
+        port: {{ mysql.container_port }}
+    - require:
+      - file: exporters-mysqld-exporter-dir-managed
+
+exporters-mysqld-exporter-ca-managed:
+  file.managed:
+    - name: {{ exporters.config_dir }}/mysqld-exporter/ca.pem
+    - contents_pillar: secrets:mysql_ca_cert
+    - user: root
+    - group: root
+    - mode: '0644'
+    - require:
+      - file: exporters-mysqld-exporter-dir-managed
+{%- endif %}

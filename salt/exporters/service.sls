@@ -1,0 +1,52 @@
+{#- The compose project `exporters` (/opt/lostops/exporters/compose.yaml):
+    the exporters of this host's role. A change of mysqld_exporter's my.cnf
+    or CA recreates the project (it reads them at start). #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ '/map.jinja' import mapdata as exporters with context %}
+{%- from 'lib/compose.jinja' import compose_project %}
+{%- set lostops = salt['pillar.get']('lostops') %}
+{%- set enabled = exporters.roles.get(lostops.host.role, []) %}
+{%- import_yaml 'mysql/parameters/defaults.yaml' as mysql_defaults %}
+{%- set mysql = salt['slsutil.merge'](mysql_defaults, salt['pillar.get']('mysql', {}), strategy='recurse') %}
+{%- set ports = {} %}
+{%- for name in enabled %}
+{%-   if name not in ['node_exporter', 'cadvisor', 'mysqld_exporter'] %}
+{{ raise('exporters:roles:' ~ lostops.host.role ~ ': unknown exporter ' ~ name) }}
+{%-   endif %}
+{%-   set service = exporters[name].service %}
+{%-   if service not in lostops.services %}
+{{ raise('exporters:' ~ name ~ ':service: ' ~ service ~ ' is not in the inventory services') }}
+{%-   endif %}
+{%-   do ports.update({name: lostops.services[service].port}) %}
+{%- endfor %}
+
+include:
+  - .config
+{%- if 'mysqld_exporter' in enabled %}
+  - mysql.network
+{%- endif %}
+
+{%- if enabled %}
+{%-   set recreate_on = [] %}
+{%-   set require = [] %}
+{%-   if 'mysqld_exporter' in enabled %}
+{%-     do recreate_on.extend([{'file': 'exporters-mysqld-exporter-mycnf-managed'}, {'file': 'exporters-mysqld-exporter-ca-managed'}]) %}
+{%-     do require.append({'cmd': 'mysql-network-internal-managed'}) %}
+{%-     do require.extend(recreate_on) %}
+{%-   endif %}
+{{ compose_project(
+      'exporters',
+      'salt://' ~ tplroot ~ '/files/compose.yaml.jinja',
+      context={
+        'exporters': exporters,
+        'enabled': enabled,
+        'ports': ports,
+        'private_ip': lostops.host.private_ip,
+        'config_dir': exporters.config_dir,
+        'mysql_network': mysql.internal_network.name,
+        'compose': exporters.compose,
+      },
+      recreate_on=recreate_on,
+      require=require,
+) }}
+{%- endif %}

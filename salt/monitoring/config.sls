@@ -1,0 +1,165 @@
+{#- Configuration, secrets and data directories of the monitoring project.
+    Directories (not single files) are bind-mounted read-only, so a file that
+    Salt replaces (new inode) is seen by the running container. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ '/map.jinja' import monitoring as m with context %}
+{%- set cfg = m.config_dir %}
+
+monitoring-config-dir-managed:
+  file.directory:
+    - name: {{ cfg }}
+    - user: root
+    - group: root
+    - mode: '0755'
+    - makedirs: True
+
+{#- ---- data (owned by the container users) ---- #}
+{%- for svc in ['prometheus', 'alertmanager', 'grafana'] %}
+
+monitoring-{{ svc }}-data-dir-managed:
+  file.directory:
+    - name: {{ m.data_dir }}/{{ svc }}
+    - user: {{ m[svc].uid }}
+    - group: {{ m[svc].gid }}
+    - mode: '0750'
+    - makedirs: True
+{%- endfor %}
+
+{#- ---- Prometheus ---- #}
+
+monitoring-prometheus-config-dir-managed:
+  file.directory:
+    - name: {{ cfg }}/prometheus
+    - user: root
+    - group: root
+    - mode: '0755'
+    - require:
+      - file: monitoring-config-dir-managed
+
+monitoring-prometheus-config-file-managed:
+  file.managed:
+    - name: {{ cfg }}/prometheus/prometheus.yml
+    - source: salt://{{ tplroot }}/files/prometheus/prometheus.yml.jinja
+    - template: jinja
+    - context:
+        tplroot: {{ tplroot }}
+    - user: root
+    - group: root
+    - mode: '0644'
+    - require:
+      - file: monitoring-prometheus-config-dir-managed
+
+monitoring-prometheus-rules-dir-recursed:
+  file.recurse:
+    - name: {{ cfg }}/prometheus/rules
+    - source: salt://{{ tplroot }}/files/prometheus/rules
+    - user: root
+    - group: root
+    - dir_mode: '0755'
+    - file_mode: '0644'
+    - include_pat: '*.yml'
+    - clean: True
+    - require:
+      - file: monitoring-prometheus-config-dir-managed
+
+{#- ---- Alertmanager ---- #}
+
+monitoring-alertmanager-config-dir-managed:
+  file.directory:
+    - name: {{ cfg }}/alertmanager
+    - user: root
+    - group: {{ m.alertmanager.gid }}
+    - mode: '0750'
+    - require:
+      - file: monitoring-config-dir-managed
+
+monitoring-alertmanager-config-file-managed:
+  file.managed:
+    - name: {{ cfg }}/alertmanager/alertmanager.yml
+    - source: salt://{{ tplroot }}/files/alertmanager/alertmanager.yml.jinja
+    - template: jinja
+    - context:
+        tplroot: {{ tplroot }}
+    - user: root
+    - group: {{ m.alertmanager.gid }}
+    - mode: '0640'
+    - require:
+      - file: monitoring-alertmanager-config-dir-managed
+
+{#- The webhook URL is a secret: its own file, read by Alertmanager through
+    discord_configs.webhook_url_file, never inline in alertmanager.yml. #}
+monitoring-alertmanager-discord-secret-managed:
+  file.managed:
+    - name: {{ cfg }}/alertmanager/discord_webhook_url
+    - contents_pillar: secrets:discord_webhook_url
+    - contents_newline: False
+    - show_changes: False
+    - user: root
+    - group: {{ m.alertmanager.gid }}
+    - mode: '0640'
+    - require:
+      - file: monitoring-alertmanager-config-dir-managed
+
+{#- ---- Grafana ---- #}
+
+monitoring-grafana-config-dir-managed:
+  file.directory:
+    - name: {{ cfg }}/grafana
+    - user: root
+    - group: root
+    - mode: '0755'
+    - require:
+      - file: monitoring-config-dir-managed
+
+monitoring-grafana-provisioning-dir-recursed:
+  file.recurse:
+    - name: {{ cfg }}/grafana/provisioning
+    - source: salt://{{ tplroot }}/files/grafana/provisioning
+    - template: jinja
+    - context:
+        tplroot: {{ tplroot }}
+    - user: root
+    - group: root
+    - dir_mode: '0755'
+    - file_mode: '0644'
+    - clean: True
+    - require:
+      - file: monitoring-grafana-config-dir-managed
+
+monitoring-grafana-dashboards-dir-recursed:
+  file.recurse:
+    - name: {{ cfg }}/grafana/dashboards
+    - source: salt://{{ tplroot }}/files/grafana/dashboards
+    - user: root
+    - group: root
+    - dir_mode: '0755'
+    - file_mode: '0644'
+    - include_pat: '*.json'
+    - clean: True
+    - require:
+      - file: monitoring-grafana-config-dir-managed
+
+monitoring-grafana-secrets-dir-managed:
+  file.directory:
+    - name: {{ cfg }}/grafana/secrets
+    - user: root
+    - group: {{ m.grafana.gid }}
+    - mode: '0750'
+    - require:
+      - file: monitoring-grafana-config-dir-managed
+
+{%- for name, key in [('admin_password', 'grafana_admin_password'),
+                      ('discord_webhook_url', 'discord_webhook_url')] %}
+
+monitoring-grafana-{{ name | replace('_', '-') }}-secret-managed:
+  file.managed:
+    - name: {{ cfg }}/grafana/secrets/{{ name }}
+    - contents_pillar: secrets:{{ key }}
+    - contents_newline: False
+    - show_changes: False
+    - user: root
+    - group: {{ m.grafana.gid }}
+    - mode: '0640'
+    - require:
+      - file: monitoring-grafana-secrets-dir-managed
+{%- endfor %}

@@ -1,0 +1,82 @@
+{#- The compose project and the hot reloads.
+    - Prometheus / Alertmanager: config or rules changed -> validated inside
+      the running container (promtool / amtool), then SIGHUP (hot reload).
+    - Grafana: provisioning or secrets changed -> restart of grafana only
+      (dashboards JSON is polled by the provider, no restart needed).
+    The in-container checks and the admin password reset need the real
+    images: pillar monitoring:check_in_container / grafana:reset_admin_password
+    switch them off (the lab does, its stand-in image has no promtool). #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ '/map.jinja' import monitoring as m, compose_cmd with context %}
+{%- from 'lib/compose.jinja' import compose_project with context %}
+{%- set cfg = m.config_dir %}
+
+{{ compose_project(
+     m.project,
+     'salt://' ~ tplroot ~ '/files/compose.yaml.jinja',
+     context={'tplroot': tplroot},
+     recreate_on=[],
+     require=[
+       {'cmd': 'traefik-network-proxy-managed'},
+       {'file': 'monitoring-prometheus-data-dir-managed'},
+       {'file': 'monitoring-alertmanager-data-dir-managed'},
+       {'file': 'monitoring-grafana-data-dir-managed'},
+       {'file': 'monitoring-prometheus-config-file-managed'},
+       {'file': 'monitoring-prometheus-rules-dir-recursed'},
+       {'file': 'monitoring-alertmanager-config-file-managed'},
+       {'file': 'monitoring-alertmanager-discord-secret-managed'},
+       {'file': 'monitoring-grafana-provisioning-dir-recursed'},
+       {'file': 'monitoring-grafana-dashboards-dir-recursed'},
+       {'file': 'monitoring-grafana-admin-password-secret-managed'},
+       {'file': 'monitoring-grafana-discord-webhook-url-secret-managed'},
+     ]) }}
+
+monitoring-prometheus-reload-run:
+  cmd.run:
+    - name: >-
+{%- if m.check_in_container %}
+        {{ compose_cmd }} exec -T prometheus promtool check config /etc/prometheus/prometheus.yml &&
+{%- endif %}
+        {{ compose_cmd }} kill -s SIGHUP prometheus
+    - onchanges:
+      - file: monitoring-prometheus-config-file-managed
+      - file: monitoring-prometheus-rules-dir-recursed
+    - require:
+      - cmd: lostops-compose-{{ m.project }}-changed
+
+monitoring-alertmanager-reload-run:
+  cmd.run:
+    - name: >-
+{%- if m.check_in_container %}
+        {{ compose_cmd }} exec -T alertmanager amtool check-config /etc/alertmanager/alertmanager.yml &&
+{%- endif %}
+        {{ compose_cmd }} kill -s SIGHUP alertmanager
+    - onchanges:
+      - file: monitoring-alertmanager-config-file-managed
+    - require:
+      - cmd: lostops-compose-{{ m.project }}-changed
+
+monitoring-grafana-restart-run:
+  cmd.run:
+    - name: {{ compose_cmd }} restart grafana
+    - onchanges:
+      - file: monitoring-grafana-provisioning-dir-recursed
+      - file: monitoring-grafana-discord-webhook-url-secret-managed
+    - require:
+      - cmd: lostops-compose-{{ m.project }}-changed
+
+{%- if m.grafana.reset_admin_password %}
+
+{#- GF_SECURITY_ADMIN_PASSWORD__FILE only applies when Grafana creates its
+    database; a changed secret is applied with the CLI (password on stdin,
+    never on a command line). #}
+monitoring-grafana-admin-password-reset-run:
+  cmd.run:
+    - name: >-
+        {{ compose_cmd }} exec -T grafana grafana cli admin reset-admin-password --password-from-stdin
+        < {{ cfg }}/grafana/secrets/admin_password
+    - onchanges:
+      - file: monitoring-grafana-admin-password-secret-managed
+    - require:
+      - cmd: monitoring-grafana-restart-run
+{%- endif %}

@@ -1,0 +1,42 @@
+{#- The compose project `mysql` (/opt/lostops/mysql/compose.yaml). A change
+    of the mysqld options or of the TLS material recreates the container; the
+    data directory is a host path and survives it. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ '/map.jinja' import mapdata as mysql with context %}
+{%- from 'lib/compose.jinja' import compose_project %}
+{%- set lostops = salt['pillar.get']('lostops') %}
+
+include:
+  - .config
+  - .tls
+  - .network
+
+{{ compose_project(
+      'mysql',
+      'salt://' ~ tplroot ~ '/files/compose.yaml.jinja',
+      context={
+        'private_ip': lostops.host.private_ip,
+        'host_port': lostops.services.mysql.port,
+        'port': mysql.container_port,
+        'data_dir': mysql.data_root ~ '/data',
+        'config_dir': mysql.config_dir,
+        'tls_dir': mysql.tls.container_dir,
+        'secrets_dir': mysql.secrets_container_dir,
+        'internal_network': mysql.internal_network,
+        'compose': mysql.compose,
+      },
+      recreate_on=[
+        {'file': 'mysql-config-file-managed'},
+        {'file': 'mysql-tls-ca-cert-managed'},
+        {'cmd': 'mysql-tls-server-cert-issued'},
+      ],
+      require=[
+        {'cmd': 'mysql-network-internal-managed'},
+        {'file': 'mysql-data-dir-managed'},
+        {'file': 'mysql-config-file-managed'},
+        {'file': 'mysql-config-root-password-managed'},
+        {'file': 'mysql-config-root-cnf-managed'},
+        {'file': 'mysql-tls-server-key-managed'},
+        {'file': 'mysql-tls-server-cert-managed'},
+      ],
+) }}

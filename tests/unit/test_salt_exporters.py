@@ -1,0 +1,207 @@
+"""The exporters formula (salt/exporters), rendered through Salt.
+
+Every host of both inventories is rendered with Salt itself
+(lostops.render.render_host: real states, pillar, templates and target-OS
+grains), once per (host, inventory) per session; the assertions read the
+rendered compose file and mysqld_exporter's my.cnf.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import pytest
+import yaml
+
+from lostops import render
+from lostops.inventory import REPO_ROOT as REPO
+
+COMPOSE = "/opt/lostops/exporters/compose.yaml"
+MYCNF = "/etc/lostops/exporters/mysqld-exporter/my.cnf"
+HOSTS = ("backend", "database", "monitoring")
+EXPECTED = {
+    "backend": {"node-exporter", "cadvisor"},
+    "database": {"node-exporter", "cadvisor", "mysqld-exporter"},
+    "monitoring": {"node-exporter", "cadvisor"},
+}
+# compose service -> inventory service (lostops:services)
+SERVICE = {
+    "node-exporter": "node-exporter",
+    "cadvisor": "cadvisor",
+    "mysqld-exporter": "mysqld-exporter",
+}
+CASES = [(h, i) for i in ("example", "lab") for h in HOSTS]
+
+
+@functools.cache
+def rendered(host: str, inventory: str = "example") -> dict:
+    return render.render_host(host, inventory, mods="exporters")
+
+
+@functools.cache
+def inv(inventory: str) -> dict:
+    return yaml.safe_load(
+        (REPO / "pillar" / "inventory" / f"{inventory}.yaml").read_text()
+    )
+
+
+def files(host: str, inventory: str = "example") -> dict:
+    return {p: f["contents"] for p, f in rendered(host, inventory)["files"].items()}
+
+
+def compose(host: str, inventory: str = "example") -> dict:
+    return yaml.safe_load(files(host, inventory)[COMPOSE])
+
+
+def test_every_host_runs_exporters(highstate):
+    for host in HOSTS:
+        assert "lostops-compose-exporters-file" in highstate(host), host
+
+
+@pytest.mark.parametrize("host,inventory", CASES)
+def test_exporters_per_role(host, inventory):
+    assert set(compose(host, inventory)["services"]) == EXPECTED[host]
+    has_mycnf = MYCNF in files(host, inventory)
+    assert has_mycnf == (host == "database")
+
+
+@pytest.mark.parametrize("host,inventory", CASES)
+def test_everything_on_the_private_ip_only(host, inventory):
+    ip = inv(inventory)["hosts"][host]["private_ip"]
+    services = inv(inventory)["services"]
+    c = compose(host, inventory)
+    for name, svc in c["services"].items():
+        port = services[SERVICE[name]]["port"]
+        if name == "node-exporter":
+            assert svc["network_mode"] == "host" and svc["pid"] == "host"
+            assert "ports" not in svc
+            listen = [
+                a for a in svc["command"] if a.startswith("--web.listen-address=")
+            ]
+            if inventory == "lab":  # stand-in: busybox httpd -p IP:PORT
+                assert svc["command"][:4] == ["httpd", "-f", "-p", f"{ip}:{port}"]
+            else:
+                assert listen == [f"--web.listen-address={ip}:{port}"]
+                assert "--path.rootfs=/host" in svc["command"]
+                assert any(v.startswith("/:/host:ro") for v in svc["volumes"])
+        else:
+            assert len(svc["ports"]) == 1
+            assert svc["ports"][0].startswith(f"{ip}:{port}:"), svc["ports"]
+        assert not svc.get("privileged"), name
+        assert svc["restart"] == "unless-stopped"
+        assert "healthcheck" in svc
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_images_pinned(host):
+    images = yaml.safe_load((REPO / "pillar" / "images.sls").read_text())["images"]
+    c = compose(host)
+    key = {
+        "node-exporter": "node_exporter",
+        "cadvisor": "cadvisor",
+        "mysqld-exporter": "mysqld_exporter",
+    }
+    for name, svc in c["services"].items():
+        img = images[key[name]]
+        assert svc["image"] == f"{img['name']}:{img['tag']}"
+        assert img["tag"] and img["tag"] != "latest"
+    tag = images["mysqld_exporter"]["tag"].lstrip("v").split(".")
+    assert (int(tag[0]), int(tag[1])) >= (0, 15), (
+        "my.cnf configuration needs mysqld_exporter >= 0.15"
+    )
+
+
+def test_mysqld_exporter_uses_my_cnf_and_tls():
+    c = compose("database")
+    svc = c["services"]["mysqld-exporter"]
+    assert "--config.my-cnf=/etc/mysqld-exporter/my.cnf" in svc["command"]
+    assert "DATA_SOURCE_NAME" not in yaml.safe_dump(c)  # parsed: comments do not count
+    assert "environment" not in svc
+    assert svc["volumes"] == [
+        "/etc/lostops/exporters/mysqld-exporter:/etc/mysqld-exporter:ro"
+    ]
+    assert "mysql-internal" in svc["networks"] and c["networks"]["mysql-internal"] == {
+        "external": True
+    }
+    cnf = files("database")[MYCNF]
+    opts = {
+        k.strip(): v.strip()
+        for k, _, v in (line.partition("=") for line in cnf.splitlines())
+        if k.strip() and not k.strip().startswith(("#", "["))
+    }
+    assert opts["user"] == "exporter"
+    assert (
+        opts["host"] == "mysql"
+    )  # the alias on mysql-internal, in the server certificate's SAN
+    assert opts["ssl-ca"] == "/etc/mysqld-exporter/ca.pem"
+    assert (
+        opts["password"]
+        == yaml.safe_load((REPO / "pillar" / "secrets.yaml.example").read_text())[
+            "mysql_exporter_password"
+        ]
+    )
+    st = render.states(rendered("database")["highstate"], "file.managed")
+    mycnf = st["exporters-mysqld-exporter-mycnf-managed"]["args"]
+    assert (mycnf["mode"], str(mycnf["group"]), mycnf["show_changes"]) == (
+        "0640",
+        "65534",
+        False,
+    )
+    assert (
+        st["exporters-mysqld-exporter-ca-managed"]["args"]["contents_pillar"]
+        == "secrets:mysql_ca_cert"
+    )
+    # The password never reaches a command line or the compose file.
+    assert "CHANGEME" not in files("database")[COMPOSE]
+    # A change of my.cnf or the CA restarts the exporter.
+    recreate = render.states(rendered("database")["highstate"], "cmd.run")[
+        "lostops-compose-exporters-recreate"
+    ]["args"]
+    assert {
+        "exporters-mysqld-exporter-mycnf-managed",
+        "exporters-mysqld-exporter-ca-managed",
+    } <= {next(iter(r.values())) for r in recreate["onchanges"]}
+
+
+def test_mysqld_exporter_network_is_the_one_the_mysql_account_is_bound_to():
+    hs = rendered("database")["highstate"]
+    net = render.states(hs, "cmd.run")["mysql-network-internal-managed"]["args"]["name"]
+    assert net.endswith(" mysql-internal") and "--internal" in net
+    req = render.states(hs, "cmd.run")["lostops-compose-exporters-up"]["args"][
+        "require"
+    ]
+    assert {"cmd": "mysql-network-internal-managed"} in req
+
+
+def test_cadvisor_not_privileged_with_read_only_mounts():
+    svc = compose("backend")["services"]["cadvisor"]
+    assert not svc.get("privileged")
+    assert all(v.endswith(":ro") for v in svc["volumes"])
+    assert svc["devices"] == ["/dev/kmsg"]
+    assert "devices" not in compose("backend", "lab")["services"]["cadvisor"]
+
+
+@pytest.mark.parametrize("host,inventory", CASES)
+def test_dollar_signs_escaped_for_compose(host, inventory):
+    # compose interpolates $VAR; a literal $ (regexes in node_exporter flags) must be $$.
+    body = files(host, inventory)[COMPOSE]
+    assert not re.search(r"(?<!\$)\$(?!\$)", body.replace("$$", ""))
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_lab_uses_the_stand_in(host):
+    for name, svc in compose(host, "lab")["services"].items():
+        assert svc["image"] == "localhost/lostops-standin:lab", name
+        assert svc["command"][0] == "httpd"
+        assert svc["healthcheck"]["test"][:3] == ["CMD", "wget", "-q"]
+
+
+def test_pillar_example_documents_the_top_level_keys():
+    example = yaml.safe_load(
+        (REPO / "salt" / "exporters" / "pillar.example").read_text()
+    )["exporters"]
+    defaults = yaml.safe_load(
+        (REPO / "salt" / "exporters" / "parameters" / "defaults.yaml").read_text()
+    )
+    assert set(defaults) <= set(example), set(defaults) - set(example)
