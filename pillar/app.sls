@@ -1,0 +1,29 @@
+# The Laravel app (salt/app): committed, non-secret defaults for production.
+# Every key, with its formula default, is documented in salt/app/pillar.example.
+# The image name is pinned in pillar/images.sls (images:app); its tag is
+# app:version. Secrets (APP_KEY, DB password, MySQL CA, registry token) come
+# from pillar/secrets.yaml (keys app_key, mysql_app_password, mysql_ca_cert,
+# registry_password).
+app:
+  # The release that `state.apply` converges the backend to (X.Y.Z, checked at
+  # render time). The release job passes the version it ships with
+  #   salt-ssh backend state.apply pillar='{"app": {"version": "X.Y.Z"}}'
+  # and commits the bump here, so that a plain `state.apply` never rolls the
+  # app back to an older release.
+  version: 0.1.0
+  # The app's MySQL database and user: the mysql formula creates them from the
+  # same keys (GRANTs, REQUIRE SSL), the app connects with them.
+  database:
+    name: lostops
+    user: lostops
+  # The port the image serves HTTP on inside the container (Traefik's target):
+  # 8000, Laravel's `artisan serve` / Octane default. Change it with the image.
+  port: 8000
+  healthcheck:
+    # Laravel 11+ health route.
+    path: /up
+  # Run `php artisan migrate --force` in a one-off container of the new image
+  # before it receives traffic (once per version).
+  migrate: true
+  # GHCR user for a private image (with secrets.registry_password). Empty: no login.
+  registry_user: ''

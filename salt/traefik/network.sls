@@ -1,0 +1,15 @@
+{#- The external docker network `proxy`: Traefik and every routed container
+    (app, Grafana, Prometheus) join it. Other formulas require
+    `cmd: traefik-network-proxy-managed`. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ '/map.jinja' import mapdata as traefik with context %}
+
+include:
+  - docker
+
+traefik-network-proxy-managed:
+  cmd.run:
+    - name: docker network create {{ traefik.network }}
+    - unless: docker network inspect {{ traefik.network }} >/dev/null 2>&1
+    - require:
+      - service: docker-service-running

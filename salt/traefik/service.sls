@@ -1,0 +1,40 @@
+{#- The compose project `traefik` (/opt/lostops/traefik/compose.yaml). A change
+    of the static configuration (or of the dashboard's users file, which
+    Traefik reads only when it builds the middleware) recreates the container;
+    the file provider's directory is watched and needs no restart. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ '/map.jinja' import mapdata as traefik with context %}
+{%- from 'lib/compose.jinja' import compose_project %}
+{%- set lostops = salt['pillar.get']('lostops') %}
+
+include:
+  - .network
+  - .config
+
+{{ compose_project(
+      'traefik',
+      'salt://' ~ tplroot ~ '/files/compose.yaml.jinja',
+      context={
+        'config_dir': traefik.config_dir,
+        'data_dir': traefik.data_dir,
+        'network': traefik.network,
+        'dashboard': traefik.dashboard.enabled,
+        'docker_socket': traefik.docker_socket,
+        'private_ip': lostops.host.private_ip,
+        'http_port': lostops.services.http.port,
+        'https_port': lostops.services.https.port,
+        'metrics_port': lostops.services['traefik-metrics'].port,
+      },
+      recreate_on=[
+        {'file': 'traefik-config-static-managed'},
+        {'file': 'traefik-config-dashboard-auth-managed'},
+      ],
+      require=[
+        {'cmd': 'traefik-network-proxy-managed'},
+        {'file': 'traefik-acme-storage-managed'},
+        {'file': 'traefik-config-static-managed'},
+        {'file': 'traefik-config-tls-managed'},
+        {'file': 'traefik-config-middlewares-managed'},
+        {'file': 'traefik-config-dashboard-managed'},
+      ],
+) }}

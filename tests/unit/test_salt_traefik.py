@@ -1,0 +1,294 @@
+"""The traefik formula (salt/traefik), rendered through Salt.
+
+The backend and monitoring highstates come from the shared session fixtures
+(`highstate`, `managed_files`: Salt's own render, target OS grains); switches
+(ACME staging, dashboard) are rendered with extra pillar through salt-call.
+The static configuration and the dynamic files are `file.serialize` datasets,
+so the assertions read exactly what Traefik will get; the compose file is the
+one Salt's file.get_managed renders for the host.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lostops import render
+from lostops.inventory import REPO_ROOT as REPO
+from lostops.inventory import load as load_inventory
+from lostops.pillar import inventory_pillar
+
+HOSTS = ["backend", "monitoring"]
+COMPOSE = "/opt/lostops/traefik/compose.yaml"
+
+
+# --------------------------------------------------------------------------- helpers
+# Default renders come from the shared session fixtures (tests/unit/conftest.py:
+# `highstate`, `managed_files`, rendered by lostops.render like scripts/render).
+# Renders with extra pillar (switches, failure cases) run salt-call with the
+# same minion configuration (lostops.render) plus `pillar=...`.
+
+
+@functools.cache
+def _config_dir(inventory: str) -> str:
+    work = Path(tempfile.mkdtemp(prefix=f"lostops-test-{inventory}-"))
+    render._minion_config(work, inventory, None)  # target OS grains, repo roots
+    return str(work)
+
+
+def salt_call(host: str, *args: str, inventory: str = "example") -> object:
+    proc = subprocess.run(
+        [
+            render.salt_call(),
+            "--local",
+            f"--config-dir={_config_dir(inventory)}",
+            f"--id={host}",
+            "--out=json",
+            "--log-level=quiet",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=render.render_env(inventory),
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    try:
+        return json.loads(proc.stdout)["local"]
+    except (json.JSONDecodeError, KeyError):
+        raise AssertionError(
+            f"salt-call {' '.join(args)} failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
+        )
+
+
+@functools.cache
+def show_sls(host: str, sls: str, inventory: str = "example", pillar: str = "") -> dict:
+    """state.show_sls with extra pillar (JSON) on the command line."""
+    out = salt_call(
+        host, "state.show_sls", sls, f"pillar={pillar}", inventory=inventory
+    )
+    assert isinstance(out, dict), f"render of {sls} on {host} failed: {out}"
+    return out
+
+
+def state(states: dict, state_id: str) -> tuple[str, dict]:
+    """(module.function, {arg: value}) of one state."""
+    flat = render.states({state_id: states[state_id]})[state_id]
+    return f"{flat['module']}.{flat['function']}", flat["args"]
+
+
+def host_view(host: str, inventory: str = "example") -> dict:
+    """The `lostops` pillar of `host` (same code as pillar/lostops.sls)."""
+    return inventory_pillar(load_inventory(inventory), host)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def static(hs: dict) -> dict:
+    return state(hs, "traefik-config-static-managed")[1]["dataset"]
+
+
+def compose(managed_files, host: str, inventory: str = "example") -> dict:
+    return yaml.safe_load(managed_files(host, inventory)[COMPOSE])
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_web_redirects_permanently_to_websecure(highstate, host):
+    web = static(highstate(host))["entryPoints"]["web"]
+    assert web["address"] == ":80"
+    assert web["http"]["redirections"]["entryPoint"] == {
+        "to": "websecure",
+        "scheme": "https",
+        "permanent": True,
+    }
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_websecure_has_tls_resolver_and_security_headers(highstate, host):
+    ws = static(highstate(host))["entryPoints"]["websecure"]
+    assert ws["address"] == ":443"
+    assert ws["http"]["middlewares"] == ["security-headers@file"]
+    assert ws["http"]["tls"] == {"certResolver": "le"}
+
+
+def test_tls_options_default_min_tls12_and_sni_strict(highstate):
+    _, args = state(highstate("backend"), "traefik-config-tls-managed")
+    assert args["name"] == "/etc/lostops/traefik/dynamic/tls.yml"
+    default = args["dataset"]["tls"]["options"]["default"]
+    assert default["minVersion"] == "VersionTLS12"
+    assert default["sniStrict"] is True
+    assert default["cipherSuites"], "a cipher list for TLS 1.2"
+    assert all(
+        "ECDHE" in c and ("GCM" in c or "CHACHA20" in c)
+        for c in default["cipherSuites"]
+    )
+
+
+def test_security_headers_middleware(highstate):
+    _, args = state(highstate("backend"), "traefik-config-middlewares-managed")
+    headers = args["dataset"]["http"]["middlewares"]["security-headers"]["headers"]
+    assert headers["stsSeconds"] == 31536000
+    assert headers["stsIncludeSubdomains"] is True
+    assert headers["contentTypeNosniff"] is True
+    assert headers["frameDeny"] is True
+    assert headers["referrerPolicy"] == "strict-origin-when-cross-origin"
+
+
+def test_docker_provider_not_exposed_by_default_on_proxy_network(highstate):
+    providers = static(highstate("backend"))["providers"]
+    assert providers["docker"]["exposedByDefault"] is False
+    assert providers["docker"]["network"] == "proxy"
+    assert providers["file"] == {"directory": "/etc/traefik/dynamic", "watch": True}
+
+
+def test_acme_resolver_production_http01_and_storage(highstate):
+    acme = static(highstate("backend"))["certificatesResolvers"]["le"]["acme"]
+    assert acme["caServer"] == "https://acme-v02.api.letsencrypt.org/directory"
+    assert acme["httpChallenge"] == {"entryPoint": "web"}
+    assert acme["storage"] == "/acme/acme.json"
+    assert acme["email"] == "hostmaster@lostops.example.com"
+
+
+def test_acme_staging_switch():
+    hs = show_sls(
+        "backend", "traefik", pillar='{"traefik": {"acme": {"staging": true}}}'
+    )
+    acme = static(hs)["certificatesResolvers"]["le"]["acme"]
+    assert acme["caServer"] == "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+
+def test_acme_json_is_0600_and_never_replaced(highstate):
+    hs = highstate("backend")
+    fun, args = state(hs, "traefik-acme-storage-managed")
+    assert fun == "file.managed"
+    assert args["name"] == "/srv/lostops/traefik/acme/acme.json"
+    assert args["mode"] == "0600"
+    assert args["replace"] is False
+    assert state(hs, "traefik-acme-dir-managed")[1]["mode"] == "0700"
+
+
+def test_metrics_entrypoint_prometheus_and_json_access_log(highstate):
+    cfg = static(highstate("backend"))
+    assert cfg["entryPoints"]["metrics"] == {"address": ":8082"}
+    assert cfg["metrics"]["prometheus"]["entryPoint"] == "metrics"
+    assert cfg["accessLog"] == {"format": "json"}  # no filePath: stdout
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_dashboard_absent_by_default_and_never_insecure(highstate, host):
+    hs = highstate(host)
+    cfg = static(hs)
+    assert "api" not in cfg
+    assert state(hs, "traefik-config-dashboard-managed")[0] == "file.absent"
+    assert "insecure" not in json.dumps(cfg)
+
+
+def test_dashboard_enabled_gets_host_rule_and_basic_auth():
+    pillar = json.dumps(
+        {
+            "traefik": {
+                "dashboard": {"enabled": True, "host": "traefik.lostops.example.com"}
+            },
+            "secrets": {
+                "traefik_dashboard_auth": "admin:$2y$05$abcdefghijklmnopqrstuv"
+            },
+        }
+    )
+    hs = show_sls("backend", "traefik", pillar=pillar)
+    assert static(hs)["api"] == {"dashboard": True}
+    http = state(hs, "traefik-config-dashboard-managed")[1]["dataset"]["http"]
+    router = http["routers"]["dashboard"]
+    assert router["rule"] == "Host(`traefik.lostops.example.com`)"
+    assert router["service"] == "api@internal"
+    assert router["entryPoints"] == ["websecure"]
+    assert router["middlewares"] == ["dashboard-auth"]
+    assert (
+        http["middlewares"]["dashboard-auth"]["basicAuth"]["usersFile"]
+        == "/etc/traefik/dashboard.htpasswd"
+    )
+    _, auth = state(hs, "traefik-config-dashboard-auth-managed")
+    assert auth["mode"] == "0600"
+    assert auth["contents_pillar"] == "secrets:traefik_dashboard_auth"
+    assert "$2y$05$" not in json.dumps(hs), (
+        "the htpasswd line stays out of the state data"
+    )
+
+
+def test_dashboard_enabled_without_host_fails_the_render():
+    out = salt_call(
+        "backend",
+        "state.show_sls",
+        "traefik",
+        'pillar={"traefik": {"dashboard": {"enabled": true}}}',
+    )
+    assert isinstance(out, list)
+    assert "traefik:dashboard:host: required" in out[0]
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_compose_publishes_80_443_publicly_and_metrics_on_private_ip(
+    managed_files, host
+):
+    ip = host_view(host)["host"]["private_ip"]
+    svc = compose(managed_files, host)["services"]["traefik"]
+    assert sorted(svc["ports"]) == sorted(["80:80", "443:443", f"{ip}:8082:8082"])
+    assert svc["image"].startswith("docker.io/library/traefik:v3.")
+    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in svc["volumes"]
+    assert "/srv/lostops/traefik/acme:/acme" in svc["volumes"]
+    assert not any("dashboard" in v for v in svc["volumes"])
+    assert svc["networks"] == ["proxy"]
+    assert svc["healthcheck"]["test"] == ["CMD", "traefik", "healthcheck", "--ping"]
+
+
+def test_compose_joins_external_proxy_network_and_network_state(
+    highstate, managed_files
+):
+    assert compose(managed_files, "backend")["networks"] == {
+        "proxy": {"external": True}
+    }
+    fun, args = state(highstate("backend"), "traefik-network-proxy-managed")
+    assert fun == "cmd.run"
+    assert args["name"] == "docker network create proxy"
+    assert args["unless"].startswith("docker network inspect proxy")
+
+
+def test_static_config_change_recreates_the_container(highstate):
+    _, args = state(highstate("backend"), "lostops-compose-traefik-recreate")
+    assert {"file": "traefik-config-static-managed"} in args["onchanges"]
+
+
+def test_lab_acme_off_and_standin_listens_on_real_ports(highstate, managed_files):
+    cfg = static(highstate("backend", "lab"))
+    assert "certificatesResolvers" not in cfg
+    assert cfg["entryPoints"]["websecure"]["http"]["tls"] == {}
+    svc = compose(managed_files, "backend", "lab")["services"]["traefik"]
+    assert svc["image"] == "localhost/lostops-standin:lab"
+    script = svc["command"][-1]
+    for port in ("-p 80 ", "-p 443 ", "-f -p 8082 "):
+        assert port in script
+    assert svc["healthcheck"]["test"] == [
+        "CMD",
+        "wget",
+        "-q",
+        "-O-",
+        "http://127.0.0.1:80/",
+    ]
+    assert "10.77.0.10:8082:8082" in svc["ports"]
+
+
+def test_pillar_example_renders():
+    """salt/traefik/pillar.example is a complete, valid pillar for the formula."""
+    example = yaml.safe_load((REPO / "salt" / "traefik" / "pillar.example").read_text())
+    cfg = static(show_sls("monitoring", "traefik", pillar=json.dumps(example)))
+    assert (
+        cfg["entryPoints"]["web"]["http"]["redirections"]["entryPoint"]["permanent"]
+        is True
+    )
