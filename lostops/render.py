@@ -1,0 +1,268 @@
+"""Render a host's highstate with Salt itself (``state.show_highstate``).
+
+Used by ``scripts/render`` (writes ``render/<host>.json``) and by the unit
+tests (``tests/unit/conftest.py``, fixture ``highstate``), so both see exactly
+the same data.
+
+Each render runs, in a subprocess of Salt's Python, what ``salt-call --local
+--id <host> state.show_highstate`` runs (``salt.client.Caller``), then renders
+every templated ``file.managed`` with ``file.get_managed`` as the state would on
+the host. A throw-away minion configuration sets: file_roots ``salt/``, pillar_roots
+``pillar/`` of this repository, the selected inventory
+(``LOSTOPS_INVENTORY``), the example secrets file and the secrets check
+skipped, so no real secret is needed. The grains of the target OS are
+injected (``TARGET_GRAINS``: Ubuntu 24.04 for production inventories,
+Debian 13 for the lab), so the OS maps resolve as on the real hosts, not as
+on the machine that renders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+from lostops.inventory import REPO_ROOT
+
+SECRETS_EXAMPLE = REPO_ROOT / "pillar" / "secrets.yaml.example"
+
+UBUNTU_NOBLE = {
+    "os": "Ubuntu",
+    "os_family": "Debian",
+    "osfinger": "Ubuntu-24.04",
+    "osrelease": "24.04",
+    "osmajorrelease": 24,
+    "oscodename": "noble",
+    "lsb_distrib_codename": "noble",
+    "osarch": "amd64",
+}
+DEBIAN_TRIXIE = {
+    "os": "Debian",
+    "os_family": "Debian",
+    "osfinger": "Debian-13",
+    "osrelease": "13",
+    "osmajorrelease": 13,
+    "oscodename": "trixie",
+    "lsb_distrib_codename": "trixie",
+    "osarch": "amd64",
+}
+# inventory name -> grains of its hosts' OS; anything else renders as Ubuntu 24.04.
+TARGET_GRAINS = {"lab": DEBIAN_TRIXIE}
+DEFAULT_GRAINS = UBUNTU_NOBLE
+
+
+class RenderError(RuntimeError):
+    """Salt could not render a host; the message is Salt's own error text."""
+
+    def __init__(self, host: str, inventory: str, message: str):
+        self.host = host
+        self.inventory = inventory
+        super().__init__(f"{inventory}/{host}: {message}")
+
+
+def salt_call() -> str:
+    """salt-call of the running Python's environment, else the one on PATH."""
+    here = Path(sys.executable).parent / "salt-call"
+    if here.exists():
+        return str(here)
+    venv = REPO_ROOT / ".venv" / "bin" / "salt-call"
+    if venv.exists():
+        return str(venv)
+    found = shutil.which("salt-call")
+    if not found:
+        raise RenderError("-", "-", "salt-call not found (install the project venv: pipenv install --dev)")
+    return found
+
+
+def _minion_config(workdir: Path, inventory: str, grains: dict | None) -> None:
+    conf = {
+        "file_client": "local",
+        "file_roots": {"base": [str(REPO_ROOT / "salt")]},
+        "pillar_roots": {"base": [str(REPO_ROOT / "pillar")]},
+        "root_dir": str(workdir),
+        "cachedir": str(workdir / "cache"),
+        "pki_dir": str(workdir / "pki"),
+        "sock_dir": str(workdir / "run"),
+        "pidfile": str(workdir / "run" / "salt-minion.pid"),
+        "log_file": str(workdir / "minion.log"),
+        "log_level_logfile": "warning",
+        "pillar_safe_render_error": False,
+        "state_events": False,
+        # Core grains of the rendering machine are not needed (TARGET_GRAINS):
+        # skip the slow reverse-DNS ones.
+        "enable_fqdns_grains": False,
+        "enable_gpu_grains": False,
+        "grains": dict(grains if grains is not None else TARGET_GRAINS.get(inventory, DEFAULT_GRAINS)),
+    }
+    (workdir / "minion").write_text(yaml.safe_dump(conf, default_flow_style=False))
+
+
+def render_env(inventory: str, base: dict | None = None) -> dict:
+    env = dict(os.environ if base is None else base)
+    env["LOSTOPS_INVENTORY"] = inventory
+    env["LOSTOPS_SECRETS_FILE"] = str(SECRETS_EXAMPLE)
+    env["LOSTOPS_SKIP_SECRETS_CHECK"] = "1"
+    return env
+
+
+def _errors(ret) -> str | None:
+    """Salt's error text when show_highstate did not return a highstate."""
+    if isinstance(ret, list):
+        return "\n".join(str(x) for x in ret)
+    if isinstance(ret, str):
+        return ret
+    if not isinstance(ret, dict):
+        return f"unexpected output: {ret!r}"
+    return None
+
+
+# Runs inside Salt's Python (one process per host): compiles the highstate,
+# then renders every file.managed that has a `template` with file.get_managed
+# (exactly what file.managed does on the host), so compose files and configs
+# can be checked without a host.
+_WORKER = r"""
+import json, sys
+import salt.client, salt.config
+opts = salt.config.minion_config(sys.argv[1] + "/minion")
+opts["id"] = sys.argv[2]
+opts["file_client"] = "local"
+caller = salt.client.Caller(mopts=opts)
+mods = sys.argv[3] if len(sys.argv) > 3 else ""
+hs = caller.cmd("state.show_sls", mods) if mods else caller.cmd("state.show_highstate")
+files = {}
+if isinstance(hs, dict):
+    for sid, body in hs.items():
+        args = body.get("file")
+        if not isinstance(args, list) or "managed" not in args:
+            continue
+        kw = {}
+        for item in args:
+            if isinstance(item, dict):
+                kw.update(item)
+        name = kw.get("name", sid)
+        if "contents" in kw:
+            files[name] = {"state": sid, "contents": kw["contents"]}
+            continue
+        source = kw.get("source")
+        if not kw.get("template") or not isinstance(source, str) or not source.startswith("salt://"):
+            continue
+        try:
+            sfn, _, comment = caller.cmd(
+                "file.get_managed", name, kw["template"], source, None, None, None, None, None, None,
+                body.get("__env__", "base"), kw.get("context"), kw.get("defaults"), skip_verify=True,
+            )
+        except Exception as exc:  # the template's own error, as file.managed would report it
+            sfn, comment = None, f"{type(exc).__name__}: {exc}"
+        if not sfn:
+            files[name] = {"state": sid, "error": comment}
+        else:
+            with open(sfn, encoding="utf-8") as fh:
+                files[name] = {"state": sid, "contents": fh.read()}
+print(json.dumps({"highstate": hs, "files": files}))
+"""
+
+
+def salt_python() -> str:
+    """The Python interpreter Salt runs with (next to salt-call)."""
+    sc = Path(salt_call())
+    for name in ("python3", "python"):
+        cand = sc.parent / name
+        if cand.exists():
+            return str(cand)
+    first = sc.read_text(errors="replace").splitlines()[0]
+    return first[2:].strip() if first.startswith("#!") else sys.executable
+
+
+def render_host(
+    host: str, inventory: str = "example", mods: str = "", grains: dict | None = None, timeout: int = 180
+) -> dict:
+    """{"highstate": <show_highstate or show_sls>, "files": {path: {"state", "contents"|"error"}}}.
+
+    Raises RenderError with Salt's message when the pillar or a state fails to render.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"lostops-render-{inventory}-{host}-") as tmp:
+        work = Path(tmp)
+        _minion_config(work, inventory, grains)
+        cmd = [salt_python(), "-c", _WORKER, str(work), host] + ([mods] if mods else [])
+        proc = subprocess.run(
+            cmd, cwd=REPO_ROOT, env=render_env(inventory), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    out = proc.stdout.strip().splitlines()
+    try:
+        data = json.loads(out[-1]) if out else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or "highstate" not in data:
+        raise RenderError(
+            host, inventory, (proc.stderr.strip()[-5000:] or proc.stdout.strip() or f"exit {proc.returncode}")
+        )
+    problem = _errors(data["highstate"])
+    if problem is not None:
+        raise RenderError(host, inventory, problem)
+    bad = {n: f["error"] for n, f in data["files"].items() if "error" in f}
+    if bad:
+        raise RenderError(
+            host, inventory, "\n".join(f"file {n} (state {data['files'][n]['state']}): {e}" for n, e in bad.items())
+        )
+    return data
+
+
+def show_highstate(host: str, inventory: str = "example", grains: dict | None = None, timeout: int = 180) -> dict:
+    """The compiled highstate of `host` ({state id: {module: [args...], __sls__, ...}})."""
+    return render_host(host, inventory, grains=grains, timeout=timeout)["highstate"]
+
+
+def show_sls(host: str, mods: str, inventory: str = "example", grains: dict | None = None, timeout: int = 180) -> dict:
+    """Like show_highstate, for the given sls (comma-separated), with `host`'s pillar."""
+    return render_host(host, inventory, mods=mods, grains=grains, timeout=timeout)["highstate"]
+
+
+def render_many(pairs: list[tuple[str, str]], workers: int | None = None) -> dict[tuple[str, str], dict | RenderError]:
+    """render_host() for (host, inventory) pairs in parallel; a failure is returned, not raised."""
+    workers = workers or max(2, min(len(pairs), os.cpu_count() or 2))
+
+    def one(pair):
+        host, inv = pair
+        try:
+            return pair, render_host(host, inv)
+        except RenderError as exc:
+            return pair, exc
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(one, pairs))
+
+
+def states(highstate: dict, function: str | None = None) -> dict[str, dict]:
+    """{state id: {'module': 'file', 'function': 'managed', 'args': {...}, 'sls': ...}}.
+
+    Flattens Salt's ``[{'name': x}, {'mode': y}, 'managed', ...]`` argument lists;
+    `function` (e.g. 'file.managed') filters.
+    """
+    out = {}
+    for sid, body in highstate.items():
+        for module, value in body.items():
+            if module.startswith("__") or not isinstance(value, list):
+                continue
+            fun = next((v for v in value if isinstance(v, str)), None)
+            args: dict = {}
+            for item in value:
+                if isinstance(item, dict):
+                    args.update(item)
+            args.setdefault("name", sid)
+            full = f"{module}.{fun}"
+            if function and full != function:
+                continue
+            out[sid] = {"module": module, "function": fun, "args": args, "sls": body.get("__sls__")}
+    return out
+
+
+def write(highstate: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(highstate, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,3 @@
+# Lab: log dropped packets (rate limited) to help debug the access-matrix tests.
+firewall:
+  log_drops: true

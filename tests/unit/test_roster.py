@@ -1,0 +1,144 @@
+"""The salt-ssh roster (lostops/roster.py, etc/salt/roster).
+
+Command lines are checked with Salt's own Shell class (salt/client/ssh/shell.py),
+which builds both the ssh and the scp command and splits them with shlex.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from salt.client.ssh.shell import Shell
+
+from lostops import inventory, roster
+from lostops.inventory import REPO_ROOT
+
+ENV = {"LOSTOPS_SSH_KEY": "/keys/admin_key", "LOSTOPS_KNOWN_HOSTS": "/kh/known_hosts"}
+OUTPUTS = {"network": {"backend_public_ip": "198.51.100.10", "monitoring_public_ip": "198.51.100.30"}}
+
+
+@pytest.fixture(scope="module")
+def example():
+    return inventory.load("example")
+
+
+def _shell(target: dict) -> Shell:
+    return Shell(
+        {"_ssh_version": (9, 2)},
+        host=target["host"],
+        user=target["user"],
+        port=target["port"],
+        priv=target["priv"],
+        sudo=target["sudo"],
+        ssh_options=target["ssh_options"],
+    )
+
+
+def _opts(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == "-o"]
+
+
+def test_addresses_without_outputs(example):
+    r = roster.build_roster(example, None, ENV)
+    assert set(r) == set(example.hosts)
+    assert r["backend"]["host"] == "app.lostops.example.com"  # first DNS name
+    assert r["monitoring"]["host"] == "grafana.lostops.example.com"
+    assert r["database"]["host"] == "10.20.1.20"  # private IP, through the backend
+
+
+def test_addresses_from_terraform_outputs(example):
+    r = roster.build_roster(example, OUTPUTS, ENV)
+    assert r["backend"]["host"] == "198.51.100.10"
+    assert r["monitoring"]["host"] == "198.51.100.30"
+    proxy = next(o for o in r["database"]["ssh_options"] if o.startswith("ProxyCommand="))
+    assert "lostops@198.51.100.10" in proxy
+
+
+def test_ssh_address_wins():
+    lab = inventory.load("lab")
+    r = roster.build_roster(lab, OUTPUTS, ENV)
+    assert r["backend"]["host"] == "10.77.0.10"
+    assert r["monitoring"]["host"] == "10.77.0.30"
+    assert r["database"]["host"] == "10.77.0.20"
+
+
+def test_outputs_file(tmp_path):
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(OUTPUTS))
+    assert roster.load_outputs({"LOSTOPS_TF_OUTPUTS": str(path)}) == OUTPUTS
+    with pytest.raises(roster.RosterError):
+        roster.load_outputs({"LOSTOPS_TF_OUTPUTS": str(tmp_path / "missing.json")})
+
+
+def test_user_key_sudo_and_defaults(example):
+    r = roster.build_roster(example, None, {})
+    for target in r.values():
+        assert target["user"] == example.ssh.user
+        assert target["sudo"] is True
+        assert target["priv"] == str(Path("~/.ssh/id_ed25519").expanduser())
+        assert f"UserKnownHostsFile={REPO_ROOT / 'ssh' / 'known_hosts'}" in target["ssh_options"]
+
+
+@pytest.mark.parametrize("kind", ["ssh", "scp"])
+@pytest.mark.parametrize("host", ["backend", "database"])
+def test_salt_command_lines_verify_host_keys(example, host, kind):
+    """Both salt-ssh's ssh and its scp command carry our options (salt#59691 concerned no_host_keys)."""
+    target = roster.build_roster(example, OUTPUTS, ENV)[host]
+    shell = _shell(target)
+    if kind == "ssh":
+        argv = shell._split_cmd(shell._cmd_str("/bin/sh -c true"))
+    else:
+        argv = shell._split_cmd(shell._cmd_str(f"/tmp/x {target['host']}:/tmp/x", ssh="scp"))
+    assert Path(argv[0]).name == kind
+    opts = _opts(argv)
+    assert "StrictHostKeyChecking=yes" in opts
+    assert "UserKnownHostsFile=/kh/known_hosts" in opts
+    assert "IdentityFile=/keys/admin_key" in opts
+    assert not any(o in ("StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null") for o in opts)
+    proxies = [o for o in opts if o.startswith("ProxyCommand=")]
+    if host != "database":
+        assert not proxies
+        return
+    # One argument for ssh; ssh runs it with /bin/sh -c, so split it like a shell.
+    (proxy,) = proxies
+    inner = shlex.split(proxy[len("ProxyCommand=") :])
+    assert inner[0] == "ssh"
+    assert inner[inner.index("-i") + 1] == "/keys/admin_key"
+    inner_opts = [inner[i + 1] for i, a in enumerate(inner) if a == "-o"]
+    assert "StrictHostKeyChecking=yes" in inner_opts
+    assert "UserKnownHostsFile=/kh/known_hosts" in inner_opts
+    assert inner[-3:] == ["-W", "%h:%p", "lostops@198.51.100.10"]
+
+
+def test_paths_with_blanks_are_refused(example):
+    with pytest.raises(roster.RosterError, match="LOSTOPS_SSH_KEY"):
+        roster.build_roster(example, None, {**ENV, "LOSTOPS_SSH_KEY": "/keys/admin key"})
+
+
+def test_unaddressable_host_is_an_error(example):
+    data = example.model_dump(by_alias=True)
+    data["hosts"]["monitoring"]["dns"] = []
+    data["hosts"]["monitoring"]["public_ip"] = True
+    inv = inventory.parse(data, name="x")
+    with pytest.raises(roster.RosterError, match="hosts.monitoring"):
+        roster.build_roster(inv, None, ENV)
+
+
+def test_salt_ssh_reads_the_roster_from_the_repo_root():
+    """Saltfile + etc/salt/master + the #!py roster, as `salt-ssh` sees them (no connection made)."""
+    salt_ssh = Path(sys.executable).parent / "salt-ssh"
+    assert salt_ssh.exists(), f"{salt_ssh} missing: install the venv (salt)"
+    env = {**os.environ, "LOSTOPS_INVENTORY": "lab"}
+    proc = subprocess.run(
+        [str(salt_ssh), "-H", "--out=json"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    hosts = json.loads(proc.stdout)
+    (listing,) = hosts.values()
+    assert listing == {"backend": "10.77.0.10", "database": "10.77.0.20", "monitoring": "10.77.0.30"}
