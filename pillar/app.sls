@@ -5,12 +5,12 @@
 # from pillar/secrets.yaml (keys app_key, mysql_app_password, mysql_ca_cert,
 # registry_password).
 app:
-  # The release that `state.apply` converges the backend to (X.Y.Z, checked at
-  # render time). The release job passes the version it ships with
-  #   salt-ssh backend state.apply pillar='{"app": {"version": "X.Y.Z"}}'
-  # and commits the bump here, so that a plain `state.apply` never rolls the
-  # app back to an older release.
-  version: 0.1.0
+  # app:version (X.Y.Z) is deliberately not committed: the release job passes
+  # the version it ships,
+  #   salt-ssh '*' state.apply pillar='{"app": {"version": "X.Y.Z"}}'
+  # and a plain `state.apply` (or the drift check) keeps the version the
+  # backend is serving (recorded by the roll-out in
+  # /var/lib/lostops/app/deployed-version), so it never rolls the app back.
   # The app's MySQL database and user: the mysql formula creates them from the
   # same keys (GRANTs, REQUIRE SSL), the app connects with them.
   database:

@@ -7,6 +7,9 @@
 {%- import_yaml 'app.sls' as base %}
 {%- set port = base.app.port %}
 app:
+  # The lab's first converge deploys this version (production gets its
+  # version from the release job; see pillar/app.sls).
+  version: 0.1.0
   # The stand-in has no php: `php artisan migrate` cannot run in the lab
   # (migrations are NOT exercised there).
   migrate: false
