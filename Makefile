@@ -91,3 +91,6 @@ secrets: deps ## write pillar/secrets.yaml (0600) from LOSTOPS_SECRET_* environm
 	$(PY) scripts/write-secrets
 
 -include mk/*.mk
+
+# Targets defined in mk/*.mk need the environment as well.
+render lint-salt test-salt e2e bench-e2e: deps

@@ -15,15 +15,12 @@ SALT_YAML = $(shell find salt pillar \( -name '*.sls' -o -name '*.yaml' -o -name
 
 .PHONY: render lint-salt test-salt
 
-## render: Salt's own state.show_highstate of every host -> render/<host>.json (INVENTORY=example|lab|...)
-render:
+render: ## each host's highstate (Salt's state.show_highstate) -> render/<host>.json (INVENTORY=example|lab|...)
 	$(PYTHON) scripts/render --inventory $(INVENTORY)
 
-## lint-salt: salt-lint on salt/ and pillar/ .sls files, yamllint (.yamllint) on their plain YAML
-lint-salt:
+lint-salt: ## salt-lint on salt/ and pillar/ .sls files, yamllint (.yamllint) on their plain YAML
 	$(SALT_LINT) $(SALT_SLS)
 	$(YAMLLINT) --strict -c .yamllint $(SALT_YAML)
 
-## test-salt: the Salt unit tests (render, roster, firewall in a netns, lint)
-test-salt:
+test-salt: ## only the Salt unit tests (render, roster, firewall in a netns, lint)
 	$(PYTHON) -m pytest -q tests/unit/test_salt_render.py tests/unit/test_roster.py tests/unit/test_salt_firewall.py tests/unit/test_salt_lint.py
