@@ -240,7 +240,10 @@ def _cross_checks(inv: Inventory) -> list[tuple[str, str]]:
     for i, net in enumerate(inv.ssh.admin_sources):
         if net.prefixlen == 0 and not anywhere_ok:
             problems.append(
-                (f"ssh.admin_sources[{i}]", f"'{net}' opens SSH to the whole internet; set ssh.allow_ssh_from_anywhere to a reason to allow it")
+                (
+                    f"ssh.admin_sources[{i}]",
+                    f"'{net}' opens SSH to the whole internet; set ssh.allow_ssh_from_anywhere to a reason to allow it",
+                )
             )
 
     for name, svc in inv.services.items():
@@ -278,18 +281,32 @@ def _cross_checks(inv: Inventory) -> list[tuple[str, str]]:
         for j, flow in enumerate(host.allow):
             path = f"{base}.allow[{j}]"
             if flow.service not in inv.services:
-                problems.append((f"{path}.service", f"unknown service {flow.service!r} (known: {', '.join(sorted(inv.services))})"))
+                problems.append(
+                    (f"{path}.service", f"unknown service {flow.service!r} (known: {', '.join(sorted(inv.services))})")
+                )
             if flow.source not in RESERVED_SOURCES and flow.source not in inv.hosts:
-                problems.append((f"{path}.from", f"unknown source {flow.source!r} (use internet, admins or a host name)"))
+                problems.append(
+                    (f"{path}.from", f"unknown source {flow.source!r} (use internet, admins or a host name)")
+                )
             if flow.source == INTERNET and flow.service in ssh_ports and not anywhere_ok:
-                problems.append((f"{path}.from", "SSH from the internet is refused; use 'admins' or set ssh.allow_ssh_from_anywhere to a reason"))
+                problems.append(
+                    (
+                        f"{path}.from",
+                        "SSH from the internet is refused; use 'admins' or set ssh.allow_ssh_from_anywhere to a reason",
+                    )
+                )
 
         if host.ssh_via is not None:
             via = host.ssh_via
             if via not in inv.hosts or via == name:
                 problems.append((f"{base}.ssh_via", f"{via!r} is not another host"))
             elif not any(f.source == via and f.service in ssh_ports for f in host.allow):
-                problems.append((f"{base}.ssh_via", f"{via!r} may not reach SSH on {name}; add {{service: ssh, from: {via}}} to allow"))
+                problems.append(
+                    (
+                        f"{base}.ssh_via",
+                        f"{via!r} may not reach SSH on {name}; add {{service: ssh, from: {via}}} to allow",
+                    )
+                )
         elif not host.has_public_ip and not host.ssh_address:
             problems.append((base, "no public IP, no ssh_address and no ssh_via: salt-ssh could not reach it"))
 

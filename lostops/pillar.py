@@ -16,7 +16,9 @@ class PillarError(ValueError):
 
 def inventory_pillar(inv: inventory.Inventory, minion_id: str) -> dict:
     if minion_id not in inv.hosts:
-        raise PillarError(f"minion {minion_id!r} is not a host in inventory {inv.name!r} (hosts: {', '.join(inv.hosts)})")
+        raise PillarError(
+            f"minion {minion_id!r} is not a host in inventory {inv.name!r} (hosts: {', '.join(inv.hosts)})"
+        )
     host = inv.hosts[minion_id]
 
     def host_view(name: str, h: inventory.Host) -> dict:
@@ -37,7 +39,12 @@ def inventory_pillar(inv: inventory.Inventory, minion_id: str) -> dict:
         "hosts": {n: host_view(n, h) for n, h in inv.hosts.items()},
         "roles": {r: inv.hosts_with_role(r) for r in inventory.ROLES},
         "services": {
-            n: {"port": s.port_range[0], "port_low": s.port_range[0], "port_high": s.port_range[1], "protocol": s.protocol}
+            n: {
+                "port": s.port_range[0],
+                "port_low": s.port_range[0],
+                "port_high": s.port_range[1],
+                "protocol": s.protocol,
+            }
             for n, s in inv.services.items()
         },
         "admin_sources": [str(n) for n in inv.ssh.admin_sources],

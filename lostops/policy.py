@@ -37,7 +37,7 @@ class Rule:
 
     @property
     def ports(self) -> str:
-        """"22" or "30000-30010" (NSG and nftables share this spelling)."""
+        """ "22" or "30000-30010" (NSG and nftables share this spelling)."""
         return str(self.port_low) if self.port_low == self.port_high else f"{self.port_low}-{self.port_high}"
 
     @property
@@ -152,7 +152,9 @@ def checkov_skips(inv: Inventory, rule: NsgRule) -> list[dict]:
     low, high = _port_bounds(rule.destination_port_range)
     skips = []
     if low <= 80 <= high:
-        skips.append({"id": "CKV_AZURE_160", "comment": f"port 80 is open to the internet on purpose: {rule.description}"})
+        skips.append(
+            {"id": "CKV_AZURE_160", "comment": f"port 80 is open to the internet on purpose: {rule.description}"}
+        )
     if low <= 22 <= high:
         skips.append(
             {"id": "CKV_AZURE_10", "comment": f"ssh.allow_ssh_from_anywhere: {inv.ssh.allow_ssh_from_anywhere}"}
@@ -183,7 +185,9 @@ def scrape_jobs(inv: Inventory) -> list[dict]:
                 svc.scrape.job,
                 {"job": svc.scrape.job, "service": flow.service, "metrics_path": svc.scrape.path, "targets": []},
             )
-            job["targets"].append({"host": name, "role": host.role, "address": f"{host.private_ip}:{svc.port_range[0]}"})
+            job["targets"].append(
+                {"host": name, "role": host.role, "address": f"{host.private_ip}:{svc.port_range[0]}"}
+            )
     return list(jobs.values())
 
 

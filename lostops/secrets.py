@@ -52,7 +52,10 @@ SPEC: dict[str, tuple[tuple[str, ...], str | None, str]] = {
 # Optional keys: checked only when present. key -> (roles that get it, what it is)
 OPTIONAL: dict[str, tuple[tuple[str, ...], str]] = {
     "registry_password": (("backend",), "token that may pull the app image from GHCR (read:packages)"),
-    "traefik_dashboard_auth": (("backend", "monitoring"), "htpasswd line for the Traefik dashboard, when pillar enables it"),
+    "traefik_dashboard_auth": (
+        ("backend", "monitoring"),
+        "htpasswd line for the Traefik dashboard, when pillar enables it",
+    ),
 }
 
 

@@ -58,7 +58,7 @@ def _key_path(root: yaml.Node, line: int) -> str:
 def load_strict(text: str):
     """Parse YAML, raising DuplicateKeyError with the full dotted key path."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)
     except DuplicateKeyError as exc:
         # Compose (no construction) to recover where the duplicate sits.
         root = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -7,11 +7,11 @@ drop-in community fork. Switching is a change to these imports only:
 
 from cdktf import (  # noqa: F401 - re-exported
     App,
+    AzurermBackend,
     Fn,
+    LocalBackend,
     Op,
     Precondition,
-    AzurermBackend,
-    LocalBackend,
     TerraformOutput,
     TerraformResourceLifecycle,
     TerraformStack,

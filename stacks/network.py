@@ -61,13 +61,20 @@ class NetworkStack(cdk.TerraformStack):
 
     def _host(self, name: str, host: Host) -> None:
         az = self.inv.azure
-        vm = cdk.DataAzurermVirtualMachine(self, f"{name}-vm", name=host.vm.name, resource_group_name=host.vm.resource_group)
+        vm = cdk.DataAzurermVirtualMachine(
+            self, f"{name}-vm", name=host.vm.name, resource_group_name=host.vm.resource_group
+        )
         nic = cdk.DataAzurermNetworkInterface(
             self, f"{name}-nic", name=host.nic.name, resource_group_name=host.nic.resource_group
         )
 
         nsg = cdk.NetworkSecurityGroup(
-            self, f"{name}-nsg", name=f"{host.vm.name}-nsg", location=az.location, resource_group_name=az.resource_group, tags=self.tags
+            self,
+            f"{name}-nsg",
+            name=f"{host.vm.name}-nsg",
+            location=az.location,
+            resource_group_name=az.resource_group,
+            tags=self.tags,
         )
         for rule in policy.nsg_rules(self.inv, name):
             res = cdk.NetworkSecurityRule(
@@ -153,4 +160,3 @@ class NetworkStack(cdk.TerraformStack):
             )
         cdk.TerraformOutput(self, f"{name}_public_ip", value=pip.ip_address, description=f"public IP of {name}")
         cdk.TerraformOutput(self, f"{name}_fqdns", value=list(host.dns), description=f"DNS names of {name}")
-

@@ -93,11 +93,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         parts = urlsplit(self.path)
         host = (parts.hostname or "").lower()
-        if (
-            parts.scheme != "http"
-            or host not in self.allowed
-            or (parts.port not in (None, 80))
-        ):
+        if parts.scheme != "http" or host not in self.allowed or (parts.port not in (None, 80)):
             self._deny(403, f"lab proxy forwards only to {sorted(self.allowed)}")
             return
         path = parts.path + (("?" + parts.query) if parts.query else "")
@@ -135,7 +131,7 @@ class Handler(BaseHTTPRequestHandler):
             tmpf = None
             if cpath is not None and resp.status == 200:
                 cpath.parent.mkdir(parents=True, exist_ok=True)
-                tmpf = open(f"{cpath}.{threading.get_ident()}.part", "wb")  # noqa: SIM115
+                tmpf = open(f"{cpath}.{threading.get_ident()}.part", "wb")
             remaining = int(length)
             while remaining > 0:
                 chunk = resp.read(min(1 << 20, remaining))
@@ -165,12 +161,8 @@ def serve(bind: str, port: int, allowed: list[str], cache_dir: str | None) -> No
     Handler.allowed = {h.lower() for h in allowed}
     Handler.cache_dir = Path(cache_dir) if cache_dir else None
     srv = Server((bind, port), Handler)
-    signal.signal(
-        signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start()
-    )
-    sys.stderr.write(
-        f"aptproxy listening on {bind}:{port}, forwarding to {sorted(Handler.allowed)}\n"
-    )
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
+    sys.stderr.write(f"aptproxy listening on {bind}:{port}, forwarding to {sorted(Handler.allowed)}\n")
     sys.stderr.flush()
     try:
         srv.serve_forever()

@@ -56,7 +56,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import standin
+import standin  # noqa: E402 - sibling module, path set just above
 
 REPO = HERE.parents[1]
 STATE = REPO / ".lab"
@@ -162,8 +162,7 @@ def sh(cmd, *, check=True, capture=False, env=None, input=None, timeout=None):
     if check and r.returncode != 0:
         err = (r.stderr or "").strip() if capture else ""
         raise LabError(
-            f"command failed ({r.returncode}): {' '.join(map(str, cmd))}"
-            + (f": {err[-2000:]}" if err else "")
+            f"command failed ({r.returncode}): {' '.join(map(str, cmd))}" + (f": {err[-2000:]}" if err else "")
         )
     return r
 
@@ -180,9 +179,7 @@ def outer_mirror() -> str:
             texts.append(p.read_text())
         except OSError:
             pass
-    for m in re.finditer(
-        r"(http://[^\s/]+(?:/[^\s]*)?/debian)/?(?=\s)", "\n".join(texts) + "\n"
-    ):
+    for m in re.finditer(r"(http://[^\s/]+(?:/[^\s]*)?/debian)/?(?=\s)", "\n".join(texts) + "\n"):
         uri = m.group(1)
         if "security" not in uri:
             return uri
@@ -220,12 +217,7 @@ def pid_alive(pid: int | None) -> bool:
 
 def cmdline(pid: int) -> list[str]:
     try:
-        return (
-            Path(f"/proc/{pid}/cmdline")
-            .read_bytes()
-            .decode(errors="replace")
-            .split("\0")
-        )
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return []
 
@@ -311,10 +303,7 @@ def cgroup_unit_pids(unit: str) -> set[int]:
         for dirpath, _dirs, files in os.walk(d):
             if "cgroup.procs" in files:
                 try:
-                    pids.update(
-                        int(x)
-                        for x in Path(dirpath, "cgroup.procs").read_text().split()
-                    )
+                    pids.update(int(x) for x in Path(dirpath, "cgroup.procs").read_text().split())
                 except OSError:
                     pass
     return pids
@@ -329,9 +318,7 @@ def cgroup_remove(top_only_unit: str | None = None) -> list[str]:
             top = top / top_only_unit
         if not top.exists():
             continue
-        for dirpath, _dirs, _files in sorted(
-            os.walk(top, topdown=False), key=lambda t: -t[0].count("/")
-        ):
+        for dirpath, _dirs, _files in sorted(os.walk(top, topdown=False), key=lambda t: -t[0].count("/")):
             try:
                 os.rmdir(dirpath)
             except OSError as exc:
@@ -380,7 +367,7 @@ class Lab:
     def _lock(self):
         if self._lock_fh is None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._lock_fh = open(self.state_dir / "lock", "w")  # noqa: SIM115
+            self._lock_fh = open(self.state_dir / "lock", "w")
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX)
         return self
 
@@ -442,16 +429,12 @@ class Lab:
 
     def preflight(self) -> None:
         if os.geteuid() != 0:
-            raise PreflightError(
-                "cannot run the lab: must run as root (nspawn, mounts, bridge)"
-            )
+            raise PreflightError("cannot run the lab: must run as root (nspawn, mounts, bridge)")
         need_deb = not self._base_tarball().exists()
         miss = self.missing_requirements(need_deb)
         if miss:
             raise PreflightError(
-                "cannot run the lab, missing: "
-                + ", ".join(miss)
-                + " (install with: python3 tests/lab/labctl.py deps)"
+                "cannot run the lab, missing: " + ", ".join(miss) + " (install with: python3 tests/lab/labctl.py deps)"
             )
 
     # ------------------------------------------------------------ base image --
@@ -467,17 +450,13 @@ class Lab:
         marker = rootfs / ".lostops-lab-complete"
         if rebuild or not tarball.exists():
             if any(m.startswith(str(rootfs)) for m in mounts()):
-                raise LabError(
-                    "base rootfs is in use by mounted overlays; run down first"
-                )
+                raise LabError("base rootfs is in use by mounted overlays; run down first")
             self._build_base(tarball)
             shutil.rmtree(rootfs, ignore_errors=True)
             self._prune_cache(keep={tarball.name, rootfs.name})
         if re_extract and marker.exists():
             if any(str(rootfs) in m for m in self._overlay_lowers()):
-                raise LabError(
-                    "base rootfs is in use by mounted overlays; run down first"
-                )
+                raise LabError("base rootfs is in use by mounted overlays; run down first")
             shutil.rmtree(rootfs)
         if not marker.exists():
             shutil.rmtree(rootfs, ignore_errors=True)
@@ -485,24 +464,17 @@ class Lab:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             t0 = time.monotonic()
-            sh(
-                f"zstd -dc -T0 '{tarball}' | tar -C '{tmp}' --numeric-owner --xattrs "
-                f"--xattrs-include='*' -xpf -"
-            )
+            sh(f"zstd -dc -T0 '{tarball}' | tar -C '{tmp}' --numeric-owner --xattrs --xattrs-include='*' -xpf -")
             os.replace(tmp, rootfs)
             marker.write_text(tarball.name + "\n")
             self.timings["base_restore_s"] = round(time.monotonic() - t0, 2)
-            log(
-                f"base restored from {tarball.name} in {self.timings['base_restore_s']} s"
-            )
+            log(f"base restored from {tarball.name} in {self.timings['base_restore_s']} s")
         return rootfs
 
     def _prune_cache(self, keep: set[str]) -> None:
         """Drop base tarballs/rootfs of older recipes (unless an overlay uses them)."""
         lowers = "".join(self._overlay_lowers())
-        for p in list(self.cache_dir.glob("base-*.tar.zst")) + list(
-            self.cache_dir.glob("rootfs-*")
-        ):
+        for p in list(self.cache_dir.glob("base-*.tar.zst")) + list(self.cache_dir.glob("rootfs-*")):
             if p.name in keep or str(p) in lowers:
                 continue
             log(f"pruning old base {p.name}")
@@ -520,13 +492,9 @@ class Lab:
         return out
 
     def _build_base(self, tarball: Path) -> None:
-        if (
-            shutil.which("debootstrap") is None
-            and not Path("/usr/sbin/debootstrap").exists()
-        ):
+        if shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
             raise LabError(
-                "cannot build the base image, missing: debootstrap "
-                "(install with: python3 tests/lab/labctl.py deps)"
+                "cannot build the base image, missing: debootstrap (install with: python3 tests/lab/labctl.py deps)"
             )
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         build = self.cache_dir / f"build.{os.getpid()}"
@@ -534,9 +502,7 @@ class Lab:
         root = build / "rootfs"
         root.mkdir(parents=True)
         t0 = time.monotonic()
-        log(
-            f"building base image (debootstrap {SUITE} from {self.mirror}); takes ~1-2 min"
-        )
+        log(f"building base image (debootstrap {SUITE} from {self.mirror}); takes ~1-2 min")
         try:
             sh(
                 [
@@ -551,23 +517,15 @@ class Lab:
             )
             self._prepare_base(root)
             tmp = tarball.with_name(tarball.name + ".tmp")
-            sh(
-                f"tar -C '{root}' --numeric-owner --xattrs --xattrs-include='*' -cf - . "
-                f"| zstd -q -T0 -3 -f -o '{tmp}'"
-            )
+            sh(f"tar -C '{root}' --numeric-owner --xattrs --xattrs-include='*' -cf - . | zstd -q -T0 -3 -f -o '{tmp}'")
             os.replace(tmp, tarball)
         finally:
             for sub in ("proc", "sys", "dev/pts", "dev"):
-                subprocess.run(
-                    ["umount", "-l", str(root / sub)], check=False, capture_output=True
-                )
+                subprocess.run(["umount", "-l", str(root / sub)], check=False, capture_output=True)
             if not any(m.startswith(str(build)) for m in mounts()):
                 shutil.rmtree(build, ignore_errors=True)
         self.timings["base_build_s"] = round(time.monotonic() - t0, 2)
-        log(
-            f"base built in {self.timings['base_build_s']} s: {tarball} "
-            f"({tarball.stat().st_size // (1 << 20)} MiB)"
-        )
+        log(f"base built in {self.timings['base_build_s']} s: {tarball} ({tarball.stat().st_size // (1 << 20)} MiB)")
 
     def _prepare_base(self, root: Path) -> None:
         def chroot(*args, **kw):
@@ -606,16 +564,13 @@ class Lab:
         )
         debs = list((root / "var/cache/apt/archives").glob("*.deb"))
         if not debs:
-            raise LabError(
-                "pre-download of PREFETCH_PACKAGES left no .deb in the cache"
-            )
+            raise LabError("pre-download of PREFETCH_PACKAGES left no .deb in the cache")
         log(f"pre-downloaded {len(debs)} .deb files for {PREFETCH_PACKAGES}")
         # No DNS inside the lab: apt goes through the proxy by name.
         resolv.unlink()
         _write(
             resolv,
-            "# lostops lab: no DNS server; apt uses the HTTP proxy on the bridge\n"
-            "options timeout:1 attempts:1\n",
+            "# lostops lab: no DNS server; apt uses the HTTP proxy on the bridge\noptions timeout:1 attempts:1\n",
         )
         chroot("systemctl", "enable", "systemd-networkd.service")
         chroot("systemctl", "enable", "ssh.service")
@@ -712,9 +667,7 @@ class Lab:
     def bridge_up(self) -> None:
         if not link_exists(BRIDGE):
             sh(["ip", "link", "add", BRIDGE, "type", "bridge"])
-        addrs = sh(
-            ["ip", "-o", "-4", "addr", "show", "dev", BRIDGE], capture=True
-        ).stdout
+        addrs = sh(["ip", "-o", "-4", "addr", "show", "dev", BRIDGE], capture=True).stdout
         for a in (ADMIN_IP, INTERNET_IP):
             if f" {a}/" not in addrs:
                 sh(["ip", "addr", "add", f"{a}/{BRIDGE_CIDR}", "dev", BRIDGE])
@@ -729,7 +682,7 @@ class Lab:
         if pid_alive(pid) and "aptproxy.py" in " ".join(cmdline(pid)):
             return
         dirs = cgroup_prepare("proxy")
-        logf = open(self.state_dir / "proxy.log", "ab")  # noqa: SIM115
+        logf = open(self.state_dir / "proxy.log", "ab")
         p = subprocess.Popen(
             [
                 sys.executable,
@@ -747,7 +700,7 @@ class Lab:
             stdout=logf,
             stderr=logf,
             start_new_session=True,
-            preexec_fn=lambda: _enter_cgroups(dirs),  # noqa: PLW1509 (no threads yet)
+            preexec_fn=lambda: _enter_cgroups(dirs),
             close_fds=True,
         )
         logf.close()
@@ -756,9 +709,7 @@ class Lab:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if p.poll() is not None:
-                raise LabError(
-                    f"apt proxy exited ({p.returncode}); see {self.state_dir}/proxy.log"
-                )
+                raise LabError(f"apt proxy exited ({p.returncode}); see {self.state_dir}/proxy.log")
             try:
                 socket.create_connection((ADMIN_IP, PROXY_PORT), timeout=0.5).close()
                 return
@@ -806,8 +757,7 @@ class Lab:
             _write(mid, uuid.uuid4().hex + "\n", 0o444)
         _write(
             merged / "etc/systemd/network/10-lab-host0.network",
-            "[Match]\nName=host0\n\n[Network]\n"
-            f"Address={ip}/{BRIDGE_CIDR}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n",
+            f"[Match]\nName=host0\n\n[Network]\nAddress={ip}/{BRIDGE_CIDR}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n",
         )
         _write(
             merged / "etc/apt/apt.conf.d/01lostops-lab-proxy",
@@ -856,7 +806,7 @@ class Lab:
         hd = self.host_dir(host)
         cgroup_remove(host)  # fresh counters (memory peak) for every boot
         dirs = cgroup_prepare(host)
-        logf = open(hd / "console.log", "ab")  # noqa: SIM115
+        logf = open(hd / "console.log", "ab")
         logf.write(f"\n===== lab boot {time.strftime('%F %T')} =====\n".encode())
         logf.flush()
         env = dict(os.environ, **NSPAWN_ENV)
@@ -867,7 +817,7 @@ class Lab:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
-            preexec_fn=lambda: _enter_cgroups(dirs),  # noqa: PLW1509 (no threads yet)
+            preexec_fn=lambda: _enter_cgroups(dirs),
             close_fds=True,
         )
         logf.close()
@@ -900,10 +850,7 @@ class Lab:
         direct = "via" not in HOSTS[host]
         while time.monotonic() < deadline:
             if self._nspawn_pid(host) is None:
-                raise LabError(
-                    f"{host}: systemd-nspawn exited during boot; "
-                    f"see {self.host_dir(host) / 'console.log'}"
-                )
+                raise LabError(f"{host}: systemd-nspawn exited during boot; see {self.host_dir(host) / 'console.log'}")
             if direct:
                 try:
                     socket.create_connection((ip, 22), timeout=0.5).close()
@@ -915,9 +862,7 @@ class Lab:
                 return round(time.monotonic() - t0, 2)
             time.sleep(0.2)
         tail = _tail(self.host_dir(host) / "console.log", 30)
-        raise LabError(
-            f"{host}: sshd did not answer within {timeout:.0f} s; console tail:\n{tail}"
-        )
+        raise LabError(f"{host}: sshd did not answer within {timeout:.0f} s; console tail:\n{tail}")
 
     def wait_settled(self, host: str, timeout: float = 60) -> str:
         """Wait until the host's systemd finished booting (all start jobs done).
@@ -966,16 +911,9 @@ class Lab:
         self._lock()
         try:
             if self.is_up():
-                bad = [
-                    h
-                    for h in HOSTS
-                    if self.ssh(h, "true", check=False, connect_timeout=3).returncode
-                    != 0
-                ]
+                bad = [h for h in HOSTS if self.ssh(h, "true", check=False, connect_timeout=3).returncode != 0]
                 if not bad:
-                    log(
-                        "lab is already up; reusing it (run down first for fresh hosts)"
-                    )
+                    log("lab is already up; reusing it (run down first for fresh hosts)")
                     return self.timings
                 raise LabError(f"lab is up but ssh fails on {bad}; run down, then up")
             if self.leftovers():
@@ -998,7 +936,7 @@ class Lab:
             def waiter(h):
                 try:
                     results[h] = self.wait_ssh(h, t0[h])
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     errors[h] = exc
 
             threads = [threading.Thread(target=waiter, args=(h,)) for h in HOSTS]
@@ -1015,17 +953,11 @@ class Lab:
                 self.timings["settle_s"] = round(time.monotonic() - t1, 2)
                 bad = {h: s for h, s in states.items() if s != "running"}
                 if bad:
-                    log(
-                        f"WARNING: hosts not cleanly running: {bad} "
-                        "(see: labctl.py ssh <host> -- systemctl --failed)"
-                    )
+                    log(f"WARNING: hosts not cleanly running: {bad} (see: labctl.py ssh <host> -- systemctl --failed)")
             self.timings["up_total_s"] = round(time.monotonic() - t_all, 2)
             self._state["up"] = True
             self._save_state()
-            log(
-                f"lab up in {self.timings['up_total_s']} s (boot→sshd {results}); "
-                f"source {self.env_file}"
-            )
+            log(f"lab up in {self.timings['up_total_s']} s (boot→sshd {results}); source {self.env_file}")
             return self.timings
         finally:
             self._unlock()
@@ -1040,17 +972,14 @@ class Lab:
     def _down(self) -> float:
         t0 = time.monotonic()
         pids = {h: self._nspawn_pid(h) for h in HOSTS}
-        for h, pid in pids.items():
+        for pid in pids.values():
             if pid:
                 try:
                     os.kill(pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
         deadline = time.monotonic() + STOP_TIMEOUT
-        while (
-            any(pid_alive(p) for p in pids.values() if p)
-            and time.monotonic() < deadline
-        ):
+        while any(pid_alive(p) for p in pids.values() if p) and time.monotonic() < deadline:
             time.sleep(0.1)
         for h, pid in pids.items():
             if pid and pid_alive(pid):
@@ -1060,11 +989,7 @@ class Lab:
                 except ProcessLookupError:
                     pass
         proxy = self._state.get("proxy_pid")
-        if (
-            proxy
-            and pid_alive(proxy)
-            and any("aptproxy.py" in a for a in cmdline(proxy))
-        ):
+        if proxy and pid_alive(proxy) and any("aptproxy.py" in a for a in cmdline(proxy)):
             os.kill(proxy, signal.SIGTERM)
             for _ in range(30):
                 if not pid_alive(proxy):
@@ -1076,13 +1001,7 @@ class Lab:
             _reap(pid)
         # mounts we made (overlays) — deepest first
         for mp in sorted(
-            (
-                m
-                for m in mounts()
-                if m.startswith(
-                    (str(self.state_dir) + "/", str(self.cache_dir) + "/build.")
-                )
-            ),
+            (m for m in mounts() if m.startswith((str(self.state_dir) + "/", str(self.cache_dir) + "/build."))),
             key=len,
             reverse=True,
         ):
@@ -1094,13 +1013,9 @@ class Lab:
             log(f"cgroup dirs left: {failed}")
         for h in HOSTS:
             if link_exists(f"vb-{h}"):
-                subprocess.run(
-                    ["ip", "link", "del", f"vb-{h}"], check=False, capture_output=True
-                )
+                subprocess.run(["ip", "link", "del", f"vb-{h}"], check=False, capture_output=True)
         if link_exists(BRIDGE):
-            subprocess.run(
-                ["ip", "link", "del", BRIDGE], check=False, capture_output=True
-            )
+            subprocess.run(["ip", "link", "del", BRIDGE], check=False, capture_output=True)
         self._state.pop("proxy_pid", None)
         self._state["hosts"] = {}
         self._state["up"] = False
@@ -1164,9 +1079,7 @@ class Lab:
             self._unlock()
 
     # ssh / exec
-    def ssh_args(
-        self, host: str, connect_timeout: int = 5, via: str | None = "default"
-    ) -> list[str]:
+    def ssh_args(self, host: str, connect_timeout: int = 5, via: str | None = "default") -> list[str]:
         """ssh argv (without the remote command) to reach `host` as lostops."""
         opts = [
             "-F",
@@ -1239,9 +1152,7 @@ class Lab:
                 continue
         return None
 
-    def exec(
-        self, host: str, cmd: str, *, timeout: float | None = 600, check: bool = False
-    ):
+    def exec(self, host: str, cmd: str, *, timeout: float | None = 600, check: bool = False):
         """Run a shell command as root inside `host` via nsenter (works without sshd)."""
         pid = self.leader_pid(host)
         if pid is None:
@@ -1321,9 +1232,7 @@ class Lab:
             pid = self._nspawn_pid(h)
             st = {"ip": self.ip(h), "nspawn_pid": pid, "running": bool(pid)}
             if pid:
-                st["ssh"] = (
-                    self.ssh(h, "true", check=False, connect_timeout=3).returncode == 0
-                )
+                st["ssh"] = self.ssh(h, "true", check=False, connect_timeout=3).returncode == 0
                 try:
                     st["memory"] = self.memory(h)
                 except LabError:
@@ -1433,9 +1342,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="labctl.py", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("up", help="boot the three hosts")
-    p.add_argument(
-        "--keep", action="store_true", help="keep the hosts' disks from last time"
-    )
+    p.add_argument("--keep", action="store_true", help="keep the hosts' disks from last time")
     sub.add_parser("down", help="stop everything, remove bridge, mounts, cgroups")
     sub.add_parser("check-clean", help="exit 1 if anything of the lab is left")
     sub.add_parser("status")
@@ -1445,9 +1352,7 @@ def main(argv=None) -> int:
     p.add_argument("--rebuild", action="store_true")
     p.add_argument("--re-extract", action="store_true")
     for name in ("ssh", "exec"):
-        p = sub.add_parser(
-            name, help="run a command in a host (ssh: as lostops; exec: root, nsenter)"
-        )
+        p = sub.add_parser(name, help="run a command in a host (ssh: as lostops; exec: root, nsenter)")
         p.add_argument("host", choices=list(HOSTS))
         p.add_argument("command", nargs=argparse.REMAINDER)
     p = sub.add_parser("reboot")
@@ -1469,9 +1374,7 @@ def main(argv=None) -> int:
                 raise
             except LabError:
                 if lab.leftovers():
-                    log(
-                        "up failed; the partial lab is left for inspection: run `labctl.py down`"
-                    )
+                    log("up failed; the partial lab is left for inspection: run `labctl.py down`")
                 raise
             print(json.dumps(lab.timings, indent=2))
         elif a.cmd == "down":
@@ -1496,11 +1399,7 @@ def main(argv=None) -> int:
             lab._lock()
             lab.ensure_base(rebuild=a.rebuild, re_extract=a.re_extract)
             lab._save_state()
-            print(
-                json.dumps(
-                    {k: v for k, v in lab.timings.items() if k.startswith("base")}
-                )
-            )
+            print(json.dumps({k: v for k, v in lab.timings.items() if k.startswith("base")}))
         elif a.cmd in ("ssh", "exec"):
             cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
             if a.cmd == "ssh":

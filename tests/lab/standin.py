@@ -82,18 +82,14 @@ _EPOCH = 0  # fixed mtime: deterministic archives
 
 def _applets(busybox: str) -> list[str]:
     try:
-        out = subprocess.run(
-            [busybox, "--list"], check=True, capture_output=True, text=True
-        ).stdout.split()
+        out = subprocess.run([busybox, "--list"], check=True, capture_output=True, text=True).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         out = []
     names = sorted(set(out) | set(MIN_APPLETS))
     return [n for n in names if n and "/" not in n and n != "busybox"]
 
 
-def _info(
-    name: str, *, type_=tarfile.REGTYPE, mode=0o644, size=0, linkname=""
-) -> tarfile.TarInfo:
+def _info(name: str, *, type_=tarfile.REGTYPE, mode=0o644, size=0, linkname="") -> tarfile.TarInfo:
     ti = tarfile.TarInfo(name)
     ti.type = type_
     ti.mode = mode

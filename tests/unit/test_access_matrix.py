@@ -20,7 +20,9 @@ def flows():
     for row in MATRIX:
         for port in row["ports"]:
             proto = row.get("protocol", "tcp")
-            yield pytest.param(row["from"], row["to"], port, proto, row["expect"], id=f"{row['from']}->{row['to']}:{port}/{proto}")
+            yield pytest.param(
+                row["from"], row["to"], port, proto, row["expect"], id=f"{row['from']}->{row['to']}:{port}/{proto}"
+            )
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ def test_checkov_ran_checks(report):
 def annotated_skips() -> dict[tuple[str, str], str]:
     """(check id, resource name) -> reason, from the `//` annotations in the synth JSON."""
     skips = {}
-    for rtype, resources in synth("example")[1]["resource"].items():
+    for resources in synth("example")[1]["resource"].values():
         for name, cfg in resources.items():
             for skip in cfg.get("//", {}).get("checkov", {}).get("skip", []):
                 skips[(skip["id"], name)] = skip["comment"]

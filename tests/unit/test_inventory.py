@@ -69,40 +69,140 @@ def _del(path: str):
 
 BAD = [
     # (id, mutation, expected line)
-    ("bad-ip", _set("hosts.database.private_ip", "10.0.0.300"), "hosts.database.private_ip: '10.0.0.300' is not an IP address"),
-    ("public-as-private", _set("hosts.backend.private_ip", "8.8.8.8"), "hosts.backend.private_ip: '8.8.8.8' is not a private (RFC 1918) address"),
-    ("ip-outside-vnet", _set("hosts.backend.private_ip", "192.168.1.10"), "hosts.backend.private_ip: '192.168.1.10' is outside azure.network.address_space 10.20.0.0/16"),
-    ("duplicate-ip", _set("hosts.monitoring.private_ip", "10.20.1.10"), "hosts.monitoring.private_ip: '10.20.1.10' is already used by hosts.backend"),
+    (
+        "bad-ip",
+        _set("hosts.database.private_ip", "10.0.0.300"),
+        "hosts.database.private_ip: '10.0.0.300' is not an IP address",
+    ),
+    (
+        "public-as-private",
+        _set("hosts.backend.private_ip", "8.8.8.8"),
+        "hosts.backend.private_ip: '8.8.8.8' is not a private (RFC 1918) address",
+    ),
+    (
+        "ip-outside-vnet",
+        _set("hosts.backend.private_ip", "192.168.1.10"),
+        "hosts.backend.private_ip: '192.168.1.10' is outside azure.network.address_space 10.20.0.0/16",
+    ),
+    (
+        "duplicate-ip",
+        _set("hosts.monitoring.private_ip", "10.20.1.10"),
+        "hosts.monitoring.private_ip: '10.20.1.10' is already used by hosts.backend",
+    ),
     ("bad-cidr", _set("ssh.admin_sources", ["203.0.113.0/33"]), "ssh.admin_sources: '203.0.113.0/33' is not a CIDR"),
-    ("cidr-host-bits", _set("ssh.admin_sources", ["203.0.113.5/24"]), "ssh.admin_sources: '203.0.113.5/24' is not a CIDR (203.0.113.5/24 has host bits set)"),
-    ("bad-vnet", _set("azure.network.address_space", "10.20.0.0"), "azure.network.address_space: '10.20.0.0' needs a prefix length, e.g. 10.20.0.0/16"),
+    (
+        "cidr-host-bits",
+        _set("ssh.admin_sources", ["203.0.113.5/24"]),
+        "ssh.admin_sources: '203.0.113.5/24' is not a CIDR (203.0.113.5/24 has host bits set)",
+    ),
+    (
+        "bad-vnet",
+        _set("azure.network.address_space", "10.20.0.0"),
+        "azure.network.address_space: '10.20.0.0' needs a prefix length, e.g. 10.20.0.0/16",
+    ),
     ("port-too-high", _set("services.mysql.port", 70000), "services.mysql.port: 70000 is outside 1-65535"),
     ("port-zero", _set("services.mysql.port", 0), "services.mysql.port: 0 is outside 1-65535"),
     ("empty-range", _set("services.http.port", "90-80"), "services.http.port: '90-80' is an empty range"),
-    ("range-too-high", _set("services.http.port", "80-70000"), "services.http.port: '80-70000': 70000 is outside 1-65535"),
-    ("port-not-number", _set("services.http.port", "http"), "services.http.port: 'http' is not a port or a range like 30000-30010"),
-    ("bad-protocol", _set("services.http.protocol", "icmp"), "services.http.protocol: 'icmp' is not one of 'tcp' or 'udp'"),
-    ("unknown-source-host", _set("hosts.database.allow.0.from", "frontend"), "hosts.database.allow[0].from: unknown source 'frontend' (use internet, admins or a host name)"),
-    ("unknown-service", _set("hosts.database.allow.0.service", "postgres"), "hosts.database.allow[0].service: unknown service 'postgres'"),
+    (
+        "range-too-high",
+        _set("services.http.port", "80-70000"),
+        "services.http.port: '80-70000': 70000 is outside 1-65535",
+    ),
+    (
+        "port-not-number",
+        _set("services.http.port", "http"),
+        "services.http.port: 'http' is not a port or a range like 30000-30010",
+    ),
+    (
+        "bad-protocol",
+        _set("services.http.protocol", "icmp"),
+        "services.http.protocol: 'icmp' is not one of 'tcp' or 'udp'",
+    ),
+    (
+        "unknown-source-host",
+        _set("hosts.database.allow.0.from", "frontend"),
+        "hosts.database.allow[0].from: unknown source 'frontend' (use internet, admins or a host name)",
+    ),
+    (
+        "unknown-service",
+        _set("hosts.database.allow.0.service", "postgres"),
+        "hosts.database.allow[0].service: unknown service 'postgres'",
+    ),
     ("missing-private-ip", _del("hosts.backend.private_ip"), "hosts.backend.private_ip: required field is missing"),
     ("missing-role", _del("hosts.monitoring.role"), "hosts.monitoring.role: required field is missing"),
     ("missing-zone", _del("azure.dns_zone"), "azure.dns_zone: required field is missing"),
-    ("missing-reason", lambda d: d["hosts"]["backend"]["allow"][0].pop("reason"), "hosts.backend.allow[0].reason: required field is missing"),
+    (
+        "missing-reason",
+        lambda d: d["hosts"]["backend"]["allow"][0].pop("reason"),
+        "hosts.backend.allow[0].reason: required field is missing",
+    ),
     ("unknown-key", _set("hosts.backend.publicip", True), "hosts.backend.publicip: unknown key"),
     ("unknown-top-key", _set("vms", {}), "vms: unknown key"),
-    ("bad-role", _set("hosts.backend.role", "frontend"), "hosts.backend.role: 'frontend' is not one of 'backend', 'database' or 'monitoring'"),
-    ("ssh-anywhere-cidr", _set("ssh.admin_sources", ["0.0.0.0/0"]), "ssh.admin_sources[0]: '0.0.0.0/0' opens SSH to the whole internet; set ssh.allow_ssh_from_anywhere to a reason to allow it"),
-    ("ssh-star", _set("ssh.admin_sources", ["*"]), "ssh.admin_sources: '*' is not a CIDR; write the networks that are allowed"),
-    ("ssh-from-internet-flow", _set("hosts.backend.allow.2.from", "internet"), "hosts.backend.allow[2].from: SSH from the internet is refused; use 'admins' or set ssh.allow_ssh_from_anywhere to a reason"),
-    ("dns-outside-zone", _set("hosts.backend.dns", ["app.example.org"]), "hosts.backend.dns[0]: 'app.example.org' is not inside the zone 'lostops.example.com'"),
-    ("dns-zone-apex-lookalike", _set("hosts.backend.dns", ["app.notlostops.example.com"]), "hosts.backend.dns[0]: 'app.notlostops.example.com' is not inside the zone 'lostops.example.com'"),
-    ("dns-invalid-label", _set("hosts.backend.dns", ["ap_p.lostops.example.com"]), "hosts.backend.dns[0]: 'ap_p.lostops.example.com' is not a valid DNS name"),
-    ("dns-without-public-ip", _set("hosts.database.dns", ["db.lostops.example.com"]), "hosts.database.dns: DNS A records need a public IP; set public_ip: true or remove the names"),
-    ("ssh-via-unknown", _set("hosts.database.ssh_via", "bastion"), "hosts.database.ssh_via: 'bastion' is not another host"),
-    ("ssh-via-not-allowed", _set("hosts.database.ssh_via", "monitoring"), "hosts.database.ssh_via: 'monitoring' may not reach SSH on database; add {service: ssh, from: monitoring} to allow"),
-    ("unreachable-host", _del("hosts.database.ssh_via"), "hosts.database: no public IP, no ssh_address and no ssh_via: salt-ssh could not reach it"),
-    ("reserved-host-name", lambda d: d["hosts"].__setitem__("internet", d["hosts"].pop("monitoring")), "hosts.internet: 'internet' is reserved for flow sources"),
-    ("no-admin-sources", _set("ssh.admin_sources", []), "ssh.admin_sources: at least one admin network is required (SSH would be closed to everyone)"),
+    (
+        "bad-role",
+        _set("hosts.backend.role", "frontend"),
+        "hosts.backend.role: 'frontend' is not one of 'backend', 'database' or 'monitoring'",
+    ),
+    (
+        "ssh-anywhere-cidr",
+        _set("ssh.admin_sources", ["0.0.0.0/0"]),
+        "ssh.admin_sources[0]: '0.0.0.0/0' opens SSH to the whole internet; set ssh.allow_ssh_from_anywhere to a reason to allow it",
+    ),
+    (
+        "ssh-star",
+        _set("ssh.admin_sources", ["*"]),
+        "ssh.admin_sources: '*' is not a CIDR; write the networks that are allowed",
+    ),
+    (
+        "ssh-from-internet-flow",
+        _set("hosts.backend.allow.2.from", "internet"),
+        "hosts.backend.allow[2].from: SSH from the internet is refused; use 'admins' or set ssh.allow_ssh_from_anywhere to a reason",
+    ),
+    (
+        "dns-outside-zone",
+        _set("hosts.backend.dns", ["app.example.org"]),
+        "hosts.backend.dns[0]: 'app.example.org' is not inside the zone 'lostops.example.com'",
+    ),
+    (
+        "dns-zone-apex-lookalike",
+        _set("hosts.backend.dns", ["app.notlostops.example.com"]),
+        "hosts.backend.dns[0]: 'app.notlostops.example.com' is not inside the zone 'lostops.example.com'",
+    ),
+    (
+        "dns-invalid-label",
+        _set("hosts.backend.dns", ["ap_p.lostops.example.com"]),
+        "hosts.backend.dns[0]: 'ap_p.lostops.example.com' is not a valid DNS name",
+    ),
+    (
+        "dns-without-public-ip",
+        _set("hosts.database.dns", ["db.lostops.example.com"]),
+        "hosts.database.dns: DNS A records need a public IP; set public_ip: true or remove the names",
+    ),
+    (
+        "ssh-via-unknown",
+        _set("hosts.database.ssh_via", "bastion"),
+        "hosts.database.ssh_via: 'bastion' is not another host",
+    ),
+    (
+        "ssh-via-not-allowed",
+        _set("hosts.database.ssh_via", "monitoring"),
+        "hosts.database.ssh_via: 'monitoring' may not reach SSH on database; add {service: ssh, from: monitoring} to allow",
+    ),
+    (
+        "unreachable-host",
+        _del("hosts.database.ssh_via"),
+        "hosts.database: no public IP, no ssh_address and no ssh_via: salt-ssh could not reach it",
+    ),
+    (
+        "reserved-host-name",
+        lambda d: d["hosts"].__setitem__("internet", d["hosts"].pop("monitoring")),
+        "hosts.internet: 'internet' is reserved for flow sources",
+    ),
+    (
+        "no-admin-sources",
+        _set("ssh.admin_sources", []),
+        "ssh.admin_sources: at least one admin network is required (SSH would be closed to everyone)",
+    ),
 ]
 
 
@@ -155,7 +255,11 @@ def test_bad_inventory_stops_synth_before_anything_is_written(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(mutated(_set("hosts.database.private_ip", "10.0.0.300"))))
     env = {**os.environ, "LOSTOPS_INVENTORY": str(bad)}
-    proc = subprocess.run([sys.executable, str(ROOT / "main.py")], cwd=tmp_path, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "main.py")], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"inventory error: {bad}: hosts.database.private_ip: '10.0.0.300' is not an IP address"
+    assert (
+        proc.stderr.strip() == f"inventory error: {bad}: hosts.database.private_ip: '10.0.0.300' is not an IP address"
+    )
     assert not (tmp_path / "cdktf.out").exists()

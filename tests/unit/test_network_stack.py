@@ -35,7 +35,9 @@ def test_snapshot(inventory):
     assert path.exists(), f"no snapshot {path}; run `make snapshots` and commit it"
     expected = path.read_text()
     if actual != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True), str(path), "synth", n=2))
+        diff = "".join(
+            difflib.unified_diff(expected.splitlines(True), actual.splitlines(True), str(path), "synth", n=2)
+        )
         pytest.fail(f"synth output differs from the snapshot (run `make snapshots` if intended):\n{diff}")
 
 
@@ -89,12 +91,17 @@ def test_nics_with_a_public_ip_are_adopted_by_import_never_recreated(doc):
         assert "tags" in nic["lifecycle"]["ignore_changes"]
         (ipconf,) = nic["ip_configuration"]
         assert ipconf["public_ip_address_id"] == f"${{azurerm_public_ip.{host}-public-ip.id}}"
-        assert imports[f"azurerm_network_interface.{host}-nic-adopted"] == f"${{data.azurerm_network_interface.{host}-nic.id}}"
+        assert (
+            imports[f"azurerm_network_interface.{host}-nic-adopted"]
+            == f"${{data.azurerm_network_interface.{host}-nic.id}}"
+        )
     assert "azurerm_network_interface.database-nic-adopted" not in imports
 
 
 def test_dns_a_records_in_the_existing_zone_point_at_the_public_ips(synthesized, doc):
-    assert cdk.Testing.to_have_data_source_with_properties(synthesized, "azurerm_dns_zone", {"name": "lostops.example.com"})
+    assert cdk.Testing.to_have_data_source_with_properties(
+        synthesized, "azurerm_dns_zone", {"name": "lostops.example.com"}
+    )
     records = doc["resource"]["azurerm_dns_a_record"]
     targets = {r["name"]: r["target_resource_id"] for r in records.values()}
     assert targets == {
@@ -115,7 +122,11 @@ def test_outputs_for_the_roster_and_workflows(doc):
 def test_explicit_deny_all_is_the_last_rule_of_every_nsg(doc):
     rules = doc["resource"]["azurerm_network_security_rule"]
     for host in ("backend", "database", "monitoring"):
-        mine = [r for r in rules.values() if r["network_security_group_name"] == f"${{azurerm_network_security_group.{host}-nsg.name}}"]
+        mine = [
+            r
+            for r in rules.values()
+            if r["network_security_group_name"] == f"${{azurerm_network_security_group.{host}-nsg.name}}"
+        ]
         last = max(mine, key=lambda r: r["priority"])
         assert (last["name"], last["access"], last["priority"]) == ("deny-all-inbound", "Deny", 4096)
 

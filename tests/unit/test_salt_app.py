@@ -73,15 +73,13 @@ def salt_call(host: str, *args: str, inventory: str = "example") -> object:
     except (json.JSONDecodeError, KeyError):
         raise AssertionError(
             f"salt-call {' '.join(args)} failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
-        )
+        ) from None
 
 
 @functools.cache
 def show_sls(host: str, sls: str, inventory: str = "example", pillar: str = "") -> dict:
     """state.show_sls with extra pillar (JSON) on the command line."""
-    out = salt_call(
-        host, "state.show_sls", sls, f"pillar={pillar}", inventory=inventory
-    )
+    out = salt_call(host, "state.show_sls", sls, f"pillar={pillar}", inventory=inventory)
     assert isinstance(out, dict), f"render of {sls} on {host} failed: {out}"
     return out
 
@@ -136,10 +134,7 @@ def test_env_database_names_from_pillar_and_tls_ca_path(highstate):
     assert env["DB_DATABASE"] == app["database"]["name"]
     assert env["DB_USERNAME"] == app["database"]["user"]
     assert env["MYSQL_ATTR_SSL_CA"] == "/run/lostops/mysql-ca.pem"
-    assert (
-        "/etc/lostops/app/mysql-ca.pem:/run/lostops/mysql-ca.pem:ro"
-        in rollout_config(hs)["mounts"]
-    )
+    assert "/etc/lostops/app/mysql-ca.pem:/run/lostops/mysql-ca.pem:ro" in rollout_config(hs)["mounts"]
 
 
 def test_env_file_0600_with_secrets_only_in_the_rendered_file(highstate, managed_files):
@@ -150,13 +145,9 @@ def test_env_file_0600_with_secrets_only_in_the_rendered_file(highstate, managed
     assert args["mode"] == "0600"
     assert args["show_changes"] is False
     app_states = {sid: body for sid, body in hs.items() if sid.startswith("app-")}
-    assert "CHANGEME" not in json.dumps(app_states), (
-        "secrets must not appear in the state data"
-    )
+    assert "CHANGEME" not in json.dumps(app_states), "secrets must not appear in the state data"
     lines = managed_files("backend")[ENV_FILE].splitlines()
-    env = dict(
-        line.split("=", 1) for line in lines if line and not line.startswith("#")
-    )
+    env = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
     assert env["APP_KEY"] == "CHANGEME-base64:..."
     assert env["DB_PASSWORD"] == "CHANGEME-16-or-more-characters"
     assert env["DB_HOST"] == "10.20.1.20"
@@ -175,9 +166,7 @@ def test_image_is_pinned_to_app_version(highstate):
     cfg = rollout_config(highstate("backend"))
     assert cfg["version"] == app_version()
     assert cfg["image"] == f"ghcr.io/lostops-stg5/lostops-app:{app_version()}"
-    cfg = rollout_config(
-        show_sls("backend", "app", pillar='{"app": {"version": "2.3.4"}}')
-    )
+    cfg = rollout_config(show_sls("backend", "app", pillar='{"app": {"version": "2.3.4"}}'))
     assert cfg["image"] == "ghcr.io/lostops-stg5/lostops-app:2.3.4"
 
 
@@ -193,9 +182,7 @@ def test_image_is_pinned_to_app_version(highstate):
     ],
 )
 def test_missing_or_invalid_version_fails_the_render(value, message):
-    out = salt_call(
-        "backend", "state.show_sls", "app", f'pillar={{"app": {{"version": {value}}}}}'
-    )
+    out = salt_call("backend", "state.show_sls", "app", f'pillar={{"app": {{"version": {value}}}}}')
     assert isinstance(out, list), f"render should fail for app:version={value}"
     assert message in out[0].splitlines()[0]
 
@@ -224,22 +211,14 @@ def test_rollout_states_are_guarded(highstate):
     hs = highstate("backend")
     fun, deploy = state(hs, "app-rollout-deploy-run")
     assert fun == "cmd.run"
-    assert (
-        deploy["name"]
-        == "/usr/local/sbin/lostops-app-rollout deploy /etc/lostops/app/rollout.json"
-    )
-    assert (
-        deploy["unless"]
-        == "/usr/local/sbin/lostops-app-rollout check /etc/lostops/app/rollout.json"
-    )
+    assert deploy["name"] == "/usr/local/sbin/lostops-app-rollout deploy /etc/lostops/app/rollout.json"
+    assert deploy["unless"] == "/usr/local/sbin/lostops-app-rollout check /etc/lostops/app/rollout.json"
     assert {"cmd": "app-migrations-run"} in deploy["require"]
     assert {"cmd": "traefik-network-proxy-managed"} in deploy["require"]
     _, migrate = state(hs, "app-migrations-run")
     assert migrate["unless"] == f"test -e /var/lib/lostops/app/migrated-{app_version()}"
     _, pull = state(hs, "app-image-pulled")
-    assert pull["unless"].startswith(
-        "docker image inspect ghcr.io/lostops-stg5/lostops-app:"
-    )
+    assert pull["unless"].startswith("docker image inspect ghcr.io/lostops-stg5/lostops-app:")
     _, script = state(hs, "app-rollout-script-managed")
     assert script["source"] == "salt://app/files/lostops-app-rollout"
     assert script["mode"] == "0755"
@@ -260,9 +239,7 @@ def test_registry_login_uses_password_stdin(highstate):
     )
     assert "ghp_" not in json.dumps(hs)
     assert state(hs, "app-registry-password-managed")[1]["mode"] == "0600"
-    assert (
-        state(highstate("backend"), "app-registry-password-managed")[0] == "file.absent"
-    )
+    assert state(highstate("backend"), "app-registry-password-managed")[0] == "file.absent"
 
 
 def test_lab_standin_no_migrations_no_resolver(highstate):
@@ -280,9 +257,7 @@ def test_lab_standin_no_migrations_no_resolver(highstate):
     ]
     assert cfg["migrate"]["enabled"] is False
     assert "traefik.http.routers.app.tls.certresolver" not in cfg["labels"]
-    assert (
-        cfg["labels"]["traefik.http.routers.app.rule"] == "Host(`app.lab.lostops.test`)"
-    )
+    assert cfg["labels"]["traefik.http.routers.app.rule"] == "Host(`app.lab.lostops.test`)"
 
 
 def test_lab_per_version_override():
@@ -476,22 +451,14 @@ class Rig:
 
     def docker_state(self) -> dict:
         path = self.state_dir / "state.json"
-        return (
-            json.loads(path.read_text())
-            if path.exists()
-            else {"images": [], "containers": {}, "seq": 0}
-        )
+        return json.loads(path.read_text()) if path.exists() else {"images": [], "containers": {}, "seq": 0}
 
     def containers(self) -> dict:
         return {c["name"]: c for c in self.docker_state()["containers"].values()}
 
     def calls(self) -> list[list[str]]:
         path = self.state_dir / "calls.jsonl"
-        return (
-            [json.loads(line) for line in path.read_text().splitlines()]
-            if path.exists()
-            else []
-        )
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
     def reset_calls(self) -> None:
         (self.state_dir / "calls.jsonl").unlink(missing_ok=True)
@@ -531,9 +498,7 @@ def rig(tmp_path):
 
 
 def test_rollout_script_compiles():
-    py_compile.compile(
-        str(ROLLOUT), doraise=True, cfile=os.path.join(tempfile.mkdtemp(), "x.pyc")
-    )
+    py_compile.compile(str(ROLLOUT), doraise=True, cfile=os.path.join(tempfile.mkdtemp(), "x.pyc"))
 
 
 def test_first_deploy_pulls_starts_and_waits_healthy(rig):
@@ -543,9 +508,7 @@ def test_first_deploy_pulls_starts_and_waits_healthy(rig):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     calls = rig.calls()
     assert (
-        index(calls, "image", "inspect")
-        < index(calls, "pull", "ghcr.io/x/app:1.0.0")
-        < index(calls, "run", "--detach")
+        index(calls, "image", "inspect") < index(calls, "pull", "ghcr.io/x/app:1.0.0") < index(calls, "run", "--detach")
     )
     run = calls[index(calls, "run", "--detach")]
     for expected in (
@@ -677,11 +640,7 @@ def test_same_version_with_changed_env_is_replaced(rig):
     calls = rig.calls()
     renamed = calls[index(calls, "rename", "lostops-app-1.0.0")][2]
     assert renamed.startswith("lostops-app-1.0.0-prev-")
-    assert (
-        index(calls, "rename")
-        < index(calls, "run", "--detach")
-        < index(calls, "stop", "--time", "1", renamed)
-    )
+    assert index(calls, "rename") < index(calls, "run", "--detach") < index(calls, "stop", "--time", "1", renamed)
     assert list(rig.containers()) == ["lostops-app-1.0.0"]
     assert rig.run("check").returncode == 0
 

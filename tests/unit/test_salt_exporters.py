@@ -41,9 +41,7 @@ def rendered(host: str, inventory: str = "example") -> dict:
 
 @functools.cache
 def inv(inventory: str) -> dict:
-    return yaml.safe_load(
-        (REPO / "pillar" / "inventory" / f"{inventory}.yaml").read_text()
-    )
+    return yaml.safe_load((REPO / "pillar" / "inventory" / f"{inventory}.yaml").read_text())
 
 
 def files(host: str, inventory: str = "example") -> dict:
@@ -76,9 +74,7 @@ def test_everything_on_the_private_ip_only(host, inventory):
         if name == "node-exporter":
             assert svc["network_mode"] == "host" and svc["pid"] == "host"
             assert "ports" not in svc
-            listen = [
-                a for a in svc["command"] if a.startswith("--web.listen-address=")
-            ]
+            listen = [a for a in svc["command"] if a.startswith("--web.listen-address=")]
             if inventory == "lab":  # stand-in: busybox httpd -p IP:PORT
                 assert svc["command"][:4] == ["httpd", "-f", "-p", f"{ip}:{port}"]
             else:
@@ -107,9 +103,7 @@ def test_images_pinned(host):
         assert svc["image"] == f"{img['name']}:{img['tag']}"
         assert img["tag"] and img["tag"] != "latest"
     tag = images["mysqld_exporter"]["tag"].lstrip("v").split(".")
-    assert (int(tag[0]), int(tag[1])) >= (0, 15), (
-        "my.cnf configuration needs mysqld_exporter >= 0.15"
-    )
+    assert (int(tag[0]), int(tag[1])) >= (0, 15), "my.cnf configuration needs mysqld_exporter >= 0.15"
 
 
 def test_mysqld_exporter_uses_my_cnf_and_tls():
@@ -118,12 +112,8 @@ def test_mysqld_exporter_uses_my_cnf_and_tls():
     assert "--config.my-cnf=/etc/mysqld-exporter/my.cnf" in svc["command"]
     assert "DATA_SOURCE_NAME" not in yaml.safe_dump(c)  # parsed: comments do not count
     assert "environment" not in svc
-    assert svc["volumes"] == [
-        "/etc/lostops/exporters/mysqld-exporter:/etc/mysqld-exporter:ro"
-    ]
-    assert "mysql-internal" in svc["networks"] and c["networks"]["mysql-internal"] == {
-        "external": True
-    }
+    assert svc["volumes"] == ["/etc/lostops/exporters/mysqld-exporter:/etc/mysqld-exporter:ro"]
+    assert "mysql-internal" in svc["networks"] and c["networks"]["mysql-internal"] == {"external": True}
     cnf = files("database")[MYCNF]
     opts = {
         k.strip(): v.strip()
@@ -131,15 +121,11 @@ def test_mysqld_exporter_uses_my_cnf_and_tls():
         if k.strip() and not k.strip().startswith(("#", "["))
     }
     assert opts["user"] == "exporter"
-    assert (
-        opts["host"] == "mysql"
-    )  # the alias on mysql-internal, in the server certificate's SAN
+    assert opts["host"] == "mysql"  # the alias on mysql-internal, in the server certificate's SAN
     assert opts["ssl-ca"] == "/etc/mysqld-exporter/ca.pem"
     assert (
         opts["password"]
-        == yaml.safe_load((REPO / "pillar" / "secrets.yaml.example").read_text())[
-            "mysql_exporter_password"
-        ]
+        == yaml.safe_load((REPO / "pillar" / "secrets.yaml.example").read_text())["mysql_exporter_password"]
     )
     st = render.states(rendered("database")["highstate"], "file.managed")
     mycnf = st["exporters-mysqld-exporter-mycnf-managed"]["args"]
@@ -148,16 +134,11 @@ def test_mysqld_exporter_uses_my_cnf_and_tls():
         "65534",
         False,
     )
-    assert (
-        st["exporters-mysqld-exporter-ca-managed"]["args"]["contents_pillar"]
-        == "secrets:mysql_ca_cert"
-    )
+    assert st["exporters-mysqld-exporter-ca-managed"]["args"]["contents_pillar"] == "secrets:mysql_ca_cert"
     # The password never reaches a command line or the compose file.
     assert "CHANGEME" not in files("database")[COMPOSE]
     # A change of my.cnf or the CA restarts the exporter.
-    recreate = render.states(rendered("database")["highstate"], "cmd.run")[
-        "lostops-compose-exporters-recreate"
-    ]["args"]
+    recreate = render.states(rendered("database")["highstate"], "cmd.run")["lostops-compose-exporters-recreate"]["args"]
     assert {
         "exporters-mysqld-exporter-mycnf-managed",
         "exporters-mysqld-exporter-ca-managed",
@@ -168,9 +149,7 @@ def test_mysqld_exporter_network_is_the_one_the_mysql_account_is_bound_to():
     hs = rendered("database")["highstate"]
     net = render.states(hs, "cmd.run")["mysql-network-internal-managed"]["args"]["name"]
     assert net.endswith(" mysql-internal") and "--internal" in net
-    req = render.states(hs, "cmd.run")["lostops-compose-exporters-up"]["args"][
-        "require"
-    ]
+    req = render.states(hs, "cmd.run")["lostops-compose-exporters-up"]["args"]["require"]
     assert {"cmd": "mysql-network-internal-managed"} in req
 
 
@@ -198,10 +177,6 @@ def test_lab_uses_the_stand_in(host):
 
 
 def test_pillar_example_documents_the_top_level_keys():
-    example = yaml.safe_load(
-        (REPO / "salt" / "exporters" / "pillar.example").read_text()
-    )["exporters"]
-    defaults = yaml.safe_load(
-        (REPO / "salt" / "exporters" / "parameters" / "defaults.yaml").read_text()
-    )
+    example = yaml.safe_load((REPO / "salt" / "exporters" / "pillar.example").read_text())["exporters"]
+    defaults = yaml.safe_load((REPO / "salt" / "exporters" / "parameters" / "defaults.yaml").read_text())
     assert set(defaults) <= set(example), set(defaults) - set(example)

@@ -87,9 +87,11 @@ print(json.dumps(out, default=str))
 def _python() -> str:
     """The interpreter that has Salt: the project venv, the scratch venv, or this one."""
     for candidate in (REPO / ".venv" / "bin" / "python", Path("/opt/scratch-venv/bin/python")):
-        if candidate.exists() and subprocess.run(
-            [str(candidate), "-c", "import salt.version"], capture_output=True, cwd="/"
-        ).returncode == 0:
+        if (
+            candidate.exists()
+            and subprocess.run([str(candidate), "-c", "import salt.version"], capture_output=True, cwd="/").returncode
+            == 0
+        ):
             return str(candidate)
     return sys.executable  # fails loudly below if Salt is missing
 
@@ -100,31 +102,47 @@ def _config_file(inventory: str) -> str:
     from lostops import render as render_mod  # the target hosts' grains (Ubuntu 24.04 / lab: Debian 13)
 
     root = Path(tempfile.mkdtemp(prefix=f"lostops-monitoring-{inventory}-"))
-    (root / "minion").write_text(yaml.safe_dump({
-        "file_client": "local",
-        "file_roots": {"base": [str(REPO / "salt")]},
-        "pillar_roots": {"base": [str(REPO / "pillar")]},
-        "root_dir": str(root),
-        "cachedir": str(root / "cache"),
-        "pki_dir": str(root / "pki"),
-        "sock_dir": str(root / "run"),
-        "log_file": str(root / "minion.log"),
-        "log_level_logfile": "quiet",
-        "grains": dict(render_mod.TARGET_GRAINS.get(inventory, render_mod.DEFAULT_GRAINS)),
-    }))
+    (root / "minion").write_text(
+        yaml.safe_dump(
+            {
+                "file_client": "local",
+                "file_roots": {"base": [str(REPO / "salt")]},
+                "pillar_roots": {"base": [str(REPO / "pillar")]},
+                "root_dir": str(root),
+                "cachedir": str(root / "cache"),
+                "pki_dir": str(root / "pki"),
+                "sock_dir": str(root / "run"),
+                "log_file": str(root / "minion.log"),
+                "log_level_logfile": "quiet",
+                "grains": dict(render_mod.TARGET_GRAINS.get(inventory, render_mod.DEFAULT_GRAINS)),
+            }
+        )
+    )
     return str(root / "minion")
 
 
 @functools.cache
 def rendered(inventory: str) -> dict:
-    env = dict(os.environ, LOSTOPS_SECRETS_FILE=str(SECRETS_EXAMPLE), LOSTOPS_SKIP_SECRETS_CHECK="1",
-               LOSTOPS_INVENTORY=inventory)
-    proc = subprocess.run([_python(), "-c", RENDER, str(REPO), _config_file(inventory)],
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    env = dict(
+        os.environ,
+        LOSTOPS_SECRETS_FILE=str(SECRETS_EXAMPLE),
+        LOSTOPS_SKIP_SECRETS_CHECK="1",
+        LOSTOPS_INVENTORY=inventory,
+    )
+    proc = subprocess.run(
+        [_python(), "-c", RENDER, str(REPO), _config_file(inventory)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
     try:
         out = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        raise AssertionError(f"render failed (rc {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"render failed (rc {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        ) from None
     assert isinstance(out["show_sls"], dict), out["show_sls"]
     for key, path in TEMPLATES.items():
         assert path in out["files"], f"{key}: {path} not rendered ({sorted(out['files'])})"
@@ -167,7 +185,8 @@ def version(name: str) -> tuple[int, ...]:
 
 def scrape_jobs_of(inventory: str) -> list[dict]:
     sys.path.insert(0, str(REPO))
-    from lostops import inventory as inv_mod, policy
+    from lostops import inventory as inv_mod
+    from lostops import policy
 
     return policy.scrape_jobs(inv_mod.load(inventory))
 
@@ -222,8 +241,12 @@ def test_compose_project_requires_proxy_network_and_configs():
     fn, args = state("example", "lostops-compose-monitoring-up")
     assert fn == "cmd.run"
     assert {"cmd": "traefik-network-proxy-managed"} in args["require"]
-    for sid in ("monitoring-prometheus-config-file-managed", "monitoring-alertmanager-config-file-managed",
-                "monitoring-alertmanager-discord-secret-managed", "monitoring-grafana-provisioning-dir-recursed"):
+    for sid in (
+        "monitoring-prometheus-config-file-managed",
+        "monitoring-alertmanager-config-file-managed",
+        "monitoring-alertmanager-discord-secret-managed",
+        "monitoring-grafana-provisioning-dir-recursed",
+    ):
         assert {"file": sid} in args["require"], sid
 
 
@@ -302,12 +325,18 @@ def test_grafana_security_settings_and_admin_password_file():
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert "GF_SECURITY_ADMIN_PASSWORD" not in env
     assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana/admin_password"
-    assert "/etc/lostops/monitoring/grafana/secrets:/run/secrets/grafana:ro" in compose["services"]["grafana"]["volumes"]
+    assert (
+        "/etc/lostops/monitoring/grafana/secrets:/run/secrets/grafana:ro" in compose["services"]["grafana"]["volumes"]
+    )
     secret = rendered("example")["pillar"]["secrets"]["grafana_admin_password"]
     assert secret not in rendered("example")["compose"]
     fn, args = state("example", "monitoring-grafana-admin-password-secret-managed")
     assert (fn, args["contents_pillar"], args["mode"], args["group"]) == (
-        "file.managed", "secrets:grafana_admin_password", "0640", 472)
+        "file.managed",
+        "secrets:grafana_admin_password",
+        "0640",
+        472,
+    )
     assert args["name"] == "/etc/lostops/monitoring/grafana/secrets/admin_password"
 
 
@@ -342,7 +371,10 @@ def test_prometheus_self_scrape_rules_and_alertmanager():
     assert jobs["grafana"]["static_configs"][0]["targets"] == ["grafana:3000"]
     assert config["rule_files"] == ["rules/*.yml"]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
-    assert "/etc/lostops/monitoring/prometheus:/etc/prometheus:ro" in doc("example", "compose")["services"]["prometheus"]["volumes"]
+    assert (
+        "/etc/lostops/monitoring/prometheus:/etc/prometheus:ro"
+        in doc("example", "compose")["services"]["prometheus"]["volumes"]
+    )
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)
@@ -350,15 +382,17 @@ def test_promtool_check_config_on_rendered_file(inventory, tmp_path):
     # Laid out as on the host: /etc/prometheus/prometheus.yml + rules/*.yml.
     (tmp_path / "prometheus.yml").write_text(rendered(inventory)["prometheus"])
     shutil.copytree(RULES_DIR, tmp_path / "rules")
-    proc = subprocess.run([tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"SUCCESS: {len(list(RULES_DIR.glob('*.yml')))} rule files found" in proc.stdout + proc.stderr
 
 
 def test_promtool_check_rules():
-    proc = subprocess.run([tool("promtool"), "check", "rules", *map(str, sorted(RULES_DIR.glob("*.yml")))],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [tool("promtool"), "check", "rules", *map(str, sorted(RULES_DIR.glob("*.yml")))], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -373,8 +407,16 @@ def _alert_rules() -> dict[str, dict]:
 
 def test_alert_rules_have_for_severity_and_annotations():
     rules = _alert_rules()
-    assert {"InstanceDown", "HostHighCpu", "HostHighMemory", "HostLowDiskSpace", "MySQLDown",
-            "ContainerRestarting", "TraefikHigh5xxRatio", "TLSCertificateExpiringSoon"} <= set(rules)
+    assert {
+        "InstanceDown",
+        "HostHighCpu",
+        "HostHighMemory",
+        "HostLowDiskSpace",
+        "MySQLDown",
+        "ContainerRestarting",
+        "TraefikHigh5xxRatio",
+        "TLSCertificateExpiringSoon",
+    } <= set(rules)
     for name, rule in rules.items():
         assert "for" in rule, name
         assert rule["labels"]["severity"] in ("warning", "critical"), name
@@ -387,8 +429,9 @@ def test_alert_rules_have_for_severity_and_annotations():
 def test_promtool_test_rules_fire_and_quiet_for_every_alert():
     files = sorted(PROMTOOL_TESTS.glob("*.test.yml"))
     assert files
-    proc = subprocess.run([tool("promtool"), "test", "rules", *map(str, files)], capture_output=True, text=True,
-                          cwd=PROMTOOL_TESTS)
+    proc = subprocess.run(
+        [tool("promtool"), "test", "rules", *map(str, files)], capture_output=True, text=True, cwd=PROMTOOL_TESTS
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     fires, quiet = set(), set()
     for path in files:
@@ -416,10 +459,17 @@ def test_alertmanager_discord_receiver_url_not_inline(inventory):
     assert url not in text and "discord.com/api/webhooks" not in text
     fn, args = state(inventory, "monitoring-alertmanager-discord-secret-managed")
     assert (fn, args["contents_pillar"], args["mode"], args["group"]) == (
-        "file.managed", "secrets:discord_webhook_url", "0640", 65534)
+        "file.managed",
+        "secrets:discord_webhook_url",
+        "0640",
+        65534,
+    )
     # The secret file lies in the directory mounted at /etc/alertmanager.
     assert args["name"] == "/etc/lostops/monitoring/alertmanager/discord_webhook_url"
-    assert "/etc/lostops/monitoring/alertmanager:/etc/alertmanager:ro" in doc(inventory, "compose")["services"]["alertmanager"]["volumes"]
+    assert (
+        "/etc/lostops/monitoring/alertmanager:/etc/alertmanager:ro"
+        in doc(inventory, "compose")["services"]["alertmanager"]["volumes"]
+    )
     route = rendered(inventory)["pillar"]["monitoring"]["alertmanager"]["route"]
     for key in ("group_wait", "group_interval", "repeat_interval"):
         assert config["route"][key] == route[key]
@@ -446,8 +496,9 @@ def test_amtool_check_config(inventory, tmp_path):
         text, n = re.subn(r"webhook_url_file: \S+", "webhook_url: https://discord.com/api/webhooks/0/unit-test", text)
         assert n == 1
     (tmp_path / "alertmanager.yml").write_text(text)
-    proc = subprocess.run([tool("amtool"), "check-config", str(tmp_path / "alertmanager.yml")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [tool("amtool"), "check-config", str(tmp_path / "alertmanager.yml")], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 receivers" in proc.stdout and "1 inhibit rules" in proc.stdout
 
@@ -478,7 +529,10 @@ def test_grafana_discord_contact_point_and_policy(inventory):
     assert alerting["policies"][0]["receiver"] == alerting["contactPoints"][0]["name"]
     fn, args = state(inventory, "monitoring-grafana-discord-webhook-url-secret-managed")
     assert (args["name"], args["contents_pillar"], args["mode"]) == (
-        "/etc/lostops/monitoring/grafana/secrets/discord_webhook_url", "secrets:discord_webhook_url", "0640")
+        "/etc/lostops/monitoring/grafana/secrets/discord_webhook_url",
+        "secrets:discord_webhook_url",
+        "0640",
+    )
 
 
 def _dashboards() -> dict[str, dict]:
@@ -527,7 +581,9 @@ def test_dashboard_queries_are_valid_promql(tmp_path):
             expr = re.sub(r"\$\w+", ".*", expr)
             rules.append({"record": f"check:{Path(name).stem}:{i}", "expr": expr})
     (tmp_path / "dash.yml").write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    proc = subprocess.run([tool("promtool"), "check", "rules", str(tmp_path / "dash.yml")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [tool("promtool"), "check", "rules", str(tmp_path / "dash.yml")], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -41,9 +41,7 @@ def rendered(host: str = "database", inventory: str = "example") -> dict:
 
 
 def inv(inventory: str = "example") -> dict:
-    return yaml.safe_load(
-        (REPO / "pillar" / "inventory" / f"{inventory}.yaml").read_text()
-    )
+    return yaml.safe_load((REPO / "pillar" / "inventory" / f"{inventory}.yaml").read_text())
 
 
 def secrets_example() -> dict:
@@ -143,9 +141,7 @@ def test_mysqld_options_enforce_tls_and_stay_8_4_compatible():
     assert opts["ssl_cert"].endswith("/server-cert.pem")
     assert opts["ssl_key"].endswith("/server-key.pem")
     assert opts["mysqlx"] == "OFF"
-    assert (
-        opts["bind_address"] == "0.0.0.0"
-    )  # inside the container; the port mapping limits it
+    assert opts["bind_address"] == "0.0.0.0"  # inside the container; the port mapping limits it
     assert "default_authentication_plugin" not in body
     assert "mysql_native_password" not in body
     svc = compose()["services"]["mysql"]
@@ -199,11 +195,7 @@ def test_healthcheck_is_mysqladmin_ping_with_the_defaults_file():
 def test_users_sql():
     sql = text(USERS)
     backend_ip = inv()["hosts"]["backend"]["private_ip"]
-    app = (
-        yaml.safe_load((REPO / "pillar" / "app.sls").read_text())
-        .get("app", {})
-        .get("database", {})
-    )
+    app = yaml.safe_load((REPO / "pillar" / "app.sls").read_text()).get("app", {}).get("database", {})
     db, user = app.get("name", "lostops"), app.get("user", "lostops")
     assert f"CREATE DATABASE IF NOT EXISTS `{db}`" in sql
     assert f"CREATE USER IF NOT EXISTS '{user}'@'{backend_ip}'" in sql
@@ -211,9 +203,7 @@ def test_users_sql():
     assert sql.count("REQUIRE SSL") == 4  # app + exporter, CREATE + ALTER
     assert sql.count("IDENTIFIED WITH caching_sha2_password") == 4
     assert "mysql_native_password" not in sql
-    grants = [
-        g for g in re.findall(r"^GRANT .*;$", sql, re.MULTILINE) if f"'{user}'@" in g
-    ]
+    grants = [g for g in re.findall(r"^GRANT .*;$", sql, re.MULTILINE) if f"'{user}'@" in g]
     assert grants and all(f" ON `{db}`.* TO " in g for g in grants)
     assert not any("ALL" in g or "GRANT OPTION" in g for g in grants)
     # Nothing for the app from anywhere but the backend.
@@ -227,9 +217,7 @@ def test_exporter_account_matches_where_the_exporter_connects_from():
     assert "--internal" in net
     who = f"'exporter'@'{subnet}'"
     assert f"CREATE USER IF NOT EXISTS {who}" in sql
-    assert re.search(
-        rf"REQUIRE SSL WITH MAX_USER_CONNECTIONS 3;\nALTER USER {re.escape(who)}", sql
-    )
+    assert re.search(rf"REQUIRE SSL WITH MAX_USER_CONNECTIONS 3;\nALTER USER {re.escape(who)}", sql)
     assert sql.count("MAX_USER_CONNECTIONS 3") == 2
     assert f"GRANT PROCESS, REPLICATION CLIENT ON *.* TO {who};" in sql
     assert f"GRANT SELECT ON `performance_schema`.* TO {who};" in sql
@@ -263,22 +251,15 @@ def test_tls_files_and_modes():
         "root",
         "secrets:mysql_ca_key",
     )
-    assert not ca_key["name"].startswith("/etc/lostops/mysql/tls/"), (
-        "the CA key is never mounted into the container"
-    )
-    assert (
-        managed["mysql-tls-ca-cert-managed"]["args"]["contents_pillar"]
-        == "secrets:mysql_ca_cert"
-    )
+    assert not ca_key["name"].startswith("/etc/lostops/mysql/tls/"), "the CA key is never mounted into the container"
+    assert managed["mysql-tls-ca-cert-managed"]["args"]["contents_pillar"] == "secrets:mysql_ca_cert"
     key = managed["mysql-tls-server-key-managed"]["args"]
     assert (key["mode"], str(key["group"]), key["replace"]) == ("0640", "999", False)
     issued = states(function="cmd.run")["mysql-tls-server-cert-issued"]["args"]
     assert issued["name"] == f"{ISSUE} issue" and issued["unless"] == f"{ISSUE} check"
     ext = text(EXT)
     assert f"IP.1 = {inv()['hosts']['database']['private_ip']}" in ext
-    assert "DNS.1 = database" in ext and re.search(
-        r"^DNS\.\d+ = mysql$", ext, re.MULTILINE
-    )
+    assert "DNS.1 = database" in ext and re.search(r"^DNS\.\d+ = mysql$", ext, re.MULTILINE)
 
 
 def _make_ca(tmp: Path) -> tuple[str, str]:
@@ -370,9 +351,7 @@ def test_rendered_issue_script_issues_a_verifiable_server_cert_idempotently(tmp_
     issue.chmod(0o700)
 
     def run(arg: str) -> int:
-        return subprocess.run(
-            [str(issue), arg], check=False, capture_output=True, text=True
-        ).returncode
+        return subprocess.run([str(issue), arg], check=False, capture_output=True, text=True).returncode
 
     assert run("check") == 1
     assert run("issue") == 0
@@ -415,13 +394,9 @@ def test_rendered_issue_script_issues_a_verifiable_server_cert_idempotently(tmp_
 
 def test_backup_timer_and_script():
     timer = text(TIMER)
-    assert (
-        re.search(r"^OnCalendar=\S", timer, re.MULTILINE) and "Persistent=true" in timer
-    )
+    assert re.search(r"^OnCalendar=\S", timer, re.MULTILINE) and "Persistent=true" in timer
     assert "ExecStart=/usr/local/sbin/lostops-mysql-backup" in text(SERVICE)
-    running = states(function="service.running")["mysql-backup-timer-service-running"][
-        "args"
-    ]
+    running = states(function="service.running")["mysql-backup-timer-service-running"]["args"]
     assert running["name"] == "lostops-mysql-backup.timer" and running["enable"] is True
     # The service itself is never started at apply time.
     assert not any(
@@ -437,9 +412,7 @@ def test_backup_timer_and_script():
         "--defaults-extra-file=/run/secrets/lostops/root.cnf",
     ):
         assert flag in script
-    assert (
-        "exec -T mysql" in script and "gzip" in script and "set -euo pipefail" in script
-    )
+    assert "exec -T mysql" in script and "gzip" in script and "set -euo pipefail" in script
     assert re.search(r"-mtime \+\d+ .*-delete", script)
     d = states(function="file.directory")["mysql-backup-dir-managed"]["args"]
     assert (d["name"], d["mode"]) == ("/srv/lostops/mysql/backups", "0700")
@@ -464,9 +437,7 @@ def test_lab_runs_the_stand_in_on_the_real_port_without_users():
     ]
     assert svc["ports"] == [f"{ip}:{port}:3306"]
     assert "mysql-users-sql-applied" not in rendered(inventory="lab")["highstate"]
-    assert (
-        "mysql-backup-timer-service-running" in rendered(inventory="lab")["highstate"]
-    )
+    assert "mysql-backup-timer-service-running" in rendered(inventory="lab")["highstate"]
     assert "mysql-tls-server-cert-issued" in rendered(inventory="lab")["highstate"]
 
 
@@ -483,7 +454,5 @@ def test_no_native_password_in_any_rendered_file():
 @pytest.mark.parametrize("name", ["pillar.example"])
 def test_pillar_example_documents_the_top_level_keys(name):
     example = yaml.safe_load((REPO / "salt" / "mysql" / name).read_text())["mysql"]
-    defaults = yaml.safe_load(
-        (REPO / "salt" / "mysql" / "parameters" / "defaults.yaml").read_text()
-    )
+    defaults = yaml.safe_load((REPO / "salt" / "mysql" / "parameters" / "defaults.yaml").read_text())
     assert set(defaults) <= set(example), set(defaults) - set(example)

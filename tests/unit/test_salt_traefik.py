@@ -65,15 +65,13 @@ def salt_call(host: str, *args: str, inventory: str = "example") -> object:
     except (json.JSONDecodeError, KeyError):
         raise AssertionError(
             f"salt-call {' '.join(args)} failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
-        )
+        ) from None
 
 
 @functools.cache
 def show_sls(host: str, sls: str, inventory: str = "example", pillar: str = "") -> dict:
     """state.show_sls with extra pillar (JSON) on the command line."""
-    out = salt_call(
-        host, "state.show_sls", sls, f"pillar={pillar}", inventory=inventory
-    )
+    out = salt_call(host, "state.show_sls", sls, f"pillar={pillar}", inventory=inventory)
     assert isinstance(out, dict), f"render of {sls} on {host} failed: {out}"
     return out
 
@@ -126,10 +124,7 @@ def test_tls_options_default_min_tls12_and_sni_strict(highstate):
     assert default["minVersion"] == "VersionTLS12"
     assert default["sniStrict"] is True
     assert default["cipherSuites"], "a cipher list for TLS 1.2"
-    assert all(
-        "ECDHE" in c and ("GCM" in c or "CHACHA20" in c)
-        for c in default["cipherSuites"]
-    )
+    assert all("ECDHE" in c and ("GCM" in c or "CHACHA20" in c) for c in default["cipherSuites"])
 
 
 def test_security_headers_middleware(highstate):
@@ -158,9 +153,7 @@ def test_acme_resolver_production_http01_and_storage(highstate):
 
 
 def test_acme_staging_switch():
-    hs = show_sls(
-        "backend", "traefik", pillar='{"traefik": {"acme": {"staging": true}}}'
-    )
+    hs = show_sls("backend", "traefik", pillar='{"traefik": {"acme": {"staging": true}}}')
     acme = static(hs)["certificatesResolvers"]["le"]["acme"]
     assert acme["caServer"] == "https://acme-staging-v02.api.letsencrypt.org/directory"
 
@@ -194,12 +187,8 @@ def test_dashboard_absent_by_default_and_never_insecure(highstate, host):
 def test_dashboard_enabled_gets_host_rule_and_basic_auth():
     pillar = json.dumps(
         {
-            "traefik": {
-                "dashboard": {"enabled": True, "host": "traefik.lostops.example.com"}
-            },
-            "secrets": {
-                "traefik_dashboard_auth": "admin:$2y$05$abcdefghijklmnopqrstuv"
-            },
+            "traefik": {"dashboard": {"enabled": True, "host": "traefik.lostops.example.com"}},
+            "secrets": {"traefik_dashboard_auth": "admin:$2y$05$abcdefghijklmnopqrstuv"},
         }
     )
     hs = show_sls("backend", "traefik", pillar=pillar)
@@ -210,16 +199,11 @@ def test_dashboard_enabled_gets_host_rule_and_basic_auth():
     assert router["service"] == "api@internal"
     assert router["entryPoints"] == ["websecure"]
     assert router["middlewares"] == ["dashboard-auth"]
-    assert (
-        http["middlewares"]["dashboard-auth"]["basicAuth"]["usersFile"]
-        == "/etc/traefik/dashboard.htpasswd"
-    )
+    assert http["middlewares"]["dashboard-auth"]["basicAuth"]["usersFile"] == "/etc/traefik/dashboard.htpasswd"
     _, auth = state(hs, "traefik-config-dashboard-auth-managed")
     assert auth["mode"] == "0600"
     assert auth["contents_pillar"] == "secrets:traefik_dashboard_auth"
-    assert "$2y$05$" not in json.dumps(hs), (
-        "the htpasswd line stays out of the state data"
-    )
+    assert "$2y$05$" not in json.dumps(hs), "the htpasswd line stays out of the state data"
 
 
 def test_dashboard_enabled_without_host_fails_the_render():
@@ -234,9 +218,7 @@ def test_dashboard_enabled_without_host_fails_the_render():
 
 
 @pytest.mark.parametrize("host", HOSTS)
-def test_compose_publishes_80_443_publicly_and_metrics_on_private_ip(
-    managed_files, host
-):
+def test_compose_publishes_80_443_publicly_and_metrics_on_private_ip(managed_files, host):
     ip = host_view(host)["host"]["private_ip"]
     svc = compose(managed_files, host)["services"]["traefik"]
     assert sorted(svc["ports"]) == sorted(["80:80", "443:443", f"{ip}:8082:8082"])
@@ -248,12 +230,8 @@ def test_compose_publishes_80_443_publicly_and_metrics_on_private_ip(
     assert svc["healthcheck"]["test"] == ["CMD", "traefik", "healthcheck", "--ping"]
 
 
-def test_compose_joins_external_proxy_network_and_network_state(
-    highstate, managed_files
-):
-    assert compose(managed_files, "backend")["networks"] == {
-        "proxy": {"external": True}
-    }
+def test_compose_joins_external_proxy_network_and_network_state(highstate, managed_files):
+    assert compose(managed_files, "backend")["networks"] == {"proxy": {"external": True}}
     fun, args = state(highstate("backend"), "traefik-network-proxy-managed")
     assert fun == "cmd.run"
     assert args["name"] == "docker network create proxy"
@@ -288,7 +266,4 @@ def test_pillar_example_renders():
     """salt/traefik/pillar.example is a complete, valid pillar for the formula."""
     example = yaml.safe_load((REPO / "salt" / "traefik" / "pillar.example").read_text())
     cfg = static(show_sls("monitoring", "traefik", pillar=json.dumps(example)))
-    assert (
-        cfg["entryPoints"]["web"]["http"]["redirections"]["entryPoint"]["permanent"]
-        is True
-    )
+    assert cfg["entryPoints"]["web"]["http"]["redirections"]["entryPoint"]["permanent"] is True

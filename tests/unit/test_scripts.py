@@ -16,11 +16,7 @@ SCRIPTS = REPO / "scripts"
 
 
 def run(script: str, *args: str, stdin: str | None = None, env: dict | None = None):
-    full_env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
-    }
+    full_env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, str(SCRIPTS / script), *args],
@@ -205,9 +201,7 @@ def test_trivy_summary_limits_rows(tmp_path):
         Results=[
             {
                 "Target": "t",
-                "Vulnerabilities": [
-                    _vuln(f"CVE-2026-{n:04d}", f"pkg{n}", "HIGH") for n in range(10)
-                ],
+                "Vulnerabilities": [_vuln(f"CVE-2026-{n:04d}", f"pkg{n}", "HIGH") for n in range(10)],
             }
         ],
     )
@@ -298,9 +292,7 @@ DRIFT_MONITORING = minion_doc(
         None,
         "The file /etc/lostops/prometheus/prometheus.yml is set to be changed\n"
         "Note: No changes made, actual changes may\nbe different due to other states.",
-        changes={
-            "diff": "-  scrape_interval: 15s\n+  scrape_interval: 30s SECRET-DIFF"
-        },
+        changes={"diff": "-  scrape_interval: 15s\n+  scrape_interval: 30s SECRET-DIFF"},
         run_num=0,
     ),
     state(
@@ -346,11 +338,7 @@ UNREACHABLE_DATABASE = json.dumps(
     indent=4,
 )
 RENDER_ERROR_DATABASE = json.dumps(
-    {
-        "database": [
-            "Rendering SLS 'base:mysql' failed: Jinja variable 'dict object' has no attribute 'x'"
-        ]
-    },
+    {"database": ["Rendering SLS 'base:mysql' failed: Jinja variable 'dict object' has no attribute 'x'"]},
     indent=4,
 )
 
@@ -378,18 +366,13 @@ def test_drift_summary_reports_pending_changes(tmp_path):
     md = result.stdout
     assert "| monitoring | 2 | 0 | 1 |" in md
     assert "#### Drift (would change)" in md
-    assert (
-        "`monitoring` prometheus-config-file-managed (file.managed "
-        "/etc/lostops/prometheus/prometheus.yml)"
-    ) in md
+    assert ("`monitoring` prometheus-config-file-managed (file.managed /etc/lostops/prometheus/prometheus.yml)") in md
     assert "is set to be changed Note: No changes made" in md
     assert "SECRET-DIFF" not in md  # the changes themselves are never printed
 
 
 def test_drift_summary_counts_true_with_changes_as_drift(tmp_path):
-    doc = minion_doc(
-        "backend", state("x", "cmd.run", "x", True, "would run", changes={"retcode": 0})
-    )
+    doc = minion_doc("backend", state("x", "cmd.run", "x", True, "would run", changes={"retcode": 0}))
     result = run("drift-summary", write(tmp_path, "s.json", doc))
     assert result.returncode == 1
     assert "| backend | 1 | 0 | 1 |" in result.stdout

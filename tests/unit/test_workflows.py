@@ -18,9 +18,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS_DIR = REPO / ".github" / "workflows"
-WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.yml")) + sorted(
-    WORKFLOWS_DIR.glob("*.yaml")
-)
+WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.yml")) + sorted(WORKFLOWS_DIR.glob("*.yaml"))
 SHA_PIN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
 EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
@@ -38,8 +36,7 @@ def tool(name: str) -> str:
     found = shutil.which(name, path=search)
     if not found:
         pytest.fail(
-            f"{name} not found in .venv/bin or on PATH; install the dev packages "
-            "(pipenv install --dev)",
+            f"{name} not found in .venv/bin or on PATH; install the dev packages (pipenv install --dev)",
             pytrace=False,
         )
     return found
@@ -112,10 +109,7 @@ def test_zizmor_offline_has_no_findings():
     try:
         findings = json.loads(result.stdout or "null")
     except json.JSONDecodeError:
-        pytest.fail(
-            f"zizmor did not print JSON (exit {result.returncode}):\n"
-            f"{result.stdout}\n{result.stderr}"
-        )
+        pytest.fail(f"zizmor did not print JSON (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
     assert findings == [], json.dumps(findings, indent=2)[:4000]
     assert result.returncode == 0, result.stderr
 
@@ -149,13 +143,9 @@ def test_every_uses_is_pinned_to_a_full_sha_with_version_comment():
                 continue
             ref, rest = m.group("ref"), m.group("rest")
             if not SHA_PIN.match(ref):
-                bad.append(
-                    f"{path.name}:{lineno}: {ref} is not pinned to a 40-hex commit SHA"
-                )
+                bad.append(f"{path.name}:{lineno}: {ref} is not pinned to a 40-hex commit SHA")
             elif not re.match(r"^\s+#\s*v?\d+\.\d+\.\d+", rest):
-                bad.append(
-                    f"{path.name}:{lineno}: {ref} has no '# vX.Y.Z' version comment"
-                )
+                bad.append(f"{path.name}:{lineno}: {ref} has no '# vX.Y.Z' version comment")
     assert not bad, "\n".join(bad)
 
 
@@ -170,9 +160,7 @@ def test_no_event_or_inputs_expression_inside_run(workflows):
     for name, job_id, step in all_steps(workflows):
         for expr in EXPR.findall(str(step.get("run", ""))):
             if re.search(r"\b(github\.event|inputs)\b", expr):
-                bad.append(
-                    f"{name}/{job_id}/{step.get('name', step['run'][:40])}: ${{{{{expr}}}}}"
-                )
+                bad.append(f"{name}/{job_id}/{step.get('name', step['run'][:40])}: ${{{{{expr}}}}}")
     assert not bad, "\n".join(bad)
 
 
@@ -188,27 +176,19 @@ def test_no_expression_at_all_inside_run(workflows):
 
 def test_top_level_permissions_empty_and_every_job_declares_its_own(workflows):
     for name, wf in workflows.items():
-        assert wf.get("permissions") == {}, (
-            f"{name}: top-level permissions must be {{}}"
-        )
+        assert wf.get("permissions") == {}, f"{name}: top-level permissions must be {{}}"
         for job_id, job in wf["jobs"].items():
             assert "permissions" in job, f"{name}/{job_id} has no permissions"
             perms = job["permissions"]
-            assert isinstance(perms, dict), (
-                f"{name}/{job_id}: permissions must be a mapping"
-            )
+            assert isinstance(perms, dict), f"{name}/{job_id}: permissions must be a mapping"
             assert "write-all" not in str(perms)
 
 
 def test_checkout_never_persists_credentials(workflows):
-    checkouts = [
-        (n, j, s) for n, j, s in all_steps(workflows) if uses(s, "actions/checkout")
-    ]
+    checkouts = [(n, j, s) for n, j, s in all_steps(workflows) if uses(s, "actions/checkout")]
     assert checkouts
     for name, job_id, step in checkouts:
-        assert step.get("with", {}).get("persist-credentials") is False, (
-            f"{name}/{job_id}"
-        )
+        assert step.get("with", {}).get("persist-credentials") is False, f"{name}/{job_id}"
 
 
 def test_trivy_action_is_pinned_to_a_release_not_master(release):
@@ -225,10 +205,7 @@ def test_ci_triggers_and_make_targets(workflows):
     ci = workflows["ci.yml"]
     assert "pull_request" in ci["on"]
     assert ci["on"]["push"]["branches"] == ["main"]
-    runs = {
-        job_id: " ".join(str(s.get("run", "")) for s in steps_of(job))
-        for job_id, job in ci["jobs"].items()
-    }
+    runs = {job_id: " ".join(str(s.get("run", "")) for s in steps_of(job)) for job_id, job in ci["jobs"].items()}
     assert "make lint" in runs["lint"]
     assert "make test-unit" in runs["unit"]
     assert "make e2e" in runs["e2e"]
@@ -238,15 +215,10 @@ def test_ci_caches_pipenv_venv_and_npm(workflows):
     for job_id, job in workflows["ci.yml"]["jobs"].items():
         steps = steps_of(job)
         assert any(
-            uses(s, "actions/cache")
-            and s["with"]["path"] == ".venv"
-            and "Pipfile.lock" in s["with"]["key"]
+            uses(s, "actions/cache") and s["with"]["path"] == ".venv" and "Pipfile.lock" in s["with"]["key"]
             for s in steps
         ), job_id
-        assert any(
-            uses(s, "actions/setup-node") and s["with"].get("cache") == "npm"
-            for s in steps
-        ), job_id
+        assert any(uses(s, "actions/setup-node") and s["with"].get("cache") == "npm" for s in steps), job_id
 
 
 # --- app-ci.yml -----------------------------------------------------------------
@@ -308,11 +280,7 @@ def test_scan_needs_build(release):
 
 
 def test_scan_trivy_step_is_continue_on_error(release):
-    trivy = [
-        s
-        for s in steps_of(release["jobs"]["scan"])
-        if uses(s, "aquasecurity/trivy-action")
-    ]
+    trivy = [s for s in steps_of(release["jobs"]["scan"]) if uses(s, "aquasecurity/trivy-action")]
     assert trivy
     first = trivy[0]
     assert first["continue-on-error"] is True
@@ -323,9 +291,7 @@ def test_scan_trivy_step_is_continue_on_error(release):
 
 def test_scan_uploads_json_and_table_and_writes_counts(release):
     steps = steps_of(release["jobs"]["scan"])
-    outputs = {
-        s["with"]["output"] for s in steps if uses(s, "aquasecurity/trivy-action")
-    }
+    outputs = {s["with"]["output"] for s in steps if uses(s, "aquasecurity/trivy-action")}
     assert outputs == {"trivy-report.json", "trivy-report.txt"}
     upload = [s for s in steps if uses(s, "actions/upload-artifact")]
     assert upload and all(f in upload[0]["with"]["path"] for f in outputs)
@@ -347,14 +313,8 @@ def test_build_pushes_both_tags(release):
 
 
 def test_build_has_no_build_args_or_secrets(release):
-    push = next(
-        s
-        for s in steps_of(release["jobs"]["build"])
-        if uses(s, "docker/build-push-action")
-    )
-    assert not {"build-args", "secrets", "secret-files", "secret-envs"} & set(
-        push["with"]
-    )
+    push = next(s for s in steps_of(release["jobs"]["build"]) if uses(s, "docker/build-push-action"))
+    assert not {"build-args", "secrets", "secret-files", "secret-envs"} & set(push["with"])
 
 
 def test_build_permissions_packages_write(release):
@@ -386,9 +346,7 @@ def _is_cdktf_deploy(step):
 
 def test_deploy_always_cleanup_step_exists(release):
     steps = steps_of(release["jobs"]["deploy"])
-    close = [
-        s for s in steps if _is_cdktf_deploy(s) and "always()" in str(s.get("if", ""))
-    ]
+    close = [s for s in steps if _is_cdktf_deploy(s) and "always()" in str(s.get("if", ""))]
     assert len(close) == 1
     assert "LOSTOPS_EXTRA_ADMIN_SOURCES" not in (close[0].get("env") or {})
     assert "unset LOSTOPS_EXTRA_ADMIN_SOURCES" in close[0]["run"]
@@ -399,26 +357,14 @@ def test_deploy_steps_in_order(release):
     ip = step_index(steps, lambda s: "api.ipify.org" in str(s.get("run", "")))
     open_ssh = step_index(
         steps,
-        lambda s: (
-            _is_cdktf_deploy(s)
-            and "LOSTOPS_EXTRA_ADMIN_SOURCES" in (s.get("env") or {})
-        ),
+        lambda s: _is_cdktf_deploy(s) and "LOSTOPS_EXTRA_ADMIN_SOURCES" in (s.get("env") or {}),
     )
-    secrets = step_index(
-        steps, lambda s: "scripts/write-secrets" in str(s.get("run", ""))
-    )
+    secrets = step_index(steps, lambda s: "scripts/write-secrets" in str(s.get("run", "")))
     key = step_index(steps, lambda s: "SSH_PRIVATE_KEY" in (s.get("env") or {}))
-    salt = step_index(
-        steps, lambda s: "salt-ssh --out=json '*' state.apply" in str(s.get("run", ""))
-    )
-    close = step_index(
-        steps, lambda s: _is_cdktf_deploy(s) and "always()" in str(s.get("if", ""))
-    )
+    salt = step_index(steps, lambda s: "salt-ssh --out=json '*' state.apply" in str(s.get("run", "")))
+    close = step_index(steps, lambda s: _is_cdktf_deploy(s) and "always()" in str(s.get("if", "")))
     assert ip < open_ssh < secrets < key < salt < close
-    assert (
-        steps[open_ssh]["env"]["LOSTOPS_EXTRA_ADMIN_SOURCES"]
-        == "${{ steps.runner-ip.outputs.cidr }}"
-    )
+    assert steps[open_ssh]["env"]["LOSTOPS_EXTRA_ADMIN_SOURCES"] == "${{ steps.runner-ip.outputs.cidr }}"
 
 
 def test_deploy_salt_passes_version_as_json_pillar(release):
@@ -462,11 +408,5 @@ def test_drift_schedule_and_steps(workflows):
     assert "cdktf diff network" in text
     assert "state.apply test=True" in text
     assert "scripts/drift-summary" in text and "GITHUB_STEP_SUMMARY" in text
-    assert any(
-        _is_cdktf_deploy(s) and "always()" in str(s.get("if", ""))
-        for s in steps_of(job)
-    )
-    assert (
-        job["concurrency"]["group"]
-        == workflows["release.yml"]["jobs"]["deploy"]["concurrency"]["group"]
-    )
+    assert any(_is_cdktf_deploy(s) and "always()" in str(s.get("if", "")) for s in steps_of(job))
+    assert job["concurrency"]["group"] == workflows["release.yml"]["jobs"]["deploy"]["concurrency"]["group"]
