@@ -395,7 +395,8 @@ class Rig:
         self.bin = tmp / "bin"
         self.bin.mkdir()
         fake = self.bin / "docker"
-        fake.write_text(FAKE_DOCKER)
+        # This interpreter directly (no pyenv shim, no site): dozens of calls per test.
+        fake.write_text(FAKE_DOCKER.replace("#!/usr/bin/env python3", f"#!{sys.executable} -S", 1))
         fake.chmod(0o755)
         self.state_dir = tmp / "docker"
         self.state_dir.mkdir()
