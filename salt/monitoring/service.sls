@@ -31,13 +31,17 @@
        {'file': 'monitoring-grafana-discord-webhook-url-secret-managed'},
      ]) }}
 
+{#- The SIGHUP is sent from inside the container (`exec ... kill -HUP 1`),
+    never with `docker kill -s SIGHUP`: Docker marks a container it signalled
+    with `kill` as manually stopped, and `restart: unless-stopped` then does
+    NOT start it again after a host reboot (found by the end-to-end tier). #}
 monitoring-prometheus-reload-run:
   cmd.run:
     - name: >-
 {%- if m.check_in_container %}
         {{ compose_cmd }} exec -T prometheus promtool check config /etc/prometheus/prometheus.yml &&
 {%- endif %}
-        {{ compose_cmd }} kill -s SIGHUP prometheus
+        {{ compose_cmd }} exec -T prometheus kill -HUP 1
     - onchanges:
       - file: monitoring-prometheus-config-file-managed
       - file: monitoring-prometheus-rules-dir-recursed
@@ -50,7 +54,7 @@ monitoring-alertmanager-reload-run:
 {%- if m.check_in_container %}
         {{ compose_cmd }} exec -T alertmanager amtool check-config /etc/alertmanager/alertmanager.yml &&
 {%- endif %}
-        {{ compose_cmd }} kill -s SIGHUP alertmanager
+        {{ compose_cmd }} exec -T alertmanager kill -HUP 1
     - onchanges:
       - file: monitoring-alertmanager-config-file-managed
     - require:

@@ -1,0 +1,26 @@
+# End-to-end tier (included by the Makefile: include mk/*.mk; standalone:
+# make -f mk/e2e.mk <target>). Real salt-ssh against three systemd-nspawn
+# Debian 13 hosts (tests/lab/labctl.py); see docs/e2e.md. MUST run as root.
+VENV ?= .venv
+E2E_PYTEST ?= $(VENV)/bin/pytest
+E2E_PYTHON ?= $(VENV)/bin/python
+# Extra pytest arguments, e.g. E2E_ARGS='-k matrix' (the lab is still booted
+# and converged first, and always torn down).
+E2E_ARGS ?=
+export VENV
+
+.PHONY: e2e bench-e2e e2e-preflight
+
+# One line and exit 2 when this machine cannot run the lab (not root, no
+# systemd-nspawn, no venv, ...): the tier never skips silently.
+# Checked first (before `deps` installs the venv), and again with the venv.
+e2e-preflight:
+	@python3 tests/e2e/preflight.py --no-venv
+
+e2e: e2e-preflight ## end-to-end tier on the nspawn lab: converge, idempotence, host facts, ports, matrix, roll-out, persistence, bad input (root)
+	@python3 tests/e2e/preflight.py
+	$(E2E_PYTEST) tests/e2e -v -rfE -p no:cacheprovider $(E2E_ARGS)
+
+bench-e2e: e2e-preflight ## time lab boot, first converge, no-op re-apply (target <= 15 s), peak memory per host (root)
+	@python3 tests/e2e/preflight.py
+	$(E2E_PYTHON) tests/e2e/bench.py

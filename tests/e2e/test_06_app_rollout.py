@@ -1,0 +1,173 @@
+"""8. App roll-out with roll-back (salt/app, docs/app-rollout.md) on the backend.
+
+The app runs the stand-in image in the lab (pillar/overrides/lab/app.sls):
+this proves the roll-out mechanics (new container next to the old one, health
+gate, old one removed; an unhealthy version is removed and the old one keeps
+serving), not the Laravel app. "Serving" = the container answers HTTP on its
+Traefik service port (label traefik.http.services.<router>.loadbalancer.server.port)
+at its address on the proxy network, asked from the backend host.
+
+The release job runs `salt-ssh '*' state.apply pillar='{"app": {"version": ...}}'`;
+here only the backend is targeted (the other hosts do not use app:version).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from tests.e2e import lib
+
+FAILING_VERSION = "9.9.9"
+
+
+def app_containers(lab) -> list[dict]:
+    r = lab.run(
+        "backend",
+        "ids=$(docker ps -aq --filter label=lostops.app.managed=true); [ -z \"$ids\" ] && echo '[]' || docker inspect $ids",
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    out = []
+    for c in json.loads(r.stdout or "[]"):
+        labels = c["Config"].get("Labels") or {}
+        port = next((v for k, v in labels.items() if k.endswith(".loadbalancer.server.port")), None)
+        nets = c["NetworkSettings"].get("Networks") or {}
+        out.append(
+            {
+                "id": c["Id"],
+                "name": c["Name"].lstrip("/"),
+                "version": labels.get("lostops.app.version"),
+                "status": c["State"]["Status"],
+                "health": (c["State"].get("Health") or {}).get("Status"),
+                "started": c["State"].get("StartedAt"),
+                "ip": next((n.get("IPAddress") for n in nets.values() if n.get("IPAddress")), None),
+                "port": port,
+            }
+        )
+    return out
+
+
+def answers(lab, c: dict) -> bool:
+    if not (c.get("ip") and c.get("port")):
+        return False
+    r = lab.run("backend", f"curl -fsS --max-time 3 http://{c['ip']}:{c['port']}/", timeout=30)
+    return r.returncode == 0 and r.stdout.strip() == "ok"
+
+
+def wait_healthy(lab, name: str, timeout: float = 30) -> dict | None:
+    def get():
+        for c in app_containers(lab):
+            if c["name"] == name and c["health"] == "healthy":
+                return c
+        return None
+
+    return lib.wait_for(get, timeout, 1)
+
+
+@pytest.fixture(scope="module")
+def state():
+    return {}
+
+
+@pytest.mark.summary("app roll-out")
+def test_rollout_healthy_version(lab, converged, salt_env, state):
+    before = [c for c in app_containers(lab) if c["status"] == "running"]
+    assert len(before) == 1, f"expected one running app container before the roll-out, got {before}"
+    old = before[0]
+    new = "1.0.1" if old["version"] != "1.0.1" else "1.0.2"
+    run = lib.salt_ssh("backend", "state.apply", env=salt_env, pillar={"app": {"version": new}}, timeout=600)
+    problems = []
+    if run.rc != 0 or not run.ok("backend"):
+        problems.append("apply failed:\n" + run.report(["backend"]))
+    deploy = run.state("backend", "app-rollout-deploy-run") or {}
+    if not deploy.get("changes"):
+        problems.append(f"app-rollout-deploy-run did not run: {deploy.get('comment')}")
+    after = app_containers(lab)
+    names = sorted(c["name"] for c in after)
+    want = f"lostops-app-{new}"
+    if names != [want]:
+        problems.append(f"app containers after the roll-out: {names}, want only [{want}]")
+    cur = wait_healthy(lab, want, 10)
+    if not cur:
+        problems.append(f"{want} is not healthy: {after}")
+    elif not answers(lab, cur):
+        problems.append(f"{want} does not answer HTTP on {cur['ip']}:{cur['port']}")
+    if problems:
+        lib.SUMMARY.failed(
+            "app roll-out", f"{old['version']} -> {new}: " + " | ".join(p.splitlines()[0] for p in problems)
+        )
+    else:
+        state["current"] = cur
+        lib.SUMMARY.ok(
+            "app roll-out",
+            f"{old['version']} -> {new}: new container healthy and answering, old one removed ({run.seconds:.0f} s)",
+        )
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.summary("app roll-back")
+def test_rollback_on_unhealthy_version(lab, converged, salt_env, state):
+    running = [c for c in app_containers(lab) if c["status"] == "running" and c["health"] == "healthy"]
+    assert len(running) == 1, f"expected one healthy app container before the failing roll-out, got {running}"
+    cur = running[0]
+    assert answers(lab, cur), f"{cur['name']} does not answer before the failing roll-out"
+
+    # keep asking the current version while the bad one is being rolled out
+    stop, seen = threading.Event(), {"ok": 0, "fail": 0}
+
+    def poll():
+        while not stop.is_set():
+            seen["ok" if answers(lab, cur) else "fail"] += 1
+            stop.wait(1.0)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    bad_pillar = {
+        "app": {
+            "version": FAILING_VERSION,
+            # a version that never listens: its health check fails (salt/app/pillar.example)
+            "versions": {FAILING_VERSION: {"command": ["sleep", "3600"]}},
+        }
+    }
+    try:
+        run = lib.salt_ssh("backend", "state.apply", env=salt_env, pillar=bad_pillar, timeout=600)
+    finally:
+        stop.set()
+        poller.join(10)
+    problems = []
+    if run.rc == 0:
+        problems.append("salt-ssh exited 0 for an unhealthy version")
+    deploy = run.state("backend", "app-rollout-deploy-run")
+    if deploy is None or deploy.get("result") is not False:
+        problems.append(f"app-rollout-deploy-run did not fail: {deploy and deploy.get('comment')}")
+    others = [f for f in run.failures("backend") if not f.startswith("app-rollout-deploy-run")]
+    if others:
+        problems.append(f"other states failed too: {others}")
+    after = app_containers(lab)
+    if any(c["name"] == f"lostops-app-{FAILING_VERSION}" for c in after) or any(
+        c["version"] == FAILING_VERSION for c in after
+    ):
+        problems.append(f"the failing container is still there: {after}")
+    still = [c for c in after if c["id"] == cur["id"]]
+    if not still or still[0]["status"] != "running" or still[0]["started"] != cur["started"]:
+        problems.append(f"{cur['name']} was stopped or restarted: {still}")
+    elif not answers(lab, still[0]):
+        problems.append(f"{cur['name']} does not answer after the failed roll-out")
+    if seen["fail"]:
+        problems.append(
+            f"{cur['name']} did not answer {seen['fail']} of {seen['ok'] + seen['fail']} times during the roll-out"
+        )
+    if len(after) != 1:
+        problems.append(f"app containers after the roll-back: {[c['name'] for c in after]}")
+    if problems:
+        lib.SUMMARY.failed("app roll-back", " | ".join(p.splitlines()[0] for p in problems))
+    else:
+        lib.SUMMARY.ok(
+            "app roll-back",
+            f"{FAILING_VERSION} unhealthy -> salt-ssh exit {run.rc}, {cur['version']} kept running and answered "
+            f"{seen['ok']}/{seen['ok']} polls, failing container removed ({run.seconds:.0f} s)",
+        )
+    assert not problems, "\n".join(problems) + "\n" + run.report(["backend"])
