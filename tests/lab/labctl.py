@@ -804,6 +804,10 @@ class Lab:
 
     def _start_host(self, host: str) -> int:
         hd = self.host_dir(host)
+        # A host killed hard (SIGKILL fallback) can leave its veth behind; nspawn
+        # would then fail with "vb-<host>: File exists".
+        if link_exists(f"vb-{host}"):
+            subprocess.run(["ip", "link", "del", f"vb-{host}"], check=False, capture_output=True)
         cgroup_remove(host)  # fresh counters (memory peak) for every boot
         dirs = cgroup_prepare(host)
         logf = open(hd / "console.log", "ab")
