@@ -16,6 +16,7 @@ import yaml
 
 from lostops import render
 from lostops.inventory import REPO_ROOT as REPO
+from tests.unit.conftest import _RENDERS as RENDERS
 
 COMPOSE = "/opt/lostops/exporters/compose.yaml"
 MYCNF = "/etc/lostops/exporters/mysqld-exporter/my.cnf"
@@ -34,9 +35,9 @@ SERVICE = {
 CASES = [(h, i) for i in ("example", "lab") for h in HOSTS]
 
 
-@functools.cache
 def rendered(host: str, inventory: str = "example") -> dict:
-    return render.render_host(host, inventory, mods="exporters")
+    """The session's full render of `host` (shared with every Salt test)."""
+    return RENDERS.result(host, inventory)
 
 
 @functools.cache
