@@ -57,12 +57,15 @@ deps: $(VENV)/.synced .venv-checkov/.synced node_modules/.synced ## install the 
 # ---------------------------------------------------------------- cdktf
 .PHONY: synth
 synth: deps ## synthesize Terraform JSON for LOSTOPS_INVENTORY (default: example) into cdktf.out/
+	@$(PY) scripts/check-inventory
 	npx cdktf synth
 
 .PHONY: diff deploy
 diff: deps ## cdktf diff (needs Azure credentials)
+	@$(PY) scripts/check-inventory
 	npx cdktf diff network
 deploy: deps ## cdktf deploy (needs Azure credentials); writes outputs.json for the salt-ssh roster
+	@$(PY) scripts/check-inventory
 	npx cdktf deploy network --outputs-file outputs.json
 
 # ---------------------------------------------------------------- tests

@@ -263,3 +263,16 @@ def test_bad_inventory_stops_synth_before_anything_is_written(tmp_path):
         proc.stderr.strip() == f"inventory error: {bad}: hosts.database.private_ip: '10.0.0.300' is not an IP address"
     )
     assert not (tmp_path / "cdktf.out").exists()
+
+
+def test_check_inventory_script(tmp_path):
+    """`make synth` runs scripts/check-inventory first: one line per problem, exit 2."""
+    script = str(ROOT / "scripts" / "check-inventory")
+    ok = subprocess.run([sys.executable, script, "example"], capture_output=True, text=True)
+    assert ok.returncode == 0
+    assert ok.stdout.strip() == "inventory example: 3 hosts, 8 services, 17 flows: OK"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(mutated(_set("services.mysql.port", 70000))))
+    proc = subprocess.run([sys.executable, script, str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"inventory error: {bad}: services.mysql.port: 70000 is outside 1-65535"
