@@ -15,12 +15,14 @@ Two parts:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import py_compile
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -108,19 +110,31 @@ def test_image_is_pinned_to_app_version(highstate):
     assert cfg["image"] == "ghcr.io/lostops-stg5/lostops-app:2.3.4"
 
 
-@pytest.mark.parametrize(
-    "value, message",
-    [
-        ("null", "app:version: missing and no version is deployed yet"),
-        ('""', "app:version: missing and no version is deployed yet"),
-        ('"1.2"', "app:version: 1.2 is not a release version X.Y.Z"),
-        ('"v1.2.3"', "app:version: v1.2.3 is not a release version X.Y.Z"),
-        ('"1.2.3-rc1"', "app:version: 1.2.3-rc1 is not a release version X.Y.Z"),
-        ("1.5", "app:version: 1.5 is not a release version X.Y.Z"),
-    ],
-)
+BAD_VERSIONS = [
+    ("null", "app:version: missing and no version is deployed yet"),
+    ('""', "app:version: missing and no version is deployed yet"),
+    ('"1.2"', "app:version: 1.2 is not a release version X.Y.Z"),
+    ('"v1.2.3"', "app:version: v1.2.3 is not a release version X.Y.Z"),
+    ('"1.2.3-rc1"', "app:version: 1.2.3-rc1 is not a release version X.Y.Z"),
+    ("1.5", "app:version: 1.5 is not a release version X.Y.Z"),
+]
+
+
+@functools.cache
+def bad_version_renders() -> dict:
+    """All the failing renders at once (salt-call takes ~1 s each; the machine has 2 cores)."""
+
+    def one(value):
+        args = ("state.show_sls", "app", f'pillar={{"app": {{"version": {value}}}}}', "concurrent=True")
+        return value, salt_call("backend", *args)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(pool.map(one, [v for v, _ in BAD_VERSIONS]))
+
+
+@pytest.mark.parametrize("value, message", BAD_VERSIONS)
 def test_missing_or_invalid_version_fails_the_render(value, message):
-    out = salt_call("backend", "state.show_sls", "app", f'pillar={{"app": {{"version": {value}}}}}')
+    out = bad_version_renders()[value]
     assert isinstance(out, list), f"render should fail for app:version={value}"
     assert message in out[0].splitlines()[0]
 
