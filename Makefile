@@ -56,16 +56,17 @@ deps: $(VENV)/.synced .venv-checkov/.synced node_modules/.synced ## install the 
 
 # ---------------------------------------------------------------- cdktf
 .PHONY: synth
-synth: deps ## synthesize Terraform JSON for LOSTOPS_INVENTORY (default: example) into cdktf.out/
+.PHONY: check-inventory
+check-inventory: deps ## validate LOSTOPS_INVENTORY: one line per problem (synth/diff/deploy run it first)
 	@$(PY) scripts/check-inventory
+
+synth: check-inventory ## synthesize Terraform JSON for LOSTOPS_INVENTORY (default: example) into cdktf.out/
 	npx cdktf synth
 
 .PHONY: diff deploy
-diff: deps ## cdktf diff (needs Azure credentials)
-	@$(PY) scripts/check-inventory
+diff: check-inventory ## cdktf diff (needs Azure credentials)
 	npx cdktf diff network
-deploy: deps ## cdktf deploy (needs Azure credentials); writes outputs.json for the salt-ssh roster
-	@$(PY) scripts/check-inventory
+deploy: check-inventory ## cdktf deploy (needs Azure credentials); writes outputs.json for the salt-ssh roster
 	npx cdktf deploy network --outputs-file outputs.json
 
 # ---------------------------------------------------------------- tests

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from lostops.inventory import Inventory
+from lostops.policy import port_bounds
 
 AZURE_LOAD_BALANCER = ipaddress.IPv4Address("168.63.129.16")
 RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -120,10 +121,8 @@ class NsgModel:
 
     @staticmethod
     def _port_matches(spec: str, port: int) -> bool:
-        if spec == "*":
-            return True
-        low, _, high = spec.partition("-")
-        return int(low) <= port <= int(high or low)
+        low, high = port_bounds(spec)
+        return low <= port <= high
 
     def evaluate(self, source: str, host: str, port: int, protocol: str = "tcp") -> tuple[str, str]:
         """(access, rule name) for a new inbound connection to `host`."""

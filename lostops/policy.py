@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from lostops.inventory import ADMINS, INTERNET, Inventory
+from lostops.inventory import Inventory
 
 # NSG priorities: allow rules from FIRST_PRIORITY in STEP increments, in
 # inventory order; an explicit deny-all at DENY_ALL_PRIORITY (the highest number
@@ -149,7 +149,7 @@ def checkov_skips(inv: Inventory, rule: NsgRule) -> list[dict]:
     """
     if rule.access != "Allow" or "*" not in rule.source_address_prefixes:
         return []
-    low, high = _port_bounds(rule.destination_port_range)
+    low, high = port_bounds(rule.destination_port_range)
     skips = []
     if low <= 80 <= high:
         skips.append(
@@ -162,7 +162,8 @@ def checkov_skips(inv: Inventory, rule: NsgRule) -> list[dict]:
     return skips
 
 
-def _port_bounds(spec: str) -> tuple[int, int]:
+def port_bounds(spec: str) -> tuple[int, int]:
+    """(low, high) of an NSG port spec: "*", "22" or "30000-30010"."""
     if spec == "*":
         return 1, 65535
     low, _, high = spec.partition("-")
@@ -197,7 +198,3 @@ def firewall(inv: Inventory, host: str) -> list[dict]:
         {**asdict(rule), "ports": rule.ports, "from_anywhere": rule.from_anywhere, "cidrs": list(rule.cidrs)}
         for rule in host_rules(inv, host)
     ]
-
-
-def describe_source(source: str) -> str:
-    return {INTERNET: "the internet", ADMINS: "admin networks"}.get(source, f"host {source}")

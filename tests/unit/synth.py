@@ -29,7 +29,3 @@ def synth(inventory: str = "example") -> tuple[Path, dict, object]:
     app.synth()
     path = outdir / "stacks" / "network" / "cdk.tf.json"
     return outdir, json.loads(path.read_text()), stack
-
-
-def stack_json(inventory: str = "example") -> dict:
-    return synth(inventory)[1]

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
+
+from lostops import inventory as inv_mod
+from lostops import policy
+from lostops import render as render_mod
 
 REPO = Path(__file__).resolve().parents[2]
 FORMULA = REPO / "salt" / "monitoring"
@@ -84,53 +86,19 @@ print(json.dumps(out, default=str))
 """
 
 
-def _python() -> str:
-    """The interpreter that has Salt: the project venv, the scratch venv, or this one."""
-    for candidate in (REPO / ".venv" / "bin" / "python", Path("/opt/scratch-venv/bin/python")):
-        if (
-            candidate.exists()
-            and subprocess.run([str(candidate), "-c", "import salt.version"], capture_output=True, cwd="/").returncode
-            == 0
-        ):
-            return str(candidate)
-    return sys.executable  # fails loudly below if Salt is missing
-
-
 @functools.cache
 def _config_file(inventory: str) -> str:
-    sys.path.insert(0, str(REPO))
-    from lostops import render as render_mod  # the target hosts' grains (Ubuntu 24.04 / lab: Debian 13)
-
+    """The minion config lostops.render uses (repo roots, target OS grains)."""
     root = Path(tempfile.mkdtemp(prefix=f"lostops-monitoring-{inventory}-"))
-    (root / "minion").write_text(
-        yaml.safe_dump(
-            {
-                "file_client": "local",
-                "file_roots": {"base": [str(REPO / "salt")]},
-                "pillar_roots": {"base": [str(REPO / "pillar")]},
-                "root_dir": str(root),
-                "cachedir": str(root / "cache"),
-                "pki_dir": str(root / "pki"),
-                "sock_dir": str(root / "run"),
-                "log_file": str(root / "minion.log"),
-                "log_level_logfile": "quiet",
-                "grains": dict(render_mod.TARGET_GRAINS.get(inventory, render_mod.DEFAULT_GRAINS)),
-            }
-        )
-    )
+    render_mod._minion_config(root, inventory, None)
     return str(root / "minion")
 
 
 @functools.cache
 def rendered(inventory: str) -> dict:
-    env = dict(
-        os.environ,
-        LOSTOPS_SECRETS_FILE=str(SECRETS_EXAMPLE),
-        LOSTOPS_SKIP_SECRETS_CHECK="1",
-        LOSTOPS_INVENTORY=inventory,
-    )
+    env = render_mod.render_env(inventory)
     proc = subprocess.run(
-        [_python(), "-c", RENDER, str(REPO), _config_file(inventory)],
+        [render_mod.salt_python(), "-c", RENDER, str(REPO), _config_file(inventory)],
         capture_output=True,
         text=True,
         env=env,
@@ -184,10 +152,6 @@ def version(name: str) -> tuple[int, ...]:
 
 
 def scrape_jobs_of(inventory: str) -> list[dict]:
-    sys.path.insert(0, str(REPO))
-    from lostops import inventory as inv_mod
-    from lostops import policy
-
     return policy.scrape_jobs(inv_mod.load(inventory))
 
 
