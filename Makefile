@@ -41,15 +41,13 @@ node_modules/.synced: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-# Debian packages the tests need: promtool/amtool, nft, and the end-to-end lab's
-# (systemd-nspawn, debootstrap, ...; tests/lab/labctl.py deps adds its own list).
-SYSTEM_PACKAGES := prometheus prometheus-alertmanager nftables iproute2 openssh-client \
-	openssl curl
+# Debian packages the tests need (promtool/amtool, nft, graphviz, and the
+# end-to-end lab's systemd-nspawn, debootstrap, ...): the list and the reason
+# for each is in scripts/deps-system. The test targets call it themselves: as
+# root it installs what is missing; otherwise it names the command in one line.
 .PHONY: deps-system
-deps-system: ## apt-get install the Debian packages the tests need (root)
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null
-	python3 tests/lab/labctl.py deps
+deps-system: ## apt-get install every Debian package the tests need (root; the test targets do it themselves)
+	@python3 scripts/deps-system --tier all
 
 .PHONY: deps
 deps: $(VENV)/.synced .venv-checkov/.synced node_modules/.synced ## install the pipenv venv (from the lock) and the cdktf CLI (npm ci)
@@ -70,11 +68,21 @@ deploy: check-inventory ## cdktf deploy (needs Azure credentials); writes output
 	npx cdktf deploy network --outputs-file outputs.json
 
 # ---------------------------------------------------------------- tests
+# `make test` runs both tiers (e2e only when the unit tier passed), each with a
+# JUnit report in .test-results/, and ends with one summary line per tier
+# (scripts/test-summary), also when a tier failed.
+RESULTS := .test-results
 .PHONY: test test-unit
-test: test-unit e2e ## every test tier: unit, then end-to-end (needs root + systemd-nspawn)
+test: deps ## every test tier: unit, then end-to-end (root; installs missing Debian packages), then a summary
+	@rm -rf $(RESULTS); mkdir -p $(RESULTS); rc=0; \
+	$(MAKE) --no-print-directory test-unit PYTEST_ARGS='--junitxml=$(RESULTS)/unit.xml' || rc=$$?; \
+	if [ $$rc -eq 0 ]; then $(MAKE) --no-print-directory e2e E2E_ARGS='$(E2E_ARGS) --junitxml=$(RESULTS)/e2e.xml' || rc=$$?; fi; \
+	$(PY) scripts/test-summary unit=$(RESULTS)/unit.xml e2e=$(RESULTS)/e2e.xml; \
+	exit $$rc
 
 test-unit: deps ## fast unit tier: inventory, policy, stacks, checkov, Salt renders, promtool, workflows
-	$(PYTEST) tests/unit
+	@python3 scripts/deps-system --tier unit
+	$(PYTEST) tests/unit $(PYTEST_ARGS)
 
 .PHONY: snapshots
 snapshots: deps ## rewrite the committed synth snapshots (review the diff before committing)

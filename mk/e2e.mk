@@ -15,6 +15,7 @@ export VENV
 # systemd-nspawn, no venv, ...): the tier never skips silently.
 # Checked first (before `deps` installs the venv), and again with the venv.
 e2e-preflight:
+	@python3 scripts/deps-system --tier e2e
 	@python3 tests/e2e/preflight.py --no-venv
 
 e2e: e2e-preflight ## end-to-end tier on the nspawn lab: converge, idempotence, host facts, ports, matrix, roll-out, persistence, bad input (root)
