@@ -222,7 +222,7 @@ def to_dot(graph: AccessGraph) -> str:
             f" tooltip={dot_string(tooltip)}, color={dot_string(colour)}, fontcolor={dot_string(colour)},"
             f" penwidth={width}{style}];"
         )
-    swatch = '<td bgcolor="{}" width="28" height="6" fixedsize="true"> </td><td align="left">{}</td>'
+    swatch = '<td bgcolor="{}" width="28" height="6" fixedsize="true"></td><td align="left">{}</td>'
     legend = [
         "<tr>" + swatch.format(COLOURS[INTERNET], "from the internet (0.0.0.0/0)") + "</tr>",
         "<tr>" + swatch.format(COLOURS[ADMINS], "from the admin networks (dashed)") + "</tr>",
