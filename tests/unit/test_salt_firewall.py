@@ -194,11 +194,18 @@ def test_ruleset_loads_on_real_nft_next_to_docker(highstate, managed_files, tmp_
                 essentials.append(r)
             elif set(m) - {"meta.l4proto"} in ({"icmp.type"}, {"icmpv6.type"}):
                 essentials.append(r)
-            elif set(m) == {"meta.iifname"} and m["meta.iifname"][0] in ("docker0", "br-*"):
-                essentials.append(r)
+            elif set(m) == {"meta.iifname"}:
+                pytest.fail(f"input accepts everything from container bridge {m['meta.iifname']}", pytrace=False)
             else:
                 found.append(m)
         expected = [_expected(p, original=False) for p in pillar]
+        # From this host's containers: only the flows whose source is this host.
+        expected += [
+            {"meta.iifname": [iface], f"{p['protocol']}.dport": [p["ports"]]}
+            for p in pillar
+            if p["source"] == host
+            for iface in ("docker0", "br-*")
+        ]
         assert sorted(map(json.dumps, found)) == sorted(map(json.dumps, expected)), (
             f"input accepts other than the pillar rules:\n found {found}\n expected {expected}"
         )
@@ -353,4 +360,60 @@ table ip filter {{
             ("backend", 22): True,  # host port, allowed (ssh from backend)
             ("other", 22): False,
             ("backend", 9999): False,  # host port, not in the policy
+        }, results
+
+
+def test_containers_reach_only_the_flows_this_host_allows_from_itself(highstate, managed_files, tmp_path):
+    """monitoring (example): a container on a Docker bridge reaches this host's
+    node-exporter (the policy allows node-exporter from monitoring itself: its
+    Prometheus container scrapes it), but not sshd nor any other host port.
+    """
+    _require_root_and_tools()
+    inv = inventory_mod.load("example")
+    mon_ip = str(inv.hosts["monitoring"].private_ip)
+    allowed = {(r["ports"], r["source"]) for r in _pillar_rules("example", "monitoring")}
+    assert ("9100", "monitoring") in allowed and ("22", "admins") in allowed, allowed
+    path = tmp_path / "nftables.conf"
+    path.write_text(_ruleset(highstate, managed_files, "example", "monitoring"))
+    with netns("host", "ctr") as (host, ctr):
+
+        def sh(ns, *cmd):
+            return _run("ip", "netns", "exec", ns, *cmd)
+
+        # host --(veth named br-test: a Docker bridge)-- container; the host's
+        # private address sits on its own NIC (a veth pair standing in for it).
+        _run("ip", "link", "add", "lfw-k", "netns", ctr, "type", "veth", "peer", "name", "br-test", "netns", host)
+        sh(host, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
+        sh(host, "ip", "addr", "add", f"{mon_ip}/24", "dev", "eth0")
+        sh(host, "ip", "link", "set", "eth0", "up")
+        sh(host, "ip", "addr", "add", "172.30.0.1/24", "dev", "br-test")
+        sh(host, "ip", "link", "set", "br-test", "up")
+        sh(ctr, "ip", "addr", "add", "172.30.0.2/24", "dev", "lfw-k")
+        sh(ctr, "ip", "link", "set", "lfw-k", "up")
+        sh(ctr, "ip", "route", "add", "default", "via", "172.30.0.1")
+        _nft(host, "-f", str(path))
+        listener = subprocess.Popen(
+            ["ip", "netns", "exec", host, sys.executable, "-c", _LISTENER, "22", "9100", "9999"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert listener.stdout.readline().strip() == "ready"
+
+            def connect(addr: str, port: int) -> bool:
+                out = _run("ip", "netns", "exec", ctr, sys.executable, "-c", _CONNECT, addr, str(port)).stdout.strip()
+                return out == "ok"
+
+            results = {
+                (addr, port): connect(addr, port) for addr in (mon_ip, "172.30.0.1") for port in (22, 9100, 9999)
+            }
+        finally:
+            listener.terminate()
+        assert results == {
+            (mon_ip, 22): False,  # sshd: admins only, never from a container
+            (mon_ip, 9100): True,  # node-exporter: allowed from monitoring itself
+            (mon_ip, 9999): False,  # not in the policy
+            ("172.30.0.1", 22): False,  # the bridge's own address: same rules
+            ("172.30.0.1", 9100): True,
+            ("172.30.0.1", 9999): False,
         }, results
