@@ -16,6 +16,25 @@ class DuplicateKeyError(ValueError):
         self.line = line
 
 
+class NotUtf8Error(ValueError):
+    """The file's bytes are not UTF-8; names the byte offset and line."""
+
+    def __init__(self, offset: int, line: int, byte: int):
+        super().__init__(
+            f"not valid UTF-8: byte 0x{byte:02x} at byte offset {offset} (line {line}); save the file as UTF-8"
+        )
+        self.offset = offset
+        self.line = line
+
+
+def decode_utf8(raw: bytes) -> str:
+    """Decode a YAML file's bytes strictly as UTF-8 (a leading BOM is allowed)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8Error(exc.start, raw.count(b"\n", 0, exc.start) + 1, raw[exc.start]) from None
+
+
 class _StrictLoader(yaml.SafeLoader):
     pass
 
