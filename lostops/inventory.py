@@ -379,7 +379,7 @@ def _check_azure(inv: Inventory) -> list[tuple[str, str]]:
     if loc not in KNOWN_LOCATIONS:
         squashed = re.sub(r"\s+", "", loc).lower()
         if squashed in KNOWN_LOCATIONS:
-            problems.append(("azure.location", f"{loc!r} is a display name; write the region name {squashed!r}"))
+            problems.append(("azure.location", f"{loc!r}: write the region name {squashed!r} (lowercase, no blanks)"))
         else:
             close = difflib.get_close_matches(squashed, sorted(KNOWN_LOCATIONS), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -551,7 +551,9 @@ def _check_services(inv: Inventory) -> list[tuple[str, str]]:
     return problems
 
 
-def _check_flow(inv: Inventory, name: str, host: Host, j: int, flow: Flow, ssh_services: set[str]):
+def _check_flow(
+    inv: Inventory, name: str, host: Host, j: int, flow: Flow, ssh_services: set[str]
+) -> list[tuple[str, str]]:
     path = f"hosts.{name}.allow[{j}]"
     problems: list[tuple[str, str]] = []
     if flow.service not in inv.services:

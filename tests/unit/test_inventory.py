@@ -362,7 +362,7 @@ BAD = [
     (
         "location-display-name",
         _set("azure.location", "West Europe"),
-        "azure.location: 'West Europe' is a display name; write the region name 'westeurope'",
+        "azure.location: 'West Europe': write the region name 'westeurope' (lowercase, no blanks)",
     ),
     (
         "location-other-cloud",
@@ -373,7 +373,7 @@ BAD = [
     (
         "location-uppercase",
         _set("azure.location", "WESTEUROPE"),
-        "azure.location: 'WESTEUROPE' is a display name; write the region name 'westeurope'",
+        "azure.location: 'WESTEUROPE': write the region name 'westeurope' (lowercase, no blanks)",
     ),
     (
         "zone-one-label",
