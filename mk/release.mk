@@ -1,0 +1,94 @@
+# Release, deploy and drift steps (included by the Makefile: include mk/*.mk).
+# Every step of .github/workflows/release.yml and drift.yml that touches hosts
+# or state is one of these targets, with its inputs in environment variables,
+# so the same commands run from a laptop, from CI and from the lab rehearsal.
+# See docs/releasing.md ("Steps as make targets").
+#
+#   inputs                      used by
+#   LOSTOPS_INVENTORY           all (default: example)
+#   LOSTOPS_JIT_IP              release-access-open/-close (scripts/jit-access runner-ip)
+#   LOSTOPS_JIT_TTL             release-access-open (default 30m)
+#   LOSTOPS_JIT_CHANNEL         azure (default) | exec (lab: LOSTOPS_JIT_EXEC, no NSG)
+#   LOSTOPS_SSH_KEY             salt-ssh key file; LOSTOPS_SSH_PRIVATE_KEY: its content
+#   LOSTOPS_SECRET_*            release-secrets (scripts/write-secrets)
+#   APP_VERSION, APP_DIGEST     release-guard, release-rollout
+#   FORCE                       release-guard: true allows an older version
+VENV ?= .venv
+DEPLOY_PY := $(VENV)/bin/python
+RELEASE_SUMMARY ?= -
+ROLLOUT_LOG ?= rollout.log
+APP_SRC ?= ../lostops-app
+APP_IMAGE ?= lostops-app:local
+
+.PHONY: deps-deploy release-network release-access-open release-access-close release-access-check \
+	release-secrets release-guard release-rollout release-rollout-log release-cleanup \
+	drift-network drift-hosts drift-report app-image lint-dockerfile
+
+# The deploy jobs install only the runtime packages (no dev tools, no checkov
+# venv) and no cache: they hold production credentials.
+$(VENV)/.synced-deploy: Pipfile.lock
+	@command -v pipenv >/dev/null || python3 -m pip install --quiet pipenv
+	pipenv sync
+	@touch $@
+
+deps-deploy: $(VENV)/.synced-deploy node_modules/.synced ## runtime packages only (pipenv sync without dev, npm ci): what the deploy jobs install
+
+release-network: deps-deploy ## cdktf deploy of the committed network stack (no runner address), writes outputs.json for the roster
+	@$(DEPLOY_PY) scripts/check-inventory
+	npx cdktf deploy network --auto-approve --outputs-file outputs.json
+	@test -s outputs.json && echo "release-network: outputs.json written"
+
+release-access-open: deps-deploy ## just-in-time SSH for LOSTOPS_JIT_IP: NSG rule + nftables set element with a timeout (out of band)
+	$(DEPLOY_PY) scripts/jit-access open
+
+release-access-close: deps-deploy ## remove the NSG rule and the set element of LOSTOPS_JIT_IP (run always)
+	$(DEPLOY_PY) scripts/jit-access close
+
+release-access-check: deps-deploy ## exit 1 and list any just-in-time leftover (NSG rule, set element)
+	$(DEPLOY_PY) scripts/jit-access check
+
+release-secrets: deps-deploy ## pillar/secrets.yaml from LOSTOPS_SECRET_*, and the SSH key LOSTOPS_SSH_PRIVATE_KEY to LOSTOPS_SSH_KEY (0600)
+	@$(DEPLOY_PY) scripts/write-secrets
+	@test -n "$$LOSTOPS_SSH_KEY" || { echo "release-secrets: LOSTOPS_SSH_KEY (path of the key file) is not set" >&2; exit 2; }
+	@test -n "$$LOSTOPS_SSH_PRIVATE_KEY" || { echo "release-secrets: LOSTOPS_SSH_PRIVATE_KEY is empty" >&2; exit 2; }
+	@(umask 077 && printf '%s\n' "$$LOSTOPS_SSH_PRIVATE_KEY" > "$$LOSTOPS_SSH_KEY") && chmod 600 "$$LOSTOPS_SSH_KEY"
+	@echo "release-secrets: pillar/secrets.yaml and $$LOSTOPS_SSH_KEY written (0600)"
+
+release-guard: deps-deploy ## refuse APP_VERSION older than the version the backend serves, unless FORCE=true
+	@serving="$$($(DEPLOY_PY) scripts/jit-access serving-version)" && \
+		$(DEPLOY_PY) scripts/release-guard --serving "$$serving"
+
+release-rollout: deps-deploy ## salt-ssh '*' state.apply with app APP_VERSION@APP_DIGEST; Markdown result to RELEASE_SUMMARY
+	$(DEPLOY_PY) scripts/release-rollout --summary "$(RELEASE_SUMMARY)"
+
+# After a failed roll-out: the firewall state may have reloaded the ruleset,
+# which empties the jit_ssh set, so access is opened again first.
+release-rollout-log: deps-deploy ## the backend's roll-out log (last 100 lines) to ROLLOUT_LOG
+	$(DEPLOY_PY) scripts/jit-access open
+	$(VENV)/bin/salt-ssh --out=txt backend cmd.run \
+		'tail -n 100 /var/log/lostops/app-rollout.log 2>/dev/null || true' > "$(ROLLOUT_LOG)" 2>&1 || true
+	@echo "release-rollout-log: $(ROLLOUT_LOG)"
+
+release-cleanup: ## delete the secrets file, the SSH key and the raw salt output
+	rm -f pillar/secrets.yaml pillar/secrets.sls salt-apply.json salt-test.json "$(ROLLOUT_LOG)" \
+		$${LOSTOPS_SSH_KEY:+"$$LOSTOPS_SSH_KEY"}
+
+drift-network: deps-deploy ## cdktf diff of the committed stack against Azure -> cdktf-diff.log
+	@$(DEPLOY_PY) scripts/check-inventory
+	set -o pipefail; npx cdktf diff network 2>&1 | tee cdktf-diff.log
+
+drift-hosts: deps-deploy ## salt-ssh '*' state.apply test=True -> salt-test.json (exit code in the report)
+	$(VENV)/bin/salt-ssh --out=json '*' state.apply test=True > salt-test.json; \
+		echo "drift-hosts: salt-ssh exited $$?"
+
+drift-report: ## Markdown drift report (cdktf diff + salt test + just-in-time leftovers); exit 1 on any drift
+	@rc=0; \
+	$(DEPLOY_PY) scripts/drift-summary --mode test --cdktf-diff cdktf-diff.log salt-test.json || rc=1; \
+	echo; $(DEPLOY_PY) scripts/jit-access check || rc=1; \
+	exit $$rc
+
+app-image: ## build the app image locally: APP_SRC=<lostops-app checkout> (docker buildx)
+	docker buildx build -f app/Dockerfile --build-context recipe=app -t $(APP_IMAGE) --load $(APP_SRC)
+
+lint-dockerfile: deps ## hadolint app/Dockerfile (also in the unit tier)
+	$(VENV)/bin/hadolint app/Dockerfile

@@ -1,0 +1,418 @@
+"""Unit tests of the release/deploy/JIT scripts: release-guard, release-plan,
+release-rollout, jit-access, and drift-summary --no-comments.
+
+Pure functions are tested as imported modules (tables of cases); each script
+is also run once as a subprocess, the way make and the workflows run it.
+No Azure, no host: jit-access is exercised with --dry-run and with the `exec`
+channel pointed at a local shell.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lostops.inventory import load
+from tests.unit.scriptmod import load_script
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "scripts"
+guard = load_script("release-guard")
+plan_mod = load_script("release-plan")
+rollout = load_script("release-rollout")
+jit = load_script("jit-access")
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def run(script: str, *args: str, env: dict | None = None):
+    full = {k: v for k, v in os.environ.items() if k not in ("GITHUB_OUTPUT", "LOSTOPS_JIT_IP", "FORCE")}
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("script", ["release-guard", "release-plan", "release-rollout", "jit-access"])
+def test_new_scripts_are_executable_python(script):
+    path = SCRIPTS / script
+    assert os.access(path, os.X_OK)
+    assert path.read_text(encoding="utf-8").startswith("#!/usr/bin/env python3\n")
+
+
+# --- release-guard: version order -----------------------------------------------------
+
+GUARD_CASES = [
+    # version, serving, force, allowed, words in the reason
+    ("1.4.2", "", False, True, "first deploy"),
+    ("1.4.2", "1.4.1", False, True, "upgrade from 1.4.1"),
+    ("1.10.0", "1.9.9", False, True, "upgrade"),  # numeric, not string order
+    ("2.0.0", "1.99.99", False, True, "upgrade"),
+    ("1.4.2", "1.4.2", False, True, "redeploy"),
+    ("1.4.1", "1.4.2", False, False, "older than the serving 1.4.2"),
+    ("1.9.9", "1.10.0", False, False, "older"),
+    ("0.9.0", "1.0.0", False, False, "force: true"),
+    ("1.4.1", "1.4.2", True, True, "roll back from 1.4.2 (forced)"),
+    ("1.4.2", "garbage", False, False, "not X.Y.Z"),
+    ("1.4.2", "garbage", True, True, "forced"),
+    ("1.4.2", " 1.4.1\n", False, True, "upgrade"),  # the file's newline
+]
+
+
+@pytest.mark.parametrize("version, serving, force, allowed, words", GUARD_CASES)
+def test_release_guard_decides(version, serving, force, allowed, words):
+    ok, reason = guard.decide(version, serving, force)
+    assert ok is allowed
+    assert words in reason
+
+
+@pytest.mark.parametrize("version, serving, force, allowed, words", GUARD_CASES[:9:4])
+def test_release_guard_cli_exit_codes(version, serving, force, allowed, words):
+    result = run("release-guard", "--version", version, "--serving", serving, *(["--force"] if force else []))
+    assert result.returncode == (0 if allowed else 3), result.stderr
+    assert words in (result.stdout if allowed else result.stderr)
+    assert len((result.stdout + result.stderr).strip().splitlines()) == 1
+
+
+def test_release_guard_reads_the_environment_and_rejects_a_bad_version():
+    result = run("release-guard", env={"APP_VERSION": "1.4.1", "SERVING_VERSION": "1.4.2", "FORCE": "true"})
+    assert result.returncode == 0 and "forced" in result.stdout
+    assert run("release-guard", "--version", "1.4", "--serving", "1.4.2").returncode == 2
+
+
+# --- release-plan: what a run builds and deploys ----------------------------------------
+
+BASE = {
+    "APP_REPOSITORY": "lostops-stg5/lostops-app",
+    "CALLER_REPOSITORY": "lostops-stg5/lostops-app",
+    "CALLER_SHA": "c" * 40,
+    "INFRA_REPOSITORY": "lostops-stg5/lostops",
+    "INFRA_REF": "f" * 40,
+}
+PLAN_CASES = [
+    # id, env, expected subset
+    (
+        "release",
+        {"EVENT_NAME": "release", "RELEASE_TAG": "v1.4.2", "PRERELEASE": "false"},
+        {"version": "1.4.2", "build": "true", "deploy": "true", "latest": "true", "app-ref": "refs/tags/v1.4.2"},
+    ),
+    (
+        "prerelease",
+        {"EVENT_NAME": "release", "RELEASE_TAG": "v1.5.0", "PRERELEASE": "true"},
+        {"build": "true", "deploy": "false", "latest": "false"},
+    ),
+    (
+        "called",
+        {"CALLED": "true", "EVENT_NAME": "release", "INPUT_VERSION": "1.4.3", "PRERELEASE": "false"},
+        {"build": "true", "deploy": "true", "app-repository": "lostops-stg5/lostops-app", "app-ref": "c" * 40},
+    ),
+    (
+        "called-prerelease",
+        {"CALLED": "true", "EVENT_NAME": "release", "INPUT_VERSION": "1.5.0", "PRERELEASE": "true"},
+        {"deploy": "false", "latest": "false"},
+    ),
+    (
+        "called-by-push",
+        {"CALLED": "true", "EVENT_NAME": "push", "INPUT_VERSION": "1.4.4"},
+        {"build": "true", "deploy": "true"},
+    ),
+    (
+        "dispatch",
+        {"EVENT_NAME": "workflow_dispatch", "INPUT_VERSION": "1.4.1"},
+        {"build": "false", "deploy": "true", "force": "false", "latest": "false", "app-ref": ""},
+    ),
+    (
+        "dispatch-force",
+        {"EVENT_NAME": "workflow_dispatch", "INPUT_VERSION": "v1.4.1", "INPUT_FORCE": "true"},
+        {"version": "1.4.1", "force": "true"},
+    ),
+    (
+        "force-ignored-on-release",
+        {"EVENT_NAME": "release", "RELEASE_TAG": "1.4.2", "INPUT_FORCE": "true"},
+        {"force": "false"},
+    ),
+]
+
+
+@pytest.mark.parametrize("env, expected", [c[1:] for c in PLAN_CASES], ids=[c[0] for c in PLAN_CASES])
+def test_release_plan(env, expected):
+    result = plan_mod.plan({**BASE, **env})
+    assert {k: result[k] for k in expected} == expected
+    assert result["infra-ref"] == "f" * 40
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"EVENT_NAME": "release", "RELEASE_TAG": "v1.2.3-rc1"}, "pre-release or build suffix"),
+        ({"EVENT_NAME": "workflow_dispatch", "INPUT_VERSION": "1.2"}, "has 2 part(s)"),
+        ({"EVENT_NAME": "release", "RELEASE_TAG": "1.2.3", "INFRA_REF": ""}, "no infra ref"),
+        ({"EVENT_NAME": "schedule", "RELEASE_TAG": "1.2.3"}, "does not release"),
+    ],
+)
+def test_release_plan_refuses(env, message):
+    with pytest.raises(plan_mod.PlanError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        plan_mod.plan({**BASE, **env})
+
+
+def test_release_plan_cli_writes_github_output(tmp_path):
+    out = tmp_path / "out"
+    result = run(
+        "release-plan",
+        env={**BASE, "EVENT_NAME": "release", "RELEASE_TAG": "v2.0.0", "PRERELEASE": "", "GITHUB_OUTPUT": str(out)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "version=2.0.0\n" in out.read_text() and "deploy=true\n" in out.read_text()
+    bad = run("release-plan", env={**BASE, "EVENT_NAME": "release", "RELEASE_TAG": "v2.0.0", "INFRA_REF": ""})
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+# --- release-rollout: the pillar with the scanned digest -------------------------------
+
+
+@pytest.mark.parametrize(
+    "version, digest, expected",
+    [
+        ("1.4.2", DIGEST, {"app": {"version": "1.4.2"}, "images": {"app": {"digest": DIGEST}}}),
+        ("1.4.2", None, {"app": {"version": "1.4.2"}}),
+        ("1.4.2", "", {"app": {"version": "1.4.2"}}),
+    ],
+)
+def test_rollout_pillar(version, digest, expected):
+    assert rollout.pillar(version, digest) == expected
+
+
+@pytest.mark.parametrize(
+    "version, digest",
+    [("1.4", DIGEST), ("v1.4.2", DIGEST), ("1.4.2", "sha256:abc"), ("1.4.2", "latest"), ("1.4.2", DIGEST.upper())],
+)
+def test_rollout_refuses_bad_input(version, digest):
+    with pytest.raises(ValueError):
+        rollout.pillar(version, digest)
+
+
+def test_rollout_command_is_one_salt_ssh_state_apply_with_json_pillar():
+    result = run(
+        "release-rollout", "--dry-run", env={"APP_VERSION": "1.4.2", "APP_DIGEST": DIGEST, "SALT_SSH": "salt-ssh"}
+    )
+    assert result.returncode == 0, result.stderr
+    pillar_arg = f"pillar={json.dumps(rollout.pillar('1.4.2', DIGEST), separators=(',', ':'), sort_keys=True)}"
+    assert rollout.salt_command("salt-ssh", "1.4.2", DIGEST) == [
+        "salt-ssh",
+        "--out=json",
+        "*",
+        "state.apply",
+        pillar_arg,
+    ]
+    assert result.stdout.startswith("salt-ssh --out=json '*' state.apply 'pillar=")
+    assert run("release-rollout", "--dry-run", env={"APP_VERSION": "1.4"}).returncode == 2
+
+
+# --- jit-access ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, ok",
+    [
+        ("198.51.100.7", "198.51.100.7"),
+        ("198.51.100.7/32", "198.51.100.7"),
+        (" 203.0.113.9\n", "203.0.113.9"),
+        ("0.0.0.0", None),
+        ("127.0.0.1", None),
+        ("198.51.100.0/24", None),
+        ("2001:db8::1", None),
+        ("", None),
+        ("1.2.3.4; rm -rf /", None),
+    ],
+)
+def test_jit_parse_ip(raw, ok):
+    if ok is None:
+        with pytest.raises(jit.JitError):
+            jit.parse_ip(raw)
+    else:
+        assert jit.parse_ip(raw) == ok
+
+
+@pytest.mark.parametrize(
+    "ttl, ok", [("30m", True), ("2s", True), ("1h", True), ("0m", False), ("30", False), ("30m;x", False)]
+)
+def test_jit_parse_ttl(ttl, ok):
+    if ok:
+        assert jit.parse_ttl(ttl) == ttl
+    else:
+        with pytest.raises(jit.JitError):
+            jit.parse_ttl(ttl)
+
+
+@pytest.mark.parametrize("inventory", ["example", "lab"])
+def test_jit_targets_are_the_directly_reached_hosts_and_their_real_nsgs(inventory):
+    inv = load(inventory)
+    targets = jit.targets(inv)
+    assert {t.host for t in targets} == {n for n, h in inv.hosts.items() if h.ssh_via is None}
+    assert "database" not in {t.host for t in targets}  # reached through the backend
+    snapshot = json.loads((REPO / "tests" / "unit" / "snapshots" / f"network.{inventory}.json").read_text())
+    nsgs = {v["name"]: v for v in snapshot["resource"]["azurerm_network_security_group"].values()}
+    priorities = {v["priority"] for v in snapshot["resource"]["azurerm_network_security_rule"].values()}
+    for t in targets:
+        assert t.nsg in nsgs and nsgs[t.nsg]["resource_group_name"] == t.nsg_resource_group
+        assert t.ssh_port == inv.services["ssh"].port
+    assert jit.RULE_PRIORITY not in priorities and jit.RULE_PRIORITY < max(priorities)
+
+
+def _target():
+    return jit.Target(
+        "backend", "lostops-backend", "lostops-vms", "lostops-backend-nsg", "lostops-network", 22, "backend"
+    )
+
+
+def test_jit_nsg_commands():
+    t = _target()
+    create = jit.nsg_commands("open", t, "198.51.100.7")
+    assert create[:5] == ["az", "network", "nsg", "rule", "create"]
+    pairs = dict(zip(create[5::2], create[6::2], strict=False))
+    assert pairs["--name"] == "lostops-jit-ssh"
+    assert pairs["--priority"] == "4095"
+    assert pairs["--source-address-prefixes"] == "198.51.100.7/32"
+    assert pairs["--destination-port-ranges"] == "22"
+    assert pairs["--access"] == "Allow" and pairs["--direction"] == "Inbound" and pairs["--protocol"] == "Tcp"
+    assert pairs["--nsg-name"] == "lostops-backend-nsg" and pairs["--resource-group"] == "lostops-network"
+    assert jit.nsg_commands("close", t, None)[4:10] == [
+        "delete",
+        "--resource-group",
+        "lostops-network",
+        "--nsg-name",
+        "lostops-backend-nsg",
+        "--name",
+    ]
+    assert "[?name=='lostops-jit-ssh'].sourceAddressPrefix" in jit.nsg_commands("check", t, None)
+
+
+@pytest.mark.parametrize(
+    "action, ip, ttl, expected",
+    [
+        ("open", "198.51.100.7", "30m", "nft add element inet lostops jit_ssh '{ 198.51.100.7 timeout 30m }'"),
+        ("open", "198.51.100.7", "30m", "flags timeout"),  # bootstrap when the set predates the template
+        ("close", "198.51.100.7", None, "nft delete element inet lostops jit_ssh '{ 198.51.100.7 }'"),
+        ("check", None, None, "nft -j list set inet lostops jit_ssh"),
+        ("serving-version", None, None, "cat /var/lib/lostops/app/deployed-version"),
+    ],
+)
+def test_jit_host_scripts(action, ip, ttl, expected):
+    script = jit.host_script(action, ip, ttl or "30m")
+    assert expected in script
+    assert script.endswith("echo LOSTOPS_JIT_OK")
+
+
+def test_jit_host_command_azure_run_command_and_exec_template(monkeypatch):
+    t = _target()
+    cmd = jit.host_command("azure", t, "echo hi")
+    assert cmd[:4] == ["az", "vm", "run-command", "invoke"]
+    assert dict(zip(cmd[4::2], cmd[5::2], strict=False))["--scripts"] == "echo hi"
+    monkeypatch.setenv("LOSTOPS_JIT_EXEC", "python3 tests/lab/labctl.py exec {host} --")
+    assert jit.host_command("exec", t, "echo hi") == [
+        "python3",
+        "tests/lab/labctl.py",
+        "exec",
+        "backend",
+        "--",
+        "echo hi",
+    ]
+    monkeypatch.setenv("LOSTOPS_JIT_EXEC", "nsenter -t 1 -n -- sh -c {script}")
+    assert jit.host_command("exec", t, "echo hi")[-1] == "echo hi"
+    monkeypatch.delenv("LOSTOPS_JIT_EXEC")
+    with pytest.raises(jit.JitError, match="LOSTOPS_JIT_EXEC"):
+        jit.host_command("exec", t, "echo hi")
+
+
+@pytest.mark.parametrize(
+    "message, stdout",
+    [
+        ("Enable succeeded: \n[stdout]\n1.4.2\nLOSTOPS_JIT_OK\n\n[stderr]\n", "1.4.2\nLOSTOPS_JIT_OK\n"),
+        ("Enable succeeded: \n[stdout]\n\n[stderr]\nnft: No such file\n", ""),
+    ],
+)
+def test_jit_parse_run_command(message, stdout):
+    out = json.dumps({"value": [{"code": "ProvisioningState/succeeded", "message": message}]})
+    assert jit.parse_run_command(out)[0] == stdout
+
+
+@pytest.mark.parametrize(
+    "listing, expected",
+    [
+        ('{"nftables": []}', []),
+        ('{"nftables": [{"metainfo": {}}, {"set": {"name": "jit_ssh"}}]}', []),
+        (
+            '{"nftables": [{"set": {"name": "jit_ssh", "elem": [{"elem": {"val": "198.51.100.7", "timeout": 1800, '
+            '"expires": 1700}}, "203.0.113.5"]}}]}\nLOSTOPS_JIT_OK',
+            ["198.51.100.7", "203.0.113.5"],
+        ),
+    ],
+)
+def test_jit_parse_set_elements(listing, expected):
+    assert jit.parse_set_elements(listing) == expected
+
+
+def test_jit_open_dry_run_names_every_step(tmp_path):
+    result = run("jit-access", "open", "--ip", "198.51.100.7", "--dry-run", env={"LOSTOPS_INVENTORY": "example"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("would run: az network nsg rule create") for line in lines) == 2
+    assert sum(line.startswith("would run: az vm run-command invoke") for line in lines) == 2
+    assert "jit open: backend firewall set jit_ssh has 198.51.100.7 for 30m" in lines
+    bad = run("jit-access", "open", "--ip", "198.51.100.0/24", "--dry-run")
+    assert bad.returncode == 1 and "not an IPv4 address" in bad.stderr
+
+
+def test_jit_exec_channel_runs_the_host_script_locally_and_check_reports_leftovers(tmp_path):
+    # A fake host: the exec template runs a shell in which `nft` is a stub
+    # printing a set with one element.
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "nft").write_text(
+        "#!/bin/sh\n"
+        'echo \'{"nftables": [{"set": {"name": "jit_ssh", "elem": [{"elem": {"val": "198.51.100.7", "timeout": 1800}}]}}]}\'\n'
+    )
+    (fake / "nft").chmod(0o755)
+    env = {
+        "LOSTOPS_INVENTORY": "example",
+        "LOSTOPS_JIT_CHANNEL": "exec",
+        "LOSTOPS_JIT_EXEC": f"env PATH={fake}:/usr/bin:/bin sh -c {{script}}",
+    }
+    check = run("jit-access", "check", env=env)
+    assert check.returncode == 1, check.stderr
+    assert "host `backend`: nftables set `jit_ssh` still has `198.51.100.7`" in check.stdout
+    assert "NSG" not in check.stdout.split("\n", 2)[2]  # exec channel: no NSG in the lab
+    opened = run("jit-access", "open", "--ip", "198.51.100.7", "--ttl", "2s", env=env)
+    assert opened.returncode == 0, opened.stderr
+    assert "jit open: backend: NSG step skipped (channel exec: no NSG)" in opened.stdout
+
+
+# --- drift-summary --no-comments ------------------------------------------------------------
+
+
+def test_drift_summary_no_comments_keeps_container_logs_out(tmp_path):
+    doc = {
+        "backend": {
+            "cmd_|-app-rollout-deploy-run_|-x_|-run": {
+                "result": False,
+                "comment": "container log: SECRET-LOOKING-LINE",
+                "changes": {},
+            }
+        }
+    }
+    path = tmp_path / "salt.json"
+    path.write_text(json.dumps(doc))
+    with_comments = run("drift-summary", "--mode", "apply", str(path))
+    without = run("drift-summary", "--mode", "apply", "--no-comments", str(path))
+    assert "SECRET-LOOKING-LINE" in with_comments.stdout
+    assert "SECRET-LOOKING-LINE" not in without.stdout
+    assert "app-rollout-deploy-run" in without.stdout
+    assert without.returncode == 1
