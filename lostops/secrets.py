@@ -25,7 +25,12 @@ PLACEHOLDER = "CHANGEME"
 SPEC: dict[str, tuple[tuple[str, ...], str | None, str]] = {
     "mysql_root_password": (("database",), r".{16,}", "MySQL root password (16+ characters)"),
     "mysql_app_password": (("database", "backend"), r".{16,}", "password of the app's MySQL user (16+ characters)"),
-    "mysql_exporter_password": (("database",), r".{16,}", "password of mysqld_exporter's MySQL user (16+ characters)"),
+    # No `$`: mysqld_exporter runs os.ExpandEnv over its my.cnf (no escape).
+    "mysql_exporter_password": (
+        ("database",),
+        r"[^$\r\n]{16,}",
+        "password of mysqld_exporter's MySQL user (16+ characters, one line, no `$`: mysqld_exporter expands $VAR)",
+    ),
     "mysql_ca_cert": (
         ("database", "backend"),
         r"-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*",

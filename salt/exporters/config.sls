@@ -23,6 +23,8 @@ exporters-config-dir-managed:
 {{ raise('secrets:mysql_exporter_password: missing on ' ~ lostops.minion ~ ' (role ' ~ lostops.host.role ~ ')') }}
 {%-   elif '$' in password %}
 {{ raise('secrets:mysql_exporter_password: must not contain "$" (mysqld_exporter expands ${VAR} in its my.cnf)') }}
+{%-   elif '\n' in password or '\r' in password %}
+{{ raise('secrets:mysql_exporter_password: must be one line (my.cnf holds it on one line)') }}
 {%-   endif %}
 {%-   if not salt['pillar.get']('secrets:mysql_ca_cert', '') %}
 {{ raise('secrets:mysql_ca_cert: missing on ' ~ lostops.minion ~ ' (scripts/make-mysql-ca creates it)') }}

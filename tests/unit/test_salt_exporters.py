@@ -9,6 +9,7 @@ rendered compose file and mysqld_exporter's my.cnf.
 from __future__ import annotations
 
 import functools
+import json
 import re
 
 import pytest
@@ -107,6 +108,119 @@ def test_images_pinned(host):
     assert (int(tag[0]), int(tag[1])) >= (0, 15), "my.cnf configuration needs mysqld_exporter >= 0.15"
 
 
+def ini_value(raw: str) -> str:
+    """A value as gopkg.in/ini.v1 (v1.67.0, parser.go readValue) reads it with
+    mysqld_exporter 0.17.2's LoadOptions (Loose, AllowBooleanKeys: inline
+    comments and continuation lines on, no UnescapeValueDoubleQuotes), then
+    its ValueMapper os.ExpandEnv. `raw` is the text after `=`, with the line's
+    newline (ini.v1 keeps it: it decides whether a triple quote opens a value).
+
+    Checked against the real parser (Go, Debian's ini.v1 1.66.2, whose
+    readValue is identical to v1.67.0's) on the passwords of
+    test_my_cnf_keeps_every_one_line_password_verbatim.
+    """
+    line = raw.lstrip()
+    if not line:
+        return ""
+    quote = '"""' if len(line) > 3 and line[:3] == '"""' else "`" if line[0] == "`" else ""
+    if quote:
+        pos = line[len(quote) :].rfind(quote)
+        if pos == -1:
+            raise ValueError(f"ini.v1 would read a multi-line value: {raw!r}")
+        value = line[len(quote) : len(quote) + pos]
+    else:
+        line = line.strip()
+        if line.endswith("\\"):
+            raise ValueError(f"ini.v1 would join the next line (trailing backslash): {raw!r}")
+        cut = [i for i in (line.find("#"), line.find(";")) if i > -1]
+        if cut:
+            line = line[: min(cut)].strip()
+        for q in "'\"":  # hasSurroundedQuote: the quote only at both ends
+            if len(line) >= 2 and line[0] == q and line[-1] == q and line[1:].find(q) == len(line) - 2:
+                line = line[1:-1]
+                break
+        value = line
+    if "$" in value:
+        raise ValueError(f"os.ExpandEnv would expand {value!r}")
+    return value
+
+
+def ini_client_section(text: str) -> dict:
+    section, out = None, {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if stripped.startswith("["):
+            section = stripped.strip("[]")
+            continue
+        key, _, raw = stripped.partition("=")
+        if section == "client":
+            out[key.strip()] = ini_value(raw + "\n")
+    return out
+
+
+def render_my_cnf(password: str) -> str:
+    """salt/exporters/files/my.cnf.jinja through Salt's own Jinja renderer."""
+    import salt.config
+    import salt.utils.templates
+
+    opts = salt.config.minion_config(None)
+    opts["file_client"] = "local"
+    text = (REPO / "salt" / "exporters" / "files" / "my.cnf.jinja").read_text()
+    context = {
+        "salt": {"pillar.get": lambda key, default=None: password},
+        "opts": opts,
+        "saltenv": "base",
+        "user": "exporter",
+        "host": "mysql",
+        "port": 3306,
+    }
+    return salt.utils.templates.render_jinja_tmpl(text, context)
+
+
+NASTY_PASSWORDS = [
+    "a#b;c-long-enough",
+    "semi;colon ; and # hash",
+    '"fully double-quoted"',
+    "'fully single-quoted'",
+    'say "hi" to O\'Brien',
+    "back\\slash and trailing\\",
+    "  leading and trailing blanks  ",
+    "`backticks`",
+    'x"""y and ends with a quote"',
+    '"""',
+    "\\#\\;escaped-looking",
+    "utf-8 ✓ é ß",
+]
+
+
+@pytest.mark.parametrize("password", NASTY_PASSWORDS)
+def test_my_cnf_keeps_every_one_line_password_verbatim(password):
+    """mysqld_exporter's ini parser cuts unquoted values at # or ;, strips
+    quotes and blanks and joins lines after a trailing backslash: the rendered
+    my.cnf must give back exactly the password."""
+    opts = ini_client_section(render_my_cnf(password))
+    assert opts["password"] == password
+    assert (opts["user"], opts["host"], opts["port"]) == ("exporter", "mysql", "3306")
+
+
+@pytest.mark.parametrize(
+    "password, message",
+    [
+        ("with-$HOME-inside-16", 'must not contain "$"'),
+        ("two lines\nare-not-possible", "must be one line"),
+    ],
+)
+def test_exporter_password_that_my_cnf_cannot_hold_fails_the_render(password, message):
+    from tests.unit.saltcall import salt_call
+
+    pillar = json.dumps({"secrets": {"mysql_exporter_password": password}})
+    out = salt_call("database", "state.show_sls", "exporters", f"pillar={pillar}", "concurrent=True")
+    assert isinstance(out, list), f"render should fail for {password!r}: {out}"
+    assert message in "\n".join(out)
+
+
 def test_mysqld_exporter_uses_my_cnf_and_tls():
     c = compose("database")
     svc = c["services"]["mysqld-exporter"]
@@ -116,11 +230,7 @@ def test_mysqld_exporter_uses_my_cnf_and_tls():
     assert svc["volumes"] == ["/etc/lostops/exporters/mysqld-exporter:/etc/mysqld-exporter:ro"]
     assert "mysql-internal" in svc["networks"] and c["networks"]["mysql-internal"] == {"external": True}
     cnf = files("database")[MYCNF]
-    opts = {
-        k.strip(): v.strip()
-        for k, _, v in (line.partition("=") for line in cnf.splitlines())
-        if k.strip() and not k.strip().startswith(("#", "["))
-    }
+    opts = ini_client_section(cnf)
     assert opts["user"] == "exporter"
     assert opts["host"] == "mysql"  # the alias on mysql-internal, in the server certificate's SAN
     assert opts["ssl-ca"] == "/etc/mysqld-exporter/ca.pem"
@@ -160,6 +270,8 @@ def test_cadvisor_not_privileged_with_read_only_mounts():
     assert all(v.endswith(":ro") for v in svc["volumes"])
     assert svc["devices"] == ["/dev/kmsg"]
     assert "devices" not in compose("backend", "lab")["services"]["cadvisor"]
+    # Reading /dev/kmsg (OOM events) needs CAP_SYSLOG; Docker does not grant it by default.
+    assert svc["cap_add"] == ["SYSLOG"]
 
 
 @pytest.mark.parametrize("host,inventory", CASES)
@@ -170,11 +282,19 @@ def test_dollar_signs_escaped_for_compose(host, inventory):
 
 
 @pytest.mark.parametrize("host", HOSTS)
-def test_lab_uses_the_stand_in(host):
+def test_lab_uses_the_real_exporters_and_the_stand_in_for_cadvisor(host):
+    # node_exporter and mysqld_exporter: lab images of the real programs
+    # (tests/lab/images.py) with the production command and health check;
+    # cAdvisor (no package) stays on the busybox stand-in.
+    prod = compose(host, "example")["services"]
     for name, svc in compose(host, "lab")["services"].items():
-        assert svc["image"] == "localhost/lostops-standin:lab", name
-        assert svc["command"][0] == "httpd"
-        assert svc["healthcheck"]["test"][:3] == ["CMD", "wget", "-q"]
+        if name == "cadvisor":
+            assert svc["image"] == "localhost/lostops-standin:lab", name
+            assert svc["command"][0] == "httpd"
+            continue
+        assert svc["image"] == f"localhost/lostops-lab-{name}:lab", name
+        assert [a.split("=")[0] for a in svc["command"]] == [a.split("=")[0] for a in prod[name]["command"]], name
+        assert svc["healthcheck"]["test"][:3] == prod[name]["healthcheck"]["test"][:3], name
 
 
 def test_pillar_example_documents_the_top_level_keys():

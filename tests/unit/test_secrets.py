@@ -69,6 +69,9 @@ def test_placeholder_from_the_example_is_refused():
         ("app_key", "not-a-laravel-key", "Laravel APP_KEY"),
         ("prometheus_basic_auth", "prometheus:plaintext", "htpasswd line"),
         ("mysql_root_password", "short", "MySQL root password"),
+        # mysqld_exporter runs os.ExpandEnv over its my.cnf: `$` cannot survive.
+        ("mysql_exporter_password", "sixteen-chars-$HOME-x", "password of mysqld_exporter's MySQL user"),
+        ("mysql_exporter_password", "sixteen-chars-long\nsecond-line", "password of mysqld_exporter's MySQL user"),
     ],
 )
 def test_malformed_values_are_refused(key, value, what):
@@ -167,3 +170,9 @@ def test_salt_pillar_with_complete_secrets_filters_by_role(tmp_path):
     pillar = json.loads(proc.stdout)["local"]
     assert set(pillar["secrets"]) == {"mysql_app_password", "mysql_ca_cert", "app_key"}
     assert pillar["lostops"]["host"]["role"] == "backend"
+
+
+def test_exporter_password_may_hold_ini_comment_quote_and_blank_characters():
+    """my.cnf quotes the value (salt/exporters/files/my.cnf.jinja): no need to refuse these."""
+    for value in ("a#b;c \"d\" 'e' \\f g`h", "  leading and trailing  "):
+        secrets.check({**VALID, "mysql_exporter_password": value}, INV)
