@@ -6,6 +6,12 @@
 # that replace the service's own; only the end-to-end lab uses them, to run
 # its stand-in listener image (pillar/overrides/lab/).
 images:
+  # Traefik < 3.6.1 talks Docker API 1.24 to the Docker provider; Docker
+  # Engine 29 refuses anything below API 1.44 ("client version 1.24 is too
+  # old"), so the provider finds no container and every route is gone.
+  # Docker 29 on a host needs Traefik >= 3.6.1 (API auto-negotiation,
+  # traefik/traefik#12256, #12262; issue #12253). Docker <= 28 works with
+  # this pin.
   traefik: {name: docker.io/library/traefik, tag: v3.5.3, digest: ''}
   mysql: {name: docker.io/library/mysql, tag: 8.0.43, digest: ''}
   node_exporter: {name: quay.io/prometheus/node-exporter, tag: v1.9.1, digest: ''}

@@ -72,8 +72,12 @@
       'minVersion': traefik.tls.min_version,
       'sniStrict': traefik.tls.sni_strict,
       'cipherSuites': traefik.tls.cipher_suites,
-      'curvePreferences': traefik.tls.curve_preferences,
     }}}} %}
+{#- An explicit curvePreferences replaces Go's default list (Go 1.24:
+    X25519MLKEM768, X25519, P-256, P-384, P-521): leave it out unless set. #}
+{%- if traefik.tls.curve_preferences %}
+{%-   do tls_options.tls.options.default.update({'curvePreferences': traefik.tls.curve_preferences}) %}
+{%- endif %}
 {%- set middlewares = {'http': {'middlewares': {'security-headers': {'headers': {
       'stsSeconds': traefik.headers.sts_seconds,
       'stsIncludeSubdomains': traefik.headers.sts_include_subdomains,

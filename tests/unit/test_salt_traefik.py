@@ -62,6 +62,17 @@ def test_tls_options_default_min_tls12_and_sni_strict(highstate):
     assert all("ECDHE" in c and ("GCM" in c or "CHACHA20" in c) for c in default["cipherSuites"])
 
 
+def test_tls_options_keep_gos_post_quantum_key_exchange(highstate):
+    """An explicit curvePreferences replaces Go's default list, which (Go 1.24,
+    Traefik 3.5.3) starts with the hybrid X25519MLKEM768: the rendered tls.yml
+    leaves it out, or, when set, it must keep X25519MLKEM768."""
+    for host in ("backend", "monitoring"):
+        _, args = state(highstate(host), "traefik-config-tls-managed")
+        default = args["dataset"]["tls"]["options"]["default"]
+        curves = default.get("curvePreferences")
+        assert curves is None or "X25519MLKEM768" in curves, f"{host}: {curves} disables X25519MLKEM768"
+
+
 def test_security_headers_middleware(highstate):
     _, args = state(highstate("backend"), "traefik-config-middlewares-managed")
     headers = args["dataset"]["http"]["middlewares"]["security-headers"]["headers"]
@@ -178,22 +189,16 @@ def test_static_config_change_recreates_the_container(highstate):
     assert {"file": "traefik-config-static-managed"} in args["onchanges"]
 
 
-def test_lab_acme_off_and_standin_listens_on_real_ports(highstate, managed_files):
+def test_lab_acme_off_and_real_traefik_with_the_production_command(highstate, managed_files):
     cfg = static(highstate("backend", "lab"))
     assert "certificatesResolvers" not in cfg
     assert cfg["entryPoints"]["websecure"]["http"]["tls"] == {}
     svc = compose(managed_files, "backend", "lab")["services"]["traefik"]
-    assert svc["image"] == "localhost/lostops-standin:lab"
-    script = svc["command"][-1]
-    for port in ("-p 80 ", "-p 443 ", "-f -p 8082 "):
-        assert port in script
-    assert svc["healthcheck"]["test"] == [
-        "CMD",
-        "wget",
-        "-q",
-        "-O-",
-        "http://127.0.0.1:80/",
-    ]
+    prod = compose(managed_files, "backend", "example")["services"]["traefik"]
+    # Traefik 3.5.3 from the official binary (tests/lab/images.py).
+    assert svc["image"] == "localhost/lostops-lab-traefik:lab"
+    assert svc["command"] == prod["command"]
+    assert svc["healthcheck"]["test"] == prod["healthcheck"]["test"]
     assert "10.77.0.10:8082:8082" in svc["ports"]
 
 
