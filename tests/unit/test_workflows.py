@@ -211,6 +211,22 @@ def test_ci_triggers_and_make_targets(workflows):
     assert "make e2e" in runs["e2e"]
 
 
+def _runs(job: dict) -> list[str]:
+    return [str(s.get("run", "")) for s in steps_of(job)]
+
+
+@pytest.mark.parametrize("job_id, target", [("unit", "make test-unit"), ("e2e", "make e2e")])
+def test_ci_test_jobs_install_what_ci_run_installs_then_run_as_root(workflows, job_id, target):
+    # .ci/run is `make test` as root: `make deps-system` (Debian packages:
+    # promtool, amtool, nft, systemd-container, debootstrap, ...), then the tier.
+    runs = _runs(workflows["ci.yml"]["jobs"][job_id])
+    deps = next(n for n, r in enumerate(runs) if "make deps-system" in r)
+    tier = next(n for n, r in enumerate(runs) if target in r)
+    assert deps < tier
+    assert runs[deps].startswith("sudo ") and runs[tier].startswith("sudo ")
+    assert not any("apt-get install" in r for r in runs), "install through make deps-system only"
+
+
 def test_ci_caches_pipenv_venv_and_npm(workflows):
     for job_id, job in workflows["ci.yml"]["jobs"].items():
         steps = steps_of(job)
@@ -242,6 +258,18 @@ def test_app_ci_is_reusable_with_mysql_service_and_laravel_steps(workflows):
     assert order == sorted(order)
 
 
+def test_app_ci_php_is_the_production_image_php_and_mysql_the_production_mysql(workflows):
+    job = workflows["app-ci.yml"]["jobs"]["test"]
+    dockerfile = (REPO / "app" / "Dockerfile").read_text(encoding="utf-8")
+    prod_php = re.search(r"^FROM php:(\d+\.\d+\.\d+)-apache", dockerfile, re.M).group(1)
+    assert job["container"]["image"].startswith(f"php:{prod_php}-cli-")
+    images = yaml.safe_load((REPO / "pillar" / "images.sls").read_text(encoding="utf-8"))["images"]
+    assert job["services"]["mysql"]["image"] == f"mysql:{images['mysql']['tag']}"
+    runs = "\n".join(_runs(job))
+    assert "printf 'APP_ENV=testing\\nAPP_KEY=\\n' > .env" in runs
+    assert "php artisan key:generate" in runs
+
+
 def test_app_ci_uses_no_secrets(workflows):
     assert "secrets." not in (WORKFLOWS_DIR / "app-ci.yml").read_text(encoding="utf-8")
 
@@ -256,9 +284,31 @@ def test_release_triggers(release):
     assert on["workflow_call"]["inputs"]["version"]["required"] is True
 
 
-def test_version_checked_by_script(release):
-    runs = " ".join(str(s.get("run", "")) for s in steps_of(release["jobs"]["prepare"]))
-    assert "scripts/check-version" in runs
+def test_version_checked_and_deploy_planned_by_script(release):
+    runs = " ".join(_runs(release["jobs"]["prepare"]))
+    assert "scripts/release-plan" in runs
+    plan = next(s for s in steps_of(release["jobs"]["prepare"]) if s.get("id") == "plan")
+    assert plan["env"]["PRERELEASE"] == "${{ github.event.release.prerelease }}"
+    assert plan["env"]["INPUT_FORCE"] == "${{ inputs.force }}"
+    outputs = release["jobs"]["prepare"]["outputs"]
+    for key in ("version", "build", "deploy", "latest", "force", "infra-ref", "digest"):
+        assert key in outputs, key
+
+
+def test_infra_ref_never_falls_back_to_a_branch(release):
+    text = (WORKFLOWS_DIR / "release.yml").read_text(encoding="utf-8")
+    assert "'main'" not in text
+    steps = steps_of(release["jobs"]["prepare"])
+    guard = step_index(steps, lambda s: "No infra ref" in str(s.get("run", "")))
+    checkout = step_index(steps, lambda s: uses(s, "actions/checkout"))
+    assert guard < checkout
+    assert steps[guard]["env"]["INFRA_REF"] == "${{ inputs.infra-ref || github.job_workflow_sha }}"
+    assert "exit 2" in steps[guard]["run"]
+
+
+def test_manual_run_has_force_input(release):
+    force = release["on"]["workflow_dispatch"]["inputs"]["force"]
+    assert force["type"] == "boolean" and force["default"] is False
 
 
 def test_deploy_needs_build(release):
@@ -299,17 +349,30 @@ def test_scan_uploads_json_and_table_and_writes_counts(release):
     assert "scripts/trivy-summary" in runs and "GITHUB_STEP_SUMMARY" in runs
 
 
-def test_build_pushes_both_tags(release):
+def test_build_pushes_version_and_latest_only_when_deployed(release):
     steps = steps_of(release["jobs"]["build"])
     meta = next(s for s in steps if uses(s, "docker/metadata-action"))
     tags = [t.strip() for t in meta["with"]["tags"].splitlines() if t.strip()]
     assert "type=raw,value=${{ needs.prepare.outputs.version }}" in tags
-    assert "type=raw,value=latest" in tags
+    assert "type=raw,value=latest,enable=${{ needs.prepare.outputs.latest == 'true' }}" in tags
     push = next(s for s in steps if uses(s, "docker/build-push-action"))
     assert push["with"]["push"] is True
     assert push["with"]["tags"] == "${{ steps.meta.outputs.tags }}"
     assert push["with"]["labels"] == "${{ steps.meta.outputs.labels }}"
     assert "provenance" in push["with"]
+
+
+def test_build_uses_this_repositorys_recipe_on_the_app_source(release):
+    steps = steps_of(release["jobs"]["build"])
+    checkouts = {s["with"]["path"]: s["with"] for s in steps if uses(s, "actions/checkout")}
+    assert checkouts["app-src"]["repository"] == "${{ needs.prepare.outputs.app-repository }}"
+    assert checkouts["app-src"]["ref"] == "${{ needs.prepare.outputs.app-ref }}"
+    assert checkouts["infra"]["ref"] == "${{ needs.prepare.outputs.infra-ref }}"
+    push = next(s for s in steps if uses(s, "docker/build-push-action"))
+    assert push["with"]["context"] == "app-src"
+    assert push["with"]["file"] == "infra/app/Dockerfile"
+    assert push["with"]["build-contexts"] == "recipe=infra/app"
+    assert (REPO / "app" / "Dockerfile").is_file()
 
 
 def test_build_has_no_build_args_or_secrets(release):
@@ -324,10 +387,15 @@ def test_build_permissions_packages_write(release):
     }
 
 
-def test_deploy_concurrency_group_is_set(release):
-    concurrency = release["jobs"]["deploy"]["concurrency"]
-    assert concurrency["group"]
-    assert concurrency["cancel-in-progress"] is False
+@pytest.mark.parametrize("workflow, job", [("release.yml", "deploy"), ("drift.yml", "drift")])
+def test_production_jobs_queue_in_one_group_never_cancelled(workflows, workflow, job):
+    concurrency = workflows[workflow]["jobs"][job]["concurrency"]
+    assert concurrency == {"group": "lostops-production", "cancel-in-progress": False, "queue": "max"}
+
+
+def test_deploy_never_for_a_pre_release(release):
+    condition = " ".join(str(release["jobs"]["deploy"]["if"]).split())
+    assert "needs.prepare.outputs.deploy == 'true'" in condition
 
 
 def test_deploy_environment_and_oidc(release):
@@ -340,59 +408,147 @@ def test_deploy_environment_and_oidc(release):
     assert "ARM_CLIENT_SECRET" not in deploy["env"]
 
 
-def _is_cdktf_deploy(step):
-    return "cdktf deploy network --auto-approve" in str(step.get("run", ""))
-
-
-def test_deploy_always_cleanup_step_exists(release):
-    steps = steps_of(release["jobs"]["deploy"])
-    close = [s for s in steps if _is_cdktf_deploy(s) and "always()" in str(s.get("if", ""))]
-    assert len(close) == 1
-    assert "LOSTOPS_EXTRA_ADMIN_SOURCES" not in (close[0].get("env") or {})
-    assert "unset LOSTOPS_EXTRA_ADMIN_SOURCES" in close[0]["run"]
-
-
-def test_deploy_steps_in_order(release):
-    steps = steps_of(release["jobs"]["deploy"])
-    ip = step_index(steps, lambda s: "api.ipify.org" in str(s.get("run", "")))
-    open_ssh = step_index(
-        steps,
-        lambda s: _is_cdktf_deploy(s) and "LOSTOPS_EXTRA_ADMIN_SOURCES" in (s.get("env") or {}),
+@pytest.mark.parametrize("workflow, job", [("release.yml", "deploy"), ("drift.yml", "drift")])
+def test_terraform_pinned_with_wrapper_off_and_azure_login_used(workflows, workflow, job):
+    steps = steps_of(workflows[workflow]["jobs"][job])
+    tf = [s for s in steps if uses(s, "hashicorp/setup-terraform")]
+    assert len(tf) == 1
+    assert tf[0]["with"]["terraform_wrapper"] is False
+    version = tf[0]["with"]["terraform_version"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), "an exact version, not a range or latest"
+    assert tuple(map(int, version.split("."))) >= (1, 5, 0), "import blocks need terraform >= 1.5"
+    # terraform before anything runs cdktf; azure/login before the az CLI (jit-access)
+    first_cdktf = step_index(
+        steps, lambda s: re.search(r"make .*(release-network|drift-network)", str(s.get("run", "")))
     )
-    secrets = step_index(steps, lambda s: "scripts/write-secrets" in str(s.get("run", "")))
-    key = step_index(steps, lambda s: "SSH_PRIVATE_KEY" in (s.get("env") or {}))
-    salt = step_index(steps, lambda s: "salt-ssh --out=json '*' state.apply" in str(s.get("run", "")))
-    close = step_index(steps, lambda s: _is_cdktf_deploy(s) and "always()" in str(s.get("if", "")))
-    assert ip < open_ssh < secrets < key < salt < close
-    assert steps[open_ssh]["env"]["LOSTOPS_EXTRA_ADMIN_SOURCES"] == "${{ steps.runner-ip.outputs.cidr }}"
+    login = step_index(steps, lambda s: uses(s, "azure/login"))
+    first_az = step_index(
+        steps, lambda s: re.search(r"make .*(release-guard|release-access-open)", str(s.get("run", "")))
+    )
+    assert step_index(steps, lambda s: uses(s, "hashicorp/setup-terraform")) < first_cdktf
+    assert login < first_az
 
 
-def test_deploy_salt_passes_version_as_json_pillar(release):
-    salt = next(s for s in steps_of(release["jobs"]["deploy"]) if s.get("id") == "salt")
-    assert 'jq -cn --arg version "$APP_VERSION"' in salt["run"]
-    assert "pipenv run salt-ssh" in salt["run"]
-    assert 'pillar="$pillar"' in salt["run"]
-    assert "scripts/drift-summary --mode apply" in salt["run"]
-    assert salt["env"]["LOSTOPS_SSH_KEY"].startswith("${{ runner.temp }}/")
+@pytest.mark.parametrize("workflow, job", [("release.yml", "deploy"), ("drift.yml", "drift")])
+def test_no_cache_in_jobs_holding_production_credentials(workflows, workflow, job):
+    for step in steps_of(workflows[workflow]["jobs"][job]):
+        assert not uses(step, "actions/cache"), step
+        if uses(step, "actions/setup-node"):
+            assert step["with"].get("package-manager-cache") is False and "cache" not in step["with"]
+        if uses(step, "actions/setup-python"):
+            assert "cache" not in step["with"]
+
+
+def _make_targets(job: dict) -> list[tuple[int, str]]:
+    out = []
+    for n, step in enumerate(steps_of(job)):
+        for m in re.finditer(r"\bmake (?:--\S+ )*([a-z][a-z0-9-]+)", str(step.get("run", ""))):
+            out.append((n, m.group(1)))
+    return out
+
+
+def test_deploy_steps_are_make_targets_in_order(release):
+    deploy = release["jobs"]["deploy"]
+    steps = steps_of(deploy)
+    targets = [t for _, t in _make_targets(deploy)]
+    assert targets == [
+        "deps-deploy",
+        "release-guard",
+        "release-network",
+        "release-access-open",
+        "release-secrets",
+        "release-rollout",
+        "release-rollout-log",
+        "release-access-close",
+        "release-cleanup",
+    ]
+    # nothing that touches hosts or state is inline: no salt-ssh, cdktf, az, nft
+    for step in steps:
+        run = str(step.get("run", ""))
+        for word in ("salt-ssh", "cdktf", "az ", "nft ", "write-secrets"):
+            assert word not in run, f"{step.get('name')}: {word!r} belongs in a make target"
+    ip = step_index(steps, lambda s: s.get("id") == "runner-ip")
+    open_ssh = step_index(steps, lambda s: "release-access-open" in str(s.get("run", "")))
+    assert ip < open_ssh
+    assert steps[open_ssh]["env"]["LOSTOPS_JIT_IP"] == "${{ steps.runner-ip.outputs.ip }}"
+    # the runner is never an admin source: nothing goes into the pillar
+    assert "LOSTOPS_EXTRA_ADMIN_SOURCES" not in (WORKFLOWS_DIR / "release.yml").read_text(encoding="utf-8")
+
+
+def test_deploy_closes_access_always_and_cleans_up_always(release):
+    steps = steps_of(release["jobs"]["deploy"])
+    close = next(s for s in steps if "release-access-close" in str(s.get("run", "")))
+    assert close["if"] == "${{ always() && steps.runner-ip.outputs.ip != '' }}"
+    assert close["env"]["LOSTOPS_JIT_IP"] == "${{ steps.runner-ip.outputs.ip }}"
+    cleanup = next(s for s in steps if "release-cleanup" in str(s.get("run", "")))
+    assert cleanup["if"] == "${{ always() }}"
+    assert steps.index(close) < steps.index(cleanup)
+
+
+def test_deploy_uses_the_scanned_digest(release):
+    deploy = release["jobs"]["deploy"]
+    assert deploy["env"]["APP_DIGEST"] == "${{ needs.build.outputs.digest || needs.prepare.outputs.digest }}"
+    assert release["jobs"]["build"]["outputs"]["digest"] == "${{ steps.push.outputs.digest }}"
+    scan_refs = {
+        s["with"]["image-ref"] for s in steps_of(release["jobs"]["scan"]) if uses(s, "aquasecurity/trivy-action")
+    }
+    assert scan_refs == {"${{ env.IMAGE }}@${{ needs.build.outputs.digest }}"}
+    steps = steps_of(deploy)
+    check = step_index(steps, lambda s: "^sha256:[0-9a-f]{64}$" in str(s.get("run", "")))
+    rollout = step_index(steps, lambda s: "release-rollout " in str(s.get("run", "")) + " ")
+    assert check < rollout
+    # a redeploy resolves the tag to its digest in prepare
+    existing = next(s for s in steps_of(release["jobs"]["prepare"]) if s.get("id") == "existing")
+    assert "imagetools inspect" in existing["run"] and "digest=" in existing["run"]
+
+
+def test_deploy_version_order_guard_before_anything_changes(release):
+    deploy = release["jobs"]["deploy"]
+    targets = [t for _, t in _make_targets(deploy)]
+    assert targets.index("release-guard") < targets.index("release-network")
+    assert deploy["env"]["FORCE"] == "${{ needs.prepare.outputs.force }}"
+    assert deploy["env"]["APP_VERSION"] == "${{ needs.prepare.outputs.version }}"
+
+
+def test_deploy_writes_outputs_json():
+    mk = (REPO / "mk" / "release.mk").read_text(encoding="utf-8")
+    recipe = mk.split("\nrelease-network:", 1)[1].split("\n\n", 1)[0]
+    assert "npx cdktf deploy network --auto-approve --outputs-file outputs.json" in recipe
+
+
+def test_container_logs_never_go_to_the_job_summary(release):
+    steps = steps_of(release["jobs"]["deploy"])
+    mk = (REPO / "mk" / "release.mk").read_text(encoding="utf-8")
+    assert "--no-comments" in (REPO / "scripts" / "release-rollout").read_text(encoding="utf-8")
+    log = next(s for s in steps if "release-rollout-log" in str(s.get("run", "")))
+    assert "GITHUB_STEP_SUMMARY" not in log["run"]
+    upload = next(s for s in steps if uses(s, "actions/upload-artifact"))
+    assert upload["with"]["path"] == "rollout.log" and upload["with"]["retention-days"] <= 7
+    assert "GITHUB_STEP_SUMMARY" not in mk.split("release-rollout-log:", 1)[1]
 
 
 def test_deploy_secrets_only_through_env(release):
     steps = steps_of(release["jobs"]["deploy"])
-    write = next(s for s in steps if "scripts/write-secrets" in str(s.get("run", "")))
+    write = next(s for s in steps if "release-secrets" in str(s.get("run", "")))
     for key in (
         "MYSQL_ROOT_PASSWORD",
         "MYSQL_APP_PASSWORD",
         "MYSQL_EXPORTER_PASSWORD",
+        "MYSQL_CA_CERT",
+        "MYSQL_CA_KEY",
         "APP_KEY",
         "GRAFANA_ADMIN_PASSWORD",
         "DISCORD_WEBHOOK_URL",
         "PROMETHEUS_BASIC_AUTH",
         "REGISTRY_PASSWORD",
+        "TRAEFIK_DASHBOARD_AUTH",
     ):
         name = f"LOSTOPS_SECRET_{key}"
         assert write["env"][name] == f"${{{{ secrets.{name} }}}}"
-    text = (WORKFLOWS_DIR / "release.yml").read_text(encoding="utf-8")
-    assert "set -x" not in text
+    assert write["env"]["LOSTOPS_SSH_PRIVATE_KEY"] == "${{ secrets.LOSTOPS_SSH_PRIVATE_KEY }}"
+    assert "set -x" not in (WORKFLOWS_DIR / "release.yml").read_text(encoding="utf-8")
+    others = [s for s in steps if s is not write and "secrets." in json.dumps(s.get("env") or {})]
+    assert not others, [s.get("name") for s in others]
 
 
 # --- drift.yml ------------------------------------------------------------------
@@ -403,10 +559,25 @@ def test_drift_schedule_and_steps(workflows):
     assert drift["on"]["schedule"][0]["cron"]
     assert "workflow_dispatch" in drift["on"]
     job = drift["jobs"]["drift"]
-    runs = [str(s.get("run", "")) for s in steps_of(job)]
-    text = "\n".join(runs)
-    assert "cdktf diff network" in text
-    assert "state.apply test=True" in text
-    assert "scripts/drift-summary" in text and "GITHUB_STEP_SUMMARY" in text
-    assert any(_is_cdktf_deploy(s) and "always()" in str(s.get("if", "")) for s in steps_of(job))
-    assert job["concurrency"]["group"] == workflows["release.yml"]["jobs"]["deploy"]["concurrency"]["group"]
+    targets = [t for _, t in _make_targets(job)]
+    assert targets == [
+        "deps-deploy",
+        "drift-network",
+        "release-access-open",
+        "release-secrets",
+        "drift-hosts",
+        "release-access-close",
+        "drift-report",
+        "release-cleanup",
+    ]
+    steps = steps_of(job)
+    report = next(s for s in steps if "drift-report" in str(s.get("run", "")))
+    assert "GITHUB_STEP_SUMMARY" in report["run"]
+    close = next(s for s in steps if "release-access-close" in str(s.get("run", "")))
+    assert "always()" in close["if"]
+    assert steps.index(close) < steps.index(report), "leftovers are checked after this run closed its own access"
+    mk = (REPO / "mk" / "release.mk").read_text(encoding="utf-8")
+    assert "scripts/jit-access check" in mk.split("drift-report:", 1)[1].split("\n\n", 1)[0]
+    # Drift never puts the runner into the pillar.
+    assert "LOSTOPS_EXTRA_ADMIN_SOURCES" not in (WORKFLOWS_DIR / "drift.yml").read_text(encoding="utf-8")
+    assert "state.apply test=True" in mk.split("drift-hosts:", 1)[1].split("\n\n", 1)[0]
