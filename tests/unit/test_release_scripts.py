@@ -416,3 +416,13 @@ def test_drift_summary_no_comments_keeps_container_logs_out(tmp_path):
     assert "SECRET-LOOKING-LINE" not in without.stdout
     assert "app-rollout-deploy-run" in without.stdout
     assert without.returncode == 1
+
+
+def test_rollout_pillar_makes_the_backend_run_the_scanned_digest():
+    # Salt's own render (salt-call state.show_sls app with the CLI pillar the
+    # roll-out passes): images:app:digest merges with pillar/images.sls.
+    from tests.unit.saltcall import show_sls
+
+    pillar = json.dumps(rollout.pillar("1.4.2", DIGEST))
+    text = json.dumps(show_sls("backend", "app", pillar=pillar))
+    assert f"ghcr.io/lostops-stg5/lostops-app:1.4.2@{DIGEST}" in text
