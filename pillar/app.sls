@@ -17,11 +17,13 @@ app:
     name: lostops
     user: lostops
   # The port the image serves HTTP on inside the container (Traefik's target):
-  # 8000, Laravel's `artisan serve` / Octane default. Change it with the image.
-  port: 8000
+  # the app's image (lostops-stg5/lostops-app) is FROM php:7.4-apache, Apache
+  # on 80. Change it with the image.
+  port: 80
   healthcheck:
-    # Laravel 11+ health route.
-    path: /up
+    # Laravel 8.75 has no /up route (Laravel 11+). `/` renders
+    # Counter::sum('count'): 200 only when the database (over TLS) works.
+    path: /
   # Run `php artisan migrate --force` in a one-off container of the new image
   # before it receives traffic (once per version).
   migrate: true

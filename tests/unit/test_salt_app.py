@@ -19,9 +19,11 @@ import functools
 import json
 import os
 import py_compile
+import re
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -142,21 +144,48 @@ def test_missing_or_invalid_version_fails_the_render(value, message):
 def test_traefik_labels(highstate):
     cfg = rollout_config(highstate("backend"))
     labels = cfg["labels"]
+    # Router and service per version: the old and the new container never
+    # define the same names (Traefik drops names defined differently twice).
+    r = "app-" + app_version().replace(".", "-")
+    assert cfg["router"] == r
     assert labels["traefik.enable"] == "true"
     assert labels["traefik.docker.network"] == "proxy"
-    assert labels["traefik.http.routers.app.rule"] == "Host(`app.lostops.example.com`)"
-    assert labels["traefik.http.routers.app.entrypoints"] == "websecure"
-    assert labels["traefik.http.routers.app.tls"] == "true"
-    assert labels["traefik.http.routers.app.tls.certresolver"] == "le"
-    assert labels["traefik.http.services.app.loadbalancer.server.port"] == "8000"
+    assert labels[f"traefik.http.routers.{r}.rule"] == "Host(`app.lostops.example.com`)"
+    assert labels[f"traefik.http.routers.{r}.entrypoints"] == "websecure"
+    assert labels[f"traefik.http.routers.{r}.tls"] == "true"
+    assert labels[f"traefik.http.routers.{r}.tls.certresolver"] == "le"
+    assert labels[f"traefik.http.routers.{r}.service"] == r
+    # The real app's image: FROM php:7.4-apache, Apache on 80.
+    assert labels[f"traefik.http.services.{r}.loadbalancer.server.port"] == "80"
+    assert not any(k.startswith(("traefik.http.routers.app.", "traefik.http.services.app.")) for k in labels)
     assert cfg["network"] == "proxy"
     assert cfg["restart"] == "unless-stopped"
 
 
+def test_router_names_differ_between_versions():
+    one = rollout_config(show_sls("backend", "app", pillar='{"app": {"version": "1.2.3"}}'))
+    two = rollout_config(show_sls("backend", "app", pillar='{"app": {"version": "1.2.4"}}'))
+    assert (one["router"], two["router"]) == ("app-1-2-3", "app-1-2-4")
+    names = [{k.split(".")[3] for k in cfg["labels"] if k.startswith("traefik.http.")} for cfg in (one, two)]
+    assert names == [{"app-1-2-3"}, {"app-1-2-4"}]
+
+
 def test_default_healthcheck_hits_the_health_path_with_php(highstate):
+    # The real app (Laravel 8.75) has no /up; `/` reads the database.
     hc = rollout_config(highstate("backend"))["healthcheck"]
     assert hc["test"][:3] == ["CMD", "php", "-r"]
-    assert "http://127.0.0.1:8000/up" in hc["test"][3]
+    assert "'http://127.0.0.1:80/'" in hc["test"][3]
+    assert "'timeout' => 4" in hc["test"][3]
+    assert "/up" not in hc["test"][3]
+
+
+def test_traefik_routes_only_healthy_containers(highstate):
+    """Traefik's Docker provider skips containers whose health is not
+    `healthy` unless allowEmptyServices is on (pkg/provider/docker/config.go):
+    it must stay off, and the app must have a health check."""
+    _, args = state(highstate("backend"), "traefik-config-static-managed")
+    assert not args["dataset"]["providers"]["docker"].get("allowEmptyServices")
+    assert rollout_config(highstate("backend"))["healthcheck"]["test"]
 
 
 def test_rollout_states_are_guarded(highstate):
@@ -194,22 +223,21 @@ def test_registry_login_uses_password_stdin(highstate):
     assert state(highstate("backend"), "app-registry-password-managed")[0] == "file.absent"
 
 
-def test_lab_standin_no_migrations_no_resolver(highstate):
+def test_lab_app_image_with_migrations_no_resolver(highstate):
+    # The lab app image (tests/lab/images.py) runs the production command,
+    # health check and migrations unchanged.
     hs = highstate("backend", "lab")
-    assert "app-migrations-run" not in hs
+    prod = rollout_config(highstate("backend", "example"))
     cfg = rollout_config(hs)
-    assert cfg["image"] == "localhost/lostops-standin:lab"
-    assert cfg["command"] == ["httpd", "-f", "-p", "8000", "-h", "/www"]
-    assert cfg["healthcheck"]["test"] == [
-        "CMD",
-        "wget",
-        "-q",
-        "-O-",
-        "http://127.0.0.1:8000/",
-    ]
-    assert cfg["migrate"]["enabled"] is False
-    assert "traefik.http.routers.app.tls.certresolver" not in cfg["labels"]
-    assert cfg["labels"]["traefik.http.routers.app.rule"] == "Host(`app.lab.lostops.test`)"
+    assert cfg["image"] == "localhost/lostops-lab-app:lab"
+    assert cfg["command"] == prod["command"]
+    assert cfg["healthcheck"]["test"] == prod["healthcheck"]["test"]
+    assert cfg["migrate"]["enabled"] is True
+    assert cfg["migrate"]["command"] == prod["migrate"]["command"]
+    r = cfg["router"]
+    assert r == "app-" + cfg["version"].replace(".", "-")
+    assert f"traefik.http.routers.{r}.tls.certresolver" not in cfg["labels"]
+    assert cfg["labels"][f"traefik.http.routers.{r}.rule"] == "Host(`app.lab.lostops.test`)"
 
 
 def test_lab_per_version_override():
@@ -217,13 +245,7 @@ def test_lab_per_version_override():
     cfg = rollout_config(show_sls("backend", "app", "lab", pillar))
     assert cfg["command"] == ["sleep", "3600"]
     assert cfg["version"] == "9.9.9"
-    assert cfg["healthcheck"]["test"] == [
-        "CMD",
-        "wget",
-        "-q",
-        "-O-",
-        "http://127.0.0.1:8000/",
-    ]
+    assert cfg["healthcheck"]["test"][:2] == ["CMD", "php"]
 
 
 def test_pillar_example_renders():
@@ -264,6 +286,7 @@ def view(cid):
         else:
             health = {"Status": c["final"]}
     return {"Id": cid, "Name": "/" + c["name"], "Config": {"Image": c["image"], "Labels": c["labels"]},
+            "RestartCount": c.get("restarts", 0),
             "State": {"Status": c["status"], **({"Health": health} if health else {})}}
 
 VALUE_FLAGS = {"--name", "--restart", "--network", "--env-file", "--volume", "-v", "--security-opt", "--label",
@@ -312,7 +335,9 @@ if cmd == "run":
     st["seq"] += 1
     cid = "c%04d" % st["seq"]
     labels = dict(l.split("=", 1) for l in opts.get("--label", []))
-    st["containers"][cid] = {"name": name, "image": image, "labels": labels, "status": "running",
+    st["containers"][cid] = {"name": name, "image": image, "labels": labels,
+                             "status": os.environ.get("FAKE_DOCKER_NEW_STATE", "running"),
+                             "restarts": int(os.environ.get("FAKE_DOCKER_NEW_RESTARTS", "0")),
                              "polls": int(os.environ.get("FAKE_DOCKER_STARTING_POLLS", "1")),
                              "final": os.environ.get("FAKE_DOCKER_NEW_HEALTH", "healthy"),
                              "command": command, "health_cmd": opts.get("--health-cmd", [None])[0]}
@@ -371,7 +396,12 @@ class Rig:
             "env_file": str(self.env_file),
             "mounts": [f"{self.ca}:/run/lostops/mysql-ca.pem:ro"],
             "network": "proxy",
-            "labels": {"traefik.enable": "true"},
+            "labels": {
+                "traefik.enable": "true",
+                f"traefik.http.routers.app-{version.replace('.', '-')}.rule": "Host(`app.example`)",
+                f"traefik.http.routers.app-{version.replace('.', '-')}.service": f"app-{version.replace('.', '-')}",
+                f"traefik.http.services.app-{version.replace('.', '-')}.loadbalancer.server.port": "80",
+            },
             "command": [],
             "healthcheck": {
                 "test": ["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8000/up"],
@@ -616,4 +646,70 @@ def test_command_override_is_passed_after_the_image(rig):
     assert proc.returncode != 0
     run = rig.calls()[index(rig.calls(), "run", "--detach")]
     assert run[-3:] == ["ghcr.io/x/app:9.9.9", "sleep", "3600"]
+    assert rig.containers() == {}
+
+
+def traefik_labels_of(rig, name: str) -> dict:
+    return {k: v for k, v in rig.containers()[name]["labels"].items() if k.startswith("traefik.http.")}
+
+
+def test_upgrade_each_version_its_own_router_the_newest_has_priority(rig):
+    rig.write_config("1.0.0")
+    assert rig.run("deploy").returncode == 0
+    old = traefik_labels_of(rig, "lostops-app-1.0.0")
+    rig.write_config("1.1.0")
+    proc = rig.run("deploy", FAKE_DOCKER_STARTING_POLLS="2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    new = traefik_labels_of(rig, "lostops-app-1.1.0")
+    assert new["traefik.http.routers.app-1-1-0.service"] == "app-1-1-0"
+    assert new["traefik.http.services.app-1-1-0.loadbalancer.server.port"] == "80"
+    names = [{k.split(".")[3] for k in labels} for labels in (old, new)]
+    assert names == [{"app-1-0-0"}, {"app-1-1-0"}], "no router/service shared by old and new"
+    assert int(new["traefik.http.routers.app-1-1-0.priority"]) >= int(old["traefik.http.routers.app-1-0-0.priority"])
+
+
+def test_same_version_again_gets_unique_router_and_service_names(rig):
+    """Old (renamed) and new container of one version run side by side: the
+    new one must not define the old one's router/service differently."""
+    rig.write_config("1.0.0")
+    assert rig.run("deploy").returncode == 0
+    rig.env_file.write_text("APP_KEY=rotated\n")
+    calls_before = len(rig.calls())
+    proc = rig.run("deploy")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = rig.calls()[calls_before:][index(rig.calls()[calls_before:], "run", "--detach")]
+    labels = dict(run[i + 1].split("=", 1) for i, a in enumerate(run) if a == "--label")
+    routers = {k.split(".")[3] for k in labels if k.startswith("traefik.http.routers.")}
+    services = {k.split(".")[3] for k in labels if k.startswith("traefik.http.services.")}
+    assert len(routers) == 1 and routers == services
+    (name,) = routers
+    assert re.fullmatch(r"app-1-0-0-r\d+", name), name
+    assert labels[f"traefik.http.routers.{name}.service"] == name
+    assert labels[f"traefik.http.routers.{name}.priority"] == name.rsplit("-r", 1)[1]
+    assert labels[f"traefik.http.routers.{name}.rule"] == "Host(`app.example`)"
+
+
+def test_crash_looping_new_container_fails_at_once(rig):
+    """docker state `restarting` (a crash loop): roll back now, not after health_timeout."""
+    rig.write_config("1.0.0")
+    assert rig.run("deploy").returncode == 0
+    rig.write_config("1.1.0", health_timeout=30)
+    began = time.monotonic()
+    proc = rig.run("deploy", FAKE_DOCKER_NEW_STATE="restarting", FAKE_DOCKER_STARTING_POLLS="0")
+    assert time.monotonic() - began < 10, "waited for the health timeout"
+    assert proc.returncode == 1
+    assert "roll-out of 1.1.0 failed (restarting)" in proc.stderr
+    assert "fake log line of lostops-app-1.1.0" in proc.stdout
+    assert list(rig.containers()) == ["lostops-app-1.0.0"]
+    assert rig.containers()["lostops-app-1.0.0"]["status"] == "running"
+
+
+def test_restarted_new_container_fails_at_once(rig):
+    """A poll may fall between two crashes and see `running`/`starting`: RestartCount > 0 is enough."""
+    rig.write_config("1.1.0", health_timeout=30)
+    began = time.monotonic()
+    proc = rig.run("deploy", FAKE_DOCKER_NEW_RESTARTS="2", FAKE_DOCKER_STARTING_POLLS="100000")
+    assert time.monotonic() - began < 10, "waited for the health timeout"
+    assert proc.returncode == 1
+    assert "failed (restarting (restarted 2 times, last status: starting))" in proc.stderr
     assert rig.containers() == {}
