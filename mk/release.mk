@@ -73,9 +73,12 @@ release-cleanup: ## delete the secrets file, the SSH key and the raw salt output
 	rm -f pillar/secrets.yaml pillar/secrets.sls salt-apply.json salt-test.json "$(ROLLOUT_LOG)" \
 		$${LOSTOPS_SSH_KEY:+"$$LOSTOPS_SSH_KEY"}
 
-drift-network: deps-deploy ## cdktf diff of the committed stack against Azure -> cdktf-diff.log
+# outputs.json from the state (no apply), so the roster addresses the hosts
+# exactly as the release and a local run do.
+drift-network: deps-deploy ## cdktf diff of the committed stack against Azure -> cdktf-diff.log; outputs.json from the state
 	@$(DEPLOY_PY) scripts/check-inventory
 	set -o pipefail; npx cdktf diff network 2>&1 | tee cdktf-diff.log
+	npx cdktf output network --skip-synth --outputs-file outputs.json
 
 drift-hosts: deps-deploy ## salt-ssh '*' state.apply test=True -> salt-test.json (exit code in the report)
 	$(VENV)/bin/salt-ssh --out=json '*' state.apply test=True > salt-test.json; \
