@@ -12,6 +12,7 @@
 #   LOSTOPS_SSH_KEY             salt-ssh key file; LOSTOPS_SSH_PRIVATE_KEY: its content
 #   LOSTOPS_SECRET_*            release-secrets (scripts/write-secrets)
 #   APP_VERSION, APP_DIGEST     release-guard, release-rollout
+#   RELEASE_BACKUP              release-rollout: false skips the fresh database backup
 #   FORCE                       release-guard: true allows an older version
 VENV ?= .venv
 DEPLOY_PY := $(VENV)/bin/python
@@ -58,7 +59,7 @@ release-guard: deps-deploy ## refuse APP_VERSION older than the version the back
 	@serving="$$($(DEPLOY_PY) scripts/jit-access serving-version)" && \
 		$(DEPLOY_PY) scripts/release-guard --serving "$$serving"
 
-release-rollout: deps-deploy ## salt-ssh '*' state.apply with app APP_VERSION@APP_DIGEST; Markdown result to RELEASE_SUMMARY
+release-rollout: deps-deploy ## fresh database backup, then salt-ssh '*' state.apply with app APP_VERSION@APP_DIGEST; Markdown result to RELEASE_SUMMARY
 	$(DEPLOY_PY) scripts/release-rollout --summary "$(RELEASE_SUMMARY)"
 
 # After a failed roll-out: the firewall state may have reloaded the ruleset,

@@ -201,7 +201,10 @@ def test_rollout_refuses_bad_input(version, digest):
 
 def test_rollout_command_is_one_salt_ssh_state_apply_with_json_pillar():
     result = run(
-        "release-rollout", "--dry-run", env={"APP_VERSION": "1.4.2", "APP_DIGEST": DIGEST, "SALT_SSH": "salt-ssh"}
+        "release-rollout",
+        "--dry-run",
+        "--no-backup",
+        env={"APP_VERSION": "1.4.2", "APP_DIGEST": DIGEST, "SALT_SSH": "salt-ssh"},
     )
     assert result.returncode == 0, result.stderr
     pillar_arg = f"pillar={json.dumps(rollout.pillar('1.4.2', DIGEST), separators=(',', ':'), sort_keys=True)}"
@@ -214,6 +217,35 @@ def test_rollout_command_is_one_salt_ssh_state_apply_with_json_pillar():
     ]
     assert result.stdout.startswith("salt-ssh --out=json '*' state.apply 'pillar=")
     assert run("release-rollout", "--dry-run", env={"APP_VERSION": "1.4"}).returncode == 2
+
+
+def test_rollout_takes_a_fresh_backup_on_the_database_first():
+    env = {"APP_VERSION": "1.4.2", "SALT_SSH": "salt-ssh", "LOSTOPS_INVENTORY": "example"}
+    result = run("release-rollout", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    backup, apply = result.stdout.splitlines()
+    assert backup.startswith("salt-ssh --out=json database cmd.run_all ")
+    assert "systemctl start lostops-mysql-backup.service" in backup and backup.endswith("python_shell=True")
+    assert apply.startswith("salt-ssh --out=json '*' state.apply ")
+    off = run("release-rollout", "--dry-run", env={**env, "RELEASE_BACKUP": "false"})
+    assert len(off.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "output, ok, words",
+    [
+        ('{"database": {"retcode": 0, "stdout": "backup-done", "stderr": ""}}', True, "finished"),
+        ('{"database": {"retcode": 0, "stdout": "no-backup-unit", "stderr": ""}}', True, "never converged"),
+        ('{"database": {"retcode": 1, "stdout": "", "stderr": "mysqldump: error\\nJob failed"}}', False, "Job failed"),
+        ('{"database": {"return": {"retcode": 0, "stdout": "backup-done"}}}', True, "finished"),
+        ('{"database": "Permission denied (publickey)."}', False, "unexpected"),
+        ("ssh: connect to host", False, "no JSON"),
+        ('{"database": {"retcode": 0, "stdout": "", "stderr": ""}}', False, "unexpected output"),
+    ],
+)
+def test_rollout_backup_result(output, ok, words):
+    got_ok, line = rollout.backup_result(output)
+    assert got_ok is ok and words in line
 
 
 # --- jit-access ---------------------------------------------------------------------------
