@@ -1,9 +1,11 @@
 """8. App roll-out with roll-back (salt/app, docs/app-rollout.md) on the backend.
 
-The app runs the stand-in image in the lab (pillar/overrides/lab/app.sls):
-this proves the roll-out mechanics (new container next to the old one, health
-gate, old one removed; an unhealthy version is removed and the old one keeps
-serving), not the Laravel app. "Serving" = the container answers HTTP on its
+The app runs the lab app image (tests/lab/images.py, pillar/overrides/lab/app.sls):
+PHP with the real app's contract (port 80, `/` is 200 only when its query on
+`counters` over TLS to the real database server succeeds, migrations create
+`counters`), not Laravel. This proves the roll-out mechanics (new container
+next to the old one, migrations, health gate, old one removed; an unhealthy
+version is removed and the old one keeps serving). "Serving" = the container answers HTTP on its
 Traefik service port (label traefik.http.services.<router>.loadbalancer.server.port)
 at its address on the proxy network, asked from the backend host.
 
@@ -53,8 +55,10 @@ def app_containers(lab) -> list[dict]:
 def answers(lab, c: dict) -> bool:
     if not (c.get("ip") and c.get("port")):
         return False
+    # The lab app (tests/lab/images.py) answers `/` with 200 only when its query
+    # on `counters` over TLS succeeded (the real app's contract).
     r = lab.run("backend", f"curl -fsS --max-time 3 http://{c['ip']}:{c['port']}/", timeout=30)
-    return r.returncode == 0 and r.stdout.strip() == "ok"
+    return r.returncode == 0 and r.stdout.startswith("lostops lab app") and "counter sum:" in r.stdout
 
 
 def wait_healthy(lab, name: str, timeout: float = 30) -> dict | None:

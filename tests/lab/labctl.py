@@ -56,7 +56,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import standin  # noqa: E402 - sibling module, path set just above
+import images  # noqa: E402 - sibling module, path set just above
+import standin  # noqa: E402
 
 REPO = HERE.parents[1]
 STATE = REPO / ".lab"
@@ -117,6 +118,8 @@ HOSTS = {
 }
 CGROUP_NAME = "lostops-lab"
 STANDIN_IN_HOST = "/var/lib/lostops-lab/standin.tar"
+# Lab images of the real programs (tests/lab/images.py), from the lab cache.
+IMAGES_IN_HOST = "/var/lib/lostops-lab/images.tar"
 BOOT_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
 MASKED_UNITS = [
@@ -611,6 +614,20 @@ class Lab:
         )
 
     # ---------------------------------------------------------------- keys --
+    def ensure_images(self, refresh: bool = False) -> dict:
+        """Lab images of the real programs (images.py): cached archive, built on a miss."""
+        t0 = time.monotonic()
+        archive, info = images.ensure(self.cache_dir, self.mirror, refresh=refresh)
+        self._images_archive = archive
+        self.timings["images_s"] = round(time.monotonic() - t0, 2)
+        self.timings["images"] = {k: info[k] for k in ("archive", "size_bytes", "build_s", "versions", "traefik")}
+        return info
+
+    def images_archive(self) -> Path:
+        if getattr(self, "_images_archive", None) is None:
+            self.ensure_images()
+        return self._images_archive
+
     def ensure_keys(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
@@ -800,6 +817,7 @@ class Lab:
             "--system-call-filter=add_key keyctl request_key bpf",
             f"--bind={self.docker_dir(host)}:/var/lib/docker",
             f"--bind-ro={self.standin_tar}:{STANDIN_IN_HOST}",
+            f"--bind-ro={self.images_archive()}:{IMAGES_IN_HOST}",
         ]
 
     def _start_host(self, host: str) -> int:
@@ -927,6 +945,7 @@ class Lab:
             rootfs = self.ensure_base()
             self.ensure_keys()
             standin.build_archive(self.standin_tar)  # cheap; hosts are down here
+            self.ensure_images()
             self.bridge_up()
             self.proxy_up()
             t0 = {}
@@ -1352,6 +1371,8 @@ def main(argv=None) -> int:
     sub.add_parser("status")
     sub.add_parser("deps", help="apt-get install HOST_PACKAGES")
     sub.add_parser("env", help="print the path of the env file")
+    p = sub.add_parser("images", help="build/reuse the lab images of the real programs (images.py)")
+    p.add_argument("--refresh", action="store_true", help="re-resolve package versions (rebuild)")
     p = sub.add_parser("base", help="build/restore the base image (timings)")
     p.add_argument("--rebuild", action="store_true")
     p.add_argument("--re-extract", action="store_true")
@@ -1395,6 +1416,8 @@ def main(argv=None) -> int:
             print("clean: no lab process, mount, cgroup or bridge left")
         elif a.cmd == "status":
             print(json.dumps(lab.status(), indent=2))
+        elif a.cmd == "images":
+            print(json.dumps(lab.ensure_images(refresh=a.refresh), indent=1, sort_keys=True))
         elif a.cmd == "env":
             print(lab.env_file)
         elif a.cmd == "base":

@@ -224,15 +224,24 @@ def test_config_changes_reload_the_right_service(inventory):
     assert "exec -T alertmanager kill -HUP 1" in args["name"] and " kill -s " not in args["name"]
     fn, args = state(inventory, "monitoring-grafana-restart-run")
     assert args["name"].endswith("restart grafana")
+    # promtool/amtool run in the real images, also in the lab (tests/lab/images.py);
+    # Grafana is the lab's stand-in there: no grafana-cli, so no password reset.
+    assert "promtool check config" in state(inventory, "monitoring-prometheus-reload-run")[1]["name"]
+    assert "amtool check-config" in state(inventory, "monitoring-alertmanager-reload-run")[1]["name"]
     real = inventory == "example"
-    # The lab's stand-in has no promtool/amtool/grafana-cli: those are switched off there.
-    assert ("promtool check config" in state(inventory, "monitoring-prometheus-reload-run")[1]["name"]) is real
     assert ("monitoring-grafana-admin-password-reset-run" in rendered(inventory)["show_sls"]) is real
 
 
-def test_lab_runs_the_standin_on_the_internal_ports():
+def test_lab_runs_the_real_prometheus_and_alertmanager_and_the_standin_for_grafana():
     compose = doc("lab", "compose")
-    for name, port in (("prometheus", 9090), ("alertmanager", 9093), ("grafana", 3000)):
+    prod = doc("example", "compose")
+    for name in ("prometheus", "alertmanager"):
+        svc = compose["services"][name]
+        assert svc["image"] == f"localhost/lostops-lab-{name}:lab"
+        assert [a.split("=")[0] for a in svc["command"]] == [a.split("=")[0] for a in prod["services"][name]["command"]]
+        assert svc["healthcheck"]["test"] == prod["services"][name]["healthcheck"]["test"]
+        assert "ports" not in svc
+    for name, port in (("grafana", 3000),):
         svc = compose["services"][name]
         assert svc["image"] == "localhost/lostops-standin:lab"
         assert svc["command"][:3] == ["busybox", "httpd", "-f"]

@@ -421,24 +421,29 @@ def test_backup_timer_and_script():
 # --------------------------------------------------------------------------- lab
 
 
-def test_lab_runs_the_stand_in_on_the_real_port_without_users():
+def test_lab_runs_mariadb_with_the_production_command_and_users():
+    # The lab image (tests/lab/images.py) is MariaDB behind the official mysql
+    # image's entrypoint: production command, health check and users.sql.
     c = compose("lab")
     svc = c["services"]["mysql"]
+    prod = compose("example")["services"]["mysql"]
     ip = inv("lab")["hosts"]["database"]["private_ip"]
     port = inv("lab")["services"]["mysql"]["port"]
-    assert svc["image"] == "localhost/lostops-standin:lab"
-    assert svc["command"] == ["httpd", "-f", "-p", str(port), "-h", "/www"]
-    assert svc["healthcheck"]["test"] == [
-        "CMD",
-        "wget",
-        "-q",
-        "-O-",
-        f"http://127.0.0.1:{port}/",
-    ]
+    assert svc["image"] == "localhost/lostops-lab-mysql:lab"
+    assert svc["command"] == prod["command"] == ["mysqld"]
+    assert svc["healthcheck"]["test"] == prod["healthcheck"]["test"]
     assert svc["ports"] == [f"{ip}:{port}:3306"]
-    assert "mysql-users-sql-applied" not in rendered(inventory="lab")["highstate"]
+    assert "mysql-users-sql-applied" in rendered(inventory="lab")["highstate"]
     assert "mysql-backup-timer-service-running" in rendered(inventory="lab")["highstate"]
     assert "mysql-tls-server-cert-issued" in rendered(inventory="lab")["highstate"]
+
+
+def test_lab_deviations_for_mariadb_are_the_named_ones():
+    # pillar/overrides/lab/mysql.sls: MariaDB has no mysqlx option and no
+    # mysqldump --set-gtid-purged; nothing else of the server config differs.
+    lab, prod = cnf_options(text(CONF, "lab")), cnf_options(text(CONF))
+    assert "mysqlx" not in lab
+    assert {k: v for k, v in prod.items() if k != "mysqlx"} == lab
 
 
 def test_no_native_password_in_any_rendered_file():

@@ -1,18 +1,15 @@
-{#- Lab only (LOSTOPS_INVENTORY=lab). The lab cannot pull images: the app runs
-    as the stand-in listener (tests/lab/standin.py), which is NOT the Laravel
-    app. It proves the roll-out mechanics (new container next to the old,
-    health gate, old removed, roll-back on an unhealthy version), the env
-    file, the CA mount and the Traefik labels, nothing about PHP.
-    The container port is the one in pillar/app.sls (read, not typed here). #}
-{%- import_yaml 'app.sls' as base %}
-{%- set port = base.app.port %}
+# Lab only (LOSTOPS_INVENTORY=lab). The app is a lab stand-in with the REAL
+# app's contract (lostops-stg5/lostops-app: Laravel 8.75 FROM php:7.4-apache),
+# built by tests/lab/images.py on PHP 8.4 from Debian: it listens on 80, `/`
+# answers 200 only when its query on table `counters` over TLS (PDO mysql,
+# the env file and the MySQL CA the formula provides) succeeds, every other
+# path is 404 (no `/up`), and `php artisan migrate --force` in its working dir
+# /var/www/html creates `counters`. It is NOT Laravel (no framework, no
+# sessions, no APP_KEY use) and serves with PHP's built-in server, not apache2.
 app:
   # The lab's first converge deploys this version (production gets its
   # version from the release job; see pillar/app.sls).
   version: 0.1.0
-  # The stand-in has no php: `php artisan migrate` cannot run in the lab
-  # (migrations are NOT exercised there).
-  migrate: false
   rollout:
     health_timeout: 60
     drain_seconds: 1
@@ -31,10 +28,8 @@ app:
 
 images:
   app:
-    name: localhost/lostops-standin
-    # The stand-in has one tag; it replaces app:version as the image tag
+    name: localhost/lostops-lab-app
+    # The lab image has one tag; it replaces app:version as the image tag
     # (container names and migration markers still use app:version).
     tag: lab
     digest: ''
-    command: [httpd, -f, -p, '{{ port }}', -h, /www]
-    healthcheck: [CMD, wget, -q, -O-, 'http://127.0.0.1:{{ port }}/']

@@ -1,8 +1,18 @@
 # Lab: Debian's docker.io + docker-compose (v2 on trixie) from the apt proxy,
-# and the stand-in image loaded from the archive every lab host has (no
-# registry is reachable). Formulas using it require test: docker-images-preloaded.
+# and images loaded from archives every lab host has (no registry is
+# reachable). Formulas using them require test: docker-images-preloaded.
+#  - /var/lib/lostops-lab/images.tar: the lab images of the REAL programs
+#    (tests/lab/images.py: Traefik, Prometheus, Alertmanager, node_exporter,
+#    mysqld_exporter, MariaDB, the PHP app stand-in), one shared layer; the
+#    first entry loads them all, the others only check that they are there.
+#  - /var/lib/lostops-lab/standin.tar: the busybox stand-in, still used by
+#    Grafana and cAdvisor (no package of either exists here).
 docker:
   install_mode: distro
   preload:
+{%- for name in ['traefik', 'prometheus', 'alertmanager', 'node-exporter', 'mysqld-exporter', 'mysql', 'app'] %}
+    - archive: /var/lib/lostops-lab/images.tar
+      image: localhost/lostops-lab-{{ name }}:lab
+{%- endfor %}
     - archive: /var/lib/lostops-lab/standin.tar
       image: localhost/lostops-standin:lab

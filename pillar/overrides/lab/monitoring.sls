@@ -1,23 +1,17 @@
-# Lab only (LOSTOPS_INVENTORY=lab): no real image can be pulled, so
-# Prometheus, Alertmanager and Grafana run the stand-in listener image on their
-# real internal ports (9090, 9093, 3000). The lab proves that these ports are
-# NOT reachable from outside (nothing is published; only Traefik on 80/443),
-# not that Prometheus/Grafana work. Not exercised in the lab: promtool/amtool
-# checks inside the containers, the Grafana admin password reset (both need
-# the real images), Discord delivery.
+# Lab only (LOSTOPS_INVENTORY=lab): no image can be pulled. Prometheus and
+# Alertmanager are the REAL programs, from Debian trixie packages in lab images
+# that mimic the official ones (ENTRYPOINT /bin/prometheus resp.
+# /bin/alertmanager, USER nobody, WORKDIR /prometheus, busybox wget, promtool
+# and amtool; tests/lab/images.py). The production command, volumes, health
+# checks and the in-container promtool/amtool checks run unchanged.
+#  - Alertmanager 0.28.1: the production pin.
+#  - Prometheus 2.53.3, NOT production's 3.5.0 (a different major; see
+#    docs/lab.md for what differs).
+# Grafana has no package here: it stays on the busybox stand-in, listening on
+# its real internal port (NOT Grafana: no provisioning, no admin password reset).
 images:
-  prometheus:
-    name: localhost/lostops-standin
-    tag: lab
-    digest: ''
-    command: [busybox, httpd, -f, -p, '0.0.0.0:9090', -h, /www]
-    healthcheck: [CMD, wget, -q, -O-, 'http://127.0.0.1:9090/']
-  alertmanager:
-    name: localhost/lostops-standin
-    tag: lab
-    digest: ''
-    command: [busybox, httpd, -f, -p, '0.0.0.0:9093', -h, /www]
-    healthcheck: [CMD, wget, -q, -O-, 'http://127.0.0.1:9093/']
+  prometheus: {name: localhost/lostops-lab-prometheus, tag: lab, digest: ''}
+  alertmanager: {name: localhost/lostops-lab-alertmanager, tag: lab, digest: ''}
   grafana:
     name: localhost/lostops-standin
     tag: lab
@@ -26,6 +20,6 @@ images:
     healthcheck: [CMD, wget, -q, -O-, 'http://127.0.0.1:3000/']
 
 monitoring:
-  check_in_container: false
   grafana:
+    # Needs the grafana CLI of the real image (stand-in above).
     reset_admin_password: false

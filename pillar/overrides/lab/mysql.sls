@@ -1,23 +1,20 @@
-{#- Lab only (LOSTOPS_INVENTORY=lab): no real image can be pulled, so MySQL
-    runs the stand-in listener image on its real port. Port from the lab
-    inventory, not typed here (the container side equals the published one). #}
-{%- import_yaml 'inventory/lab.yaml' as inv %}
-{%- set port = inv.services.mysql.port %}
+# Lab only (LOSTOPS_INVENTORY=lab): no MySQL 8.0 exists here. The database is
+# MariaDB 11.8 (Debian trixie, MySQL protocol) in a lab image that mimics the
+# official mysql image: `docker-entrypoint.sh mysqld` honouring
+# MYSQL_ROOT_PASSWORD(_FILE), MYSQL_ROOT_HOST, MYSQL_DATABASE and
+# /docker-entrypoint-initdb.d, data in /var/lib/mysql, user mysql = 999,
+# /etc/mysql/conf.d/ read, mysql/mysqladmin/mysqldump clients
+# (tests/lab/images.py). It is NOT MySQL 8.0: the production compose file,
+# lostops.cnf, users.sql and the health check run as rendered, and what MariaDB
+# does not know is either one line below or rewritten by the image's client
+# shim (ssl-mode, caching_sha2_password, CIDR account hosts; docs/lab.md).
 images:
-  # The stand-in (tests/lab/standin.py) is NOT MySQL. It proves the compose
-  # project, the port published on the private IP only (3306 reachable from
-  # the backend, nothing on 33060), the data/config/TLS mounts, re-creation
-  # on a config change and the firewall.
-  # Not exercised in the lab: mysqld itself, TLS enforcement, users.sql
-  # (manage_users below), the healthcheck with mysqladmin, and the backup
-  # service (its timer is installed and active; the dump would fail).
-  mysql:
-    name: localhost/lostops-standin
-    tag: lab
-    digest: ''
-    command: [httpd, -f, -p, '{{ port }}', -h, /www]
-    healthcheck: [CMD, wget, -q, -O-, 'http://127.0.0.1:{{ port }}/']
+  mysql: {name: localhost/lostops-lab-mysql, tag: lab, digest: ''}
 
 mysql:
-  # users.sql needs the real mysql client and server.
-  manage_users: false
+  # MariaDB has no X Protocol and no `mysqlx` option (`mysqlx = OFF` aborts
+  # mariadbd); true only drops that line: nothing listens on 33060 either way.
+  mysqlx: true
+  backup:
+    # mariadb-dump has no --set-gtid-purged (a MySQL-only option; MariaDB GTIDs differ).
+    extra_args: ['--hex-blob']
