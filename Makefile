@@ -4,7 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV ?= .venv
-PY := $(VENV)/bin/python
+# The lostops command (pyproject.toml, installed editable by `pipenv sync`).
+LOSTOPS := $(VENV)/bin/lostops
 PYTEST := $(VENV)/bin/pytest
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_NOSPIN := 1
@@ -25,7 +26,7 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- install
-$(VENV)/.synced: Pipfile.lock
+$(VENV)/.synced: Pipfile.lock pyproject.toml
 	@command -v pipenv >/dev/null || python3 -m pip install --quiet pipenv
 	pipenv sync --dev
 	@touch $@
@@ -56,7 +57,7 @@ deps: $(VENV)/.synced .venv-checkov/.synced node_modules/.synced ## install the 
 .PHONY: synth
 .PHONY: check-inventory
 check-inventory: deps ## validate LOSTOPS_INVENTORY: one line per problem (synth/diff/deploy run it first)
-	@$(PY) scripts/check-inventory
+	@$(LOSTOPS) inventory check
 
 synth: check-inventory ## synthesize Terraform JSON for LOSTOPS_INVENTORY (default: example) into cdktf.out/
 	npx cdktf synth
@@ -70,14 +71,14 @@ deploy: check-inventory ## cdktf deploy (needs Azure credentials); writes output
 # ---------------------------------------------------------------- tests
 # `make test` runs both tiers (e2e only when the unit tier passed), each with a
 # JUnit report in .test-results/, and ends with one summary line per tier
-# (scripts/test-summary), also when a tier failed.
+# (lostops summary tests), also when a tier failed.
 RESULTS := .test-results
 .PHONY: test test-unit
 test: deps ## every test tier: unit, then end-to-end (root; installs missing Debian packages), then a summary
 	@rm -rf $(RESULTS); mkdir -p $(RESULTS); rc=0; \
 	$(MAKE) --no-print-directory test-unit PYTEST_ARGS='--junitxml=$(RESULTS)/unit.xml' || rc=$$?; \
 	if [ $$rc -eq 0 ]; then $(MAKE) --no-print-directory e2e E2E_ARGS='$(E2E_ARGS) --junitxml=$(RESULTS)/e2e.xml' || rc=$$?; fi; \
-	$(PY) scripts/test-summary unit=$(RESULTS)/unit.xml e2e=$(RESULTS)/e2e.xml; \
+	$(LOSTOPS) summary tests unit=$(RESULTS)/unit.xml e2e=$(RESULTS)/e2e.xml; \
 	exit $$rc
 
 test-unit: deps ## fast unit tier: inventory, policy, stacks, checkov, Salt renders, promtool, workflows
@@ -96,11 +97,11 @@ lint: deps lint-salt ## ruff, yamllint, salt-lint, zizmor
 
 .PHONY: bench
 bench: deps ## time cdktf synth of the project vs a one-resource azurerm app (median ratio target <= 1.15)
-	$(PY) scripts/bench-synth
+	$(LOSTOPS) bench-synth
 
 .PHONY: secrets
 secrets: deps ## write pillar/secrets.yaml (0600) from LOSTOPS_SECRET_* environment variables
-	$(PY) scripts/write-secrets
+	$(LOSTOPS) secrets write
 
 -include mk/*.mk
 

@@ -3,21 +3,18 @@
 
 Inventory: LOSTOPS_INVENTORY (name under pillar/inventory/ or a path),
 default `example`. A bad inventory stops here with one line per problem and
-nothing is written to cdktf.out.
+nothing is written to cdktf.out (the same check as `lostops inventory check`).
 """
 
 import sys
 
-from lostops.inventory import InventoryError, load
+from lostops.inventory import EXIT_INVALID, load_or_report
 
 
 def main() -> int:
-    try:
-        inv = load()
-    except InventoryError as exc:
-        for line in exc.lines():
-            print(f"inventory error: {exc.source}: {line}", file=sys.stderr)
-        return 2
+    inv = load_or_report()
+    if inv is None:
+        return EXIT_INVALID
 
     from stacks import cdk
     from stacks.network import NetworkStack

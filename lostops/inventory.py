@@ -17,12 +17,14 @@ import difflib
 import ipaddress
 import os
 import re
+import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lostops import nsg
 from lostops.yamlload import DuplicateKeyError, NotUtf8Error, decode_utf8, load_strict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -604,7 +606,6 @@ def _check_flow(
 
 
 def _check_hosts(inv: Inventory) -> list[tuple[str, str]]:
-    from lostops import policy  # here, not at the top: policy imports this module
 
     problems: list[tuple[str, str]] = []
     if not inv.hosts:
@@ -616,7 +617,7 @@ def _check_hosts(inv: Inventory) -> list[tuple[str, str]]:
     ssh_services = {
         n for n, s in inv.services.items() if s.port_range[0] <= 22 <= s.port_range[1] and s.protocol == "tcp"
     }
-    max_flows = (policy.DENY_ALL_PRIORITY - 1 - policy.FIRST_PRIORITY) // policy.STEP + 1
+    max_flows = (nsg.DENY_ALL_PRIORITY - 1 - nsg.FIRST_PRIORITY) // nsg.STEP + 1
     seen_ips: dict[str, str] = {}
     seen_dns: dict[str, str] = {}
     seen_vms: dict[str, str] = {}
@@ -729,7 +730,7 @@ def _check_hosts(inv: Inventory) -> list[tuple[str, str]]:
                 (
                     f"{base}.allow",
                     f"{len(host.allow)} entries; at most {max_flows} fit in NSG priorities "
-                    f"{policy.FIRST_PRIORITY}-{policy.DENY_ALL_PRIORITY - 1} (deny-all is {policy.DENY_ALL_PRIORITY})",
+                    f"{nsg.FIRST_PRIORITY}-{nsg.DENY_ALL_PRIORITY - 1} (deny-all is {nsg.DENY_ALL_PRIORITY})",
                 )
             )
 
@@ -871,3 +872,31 @@ def load(selector: str | None = None) -> Inventory:
     except InventoryError as exc:
         exc.source = str(path)
         raise
+
+
+EXIT_INVALID = 2  # the exit status of every command refused for a bad inventory
+
+
+def load_or_report(selector: str | None = None, file: TextIO | None = None) -> Inventory | None:
+    """The inventory, or None after printing one `inventory error:` line per problem.
+
+    The one error loop of main.py (cdktf synth) and `lostops inventory check`
+    (and `lostops access-picture`): lines go to `file` (default stderr); the
+    caller exits with EXIT_INVALID.
+    """
+    try:
+        return load(selector)
+    except InventoryError as exc:
+        for line in exc.lines():
+            print(f"inventory error: {exc.source}: {line}", file=file or sys.stderr)
+        return None
+
+
+def run_check(selector: str | None = None) -> int:
+    """`lostops inventory check`: one summary line and 0, or one line per problem and EXIT_INVALID."""
+    inv = load_or_report(selector)
+    if inv is None:
+        return EXIT_INVALID
+    flows = sum(len(h.allow) for h in inv.hosts.values())
+    print(f"inventory {inv.name}: {len(inv.hosts)} hosts, {len(inv.services)} services, {flows} flows: OK")
+    return 0

@@ -6,13 +6,13 @@ functions that build the NSGs and the host firewall
 allow lists are never read here. Two renderings come from that one model:
 
 - :func:`to_dot`: Graphviz DOT, laid out by ``dot`` (:func:`render_svg`) into
-  ``docs/access-<inventory>.svg`` (``scripts/access-picture``,
+  ``docs/access-<inventory>.svg`` (``lostops access-picture``, :func:`run`,
   ``make access-picture``);
 - :func:`to_markdown`: a Mermaid flowchart plus a table of every flow, for the
   pull-request job summary (GitHub renders Mermaid in Markdown, also in job
   summaries, but strips inline SVG, and an artifact is only a download link).
 
-How a committed picture is checked (``scripts/access-picture --check``,
+How a committed picture is checked (``lostops access-picture --check``,
 ``tests/unit/test_access_picture.py``, :func:`check`)
 -----------------------------------------------------------------------------
 The check does **not** compare SVG bytes. Graphviz's coordinates, path data
@@ -39,15 +39,18 @@ shows only real changes.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from xml.sax.saxutils import escape as _xml_escape
 from xml.sax.saxutils import unescape as _xml_unescape
 
-from lostops import policy
-from lostops.inventory import ADMINS, INTERNET, Inventory
+from lostops import inventory, policy
+from lostops.inventory import ADMINS, INTERNET, REPO_ROOT, Inventory
 
 # Arrow colours, by kind of source. Used by DOT, Mermaid and the legends.
 COLOURS = {
@@ -183,7 +186,7 @@ def source_lines(s: Source) -> list[str]:
 def to_dot(graph: AccessGraph) -> str:
     """Deterministic DOT for the graph (the canonical form embedded in the SVG)."""
     out = [
-        f"// Access policy of inventory {dot_string(graph.inventory)}: drawn by scripts/access-picture from",
+        f"// Access policy of inventory {dot_string(graph.inventory)}: drawn by lostops access-picture from",
         "// lostops.policy.host_rules (the rules of the NSGs and the host firewall). Do not edit.",
         "digraph access {",
         f"  graph [rankdir=TB, ranksep=0.9, nodesep=0.5, newrank=true, fontname={dot_string(FONT)}, fontsize=14,"
@@ -286,7 +289,7 @@ def check(dot: str, svg: str) -> str | None:
     """None when `svg` was drawn from `dot` and not edited since; else what is wrong (one line)."""
     found = embedded_dot(svg)
     if found is None:
-        return f"no DOT source in <metadata id={METADATA_ID!r}>: not drawn by scripts/access-picture"
+        return f"no DOT source in <metadata id={METADATA_ID!r}>: not drawn by lostops access-picture"
     if found != dot:
         want, have = dot.splitlines(), found.splitlines()
         for n, (w, h) in enumerate(zip(want, have, strict=False), 1):
@@ -297,7 +300,7 @@ def check(dot: str, svg: str) -> str | None:
         return f"out of date with the inventory; DOT has {len(want)} lines now, the picture {len(have)}"
     stamp = _DIGEST_LINE.search(svg.replace("\r\n", "\n"))
     if not stamp:
-        return "no drawing-sha256 line: not drawn by scripts/access-picture"
+        return "no drawing-sha256 line: not drawn by lostops access-picture"
     if stamp.group(1) != drawing_digest(svg):
         return "edited after it was drawn (drawing-sha256 does not match)"
     return None
@@ -376,3 +379,66 @@ def to_markdown(graph: AccessGraph, heading: str) -> str:
             "",
         ]
     )
+
+
+# --- `lostops access-picture` -------------------------------------------------------------
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the repository when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def run(selector: str, out: str | None = None, check_only: bool = False, markdown: bool = False) -> int:
+    """Draw (or --check, or --markdown) the picture of one inventory; exit status of the command.
+
+    LOSTOPS_EXTRA_ADMIN_SOURCES is ignored: a picture shows the inventory file.
+    A bad inventory prints the usual `inventory error:` lines and gives 2; so
+    does a missing or failing Graphviz. A committed picture out of date gives
+    1 with one line.
+    """
+    os.environ.pop(inventory.ENV_EXTRA_ADMIN_SOURCES, None)
+    inv = inventory.load_or_report(selector)
+    if inv is None:
+        return inventory.EXIT_INVALID
+    graph = build(inv)
+    dot = to_dot(graph)
+    source = _shown(inventory.resolve_path(selector))
+
+    if markdown:
+        text = to_markdown(graph, f"Access policy: inventory `{inv.name}` ({source})")
+        if out:
+            Path(out).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return 0
+
+    path = Path(out) if out else REPO_ROOT / "docs" / f"access-{inv.name}.svg"
+    if check_only:
+        try:
+            svg = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            print(f"{_shown(path)}: cannot read ({exc.strerror}); run `make access-picture`", file=sys.stderr)
+            return 1
+        problem = check(dot, svg)
+        if problem:
+            print(f"{_shown(path)}: {problem}; redraw it from {source} with `make access-picture`", file=sys.stderr)
+            return 1
+        print(f"{_shown(path)}: matches {source}")
+        return 0
+
+    try:
+        svg = render_svg(dot)
+    except PictureError as exc:
+        print(f"access-picture: {exc}", file=sys.stderr)
+        return 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(svg, encoding="utf-8")
+    print(
+        f"wrote {_shown(path)}: {len(graph.hosts)} hosts, {len(graph.arrows)} arrows, {len(graph.rules())} flows"
+        f" from {source}"
+    )
+    return 0

@@ -1,6 +1,6 @@
 """The `lostops` pillar: the inventory as Salt sees it, plus validated secrets.
 
-``pillar/lostops.sls`` (a ``#!py`` pillar) calls :func:`build` for each minion.
+``pillar/inventory_pillar.sls`` (a ``#!py`` pillar) calls :func:`build` for each minion.
 Salt states never re-derive anything: ports, addresses, firewall rules and
 scrape targets all come from here, computed by :mod:`lostops.policy`.
 """

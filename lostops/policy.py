@@ -11,14 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from lostops.inventory import Inventory
+from lostops.nsg import DENY_ALL_NAME, DENY_ALL_PRIORITY, FIRST_PRIORITY, STEP
 
-# NSG priorities: allow rules from FIRST_PRIORITY in STEP increments, in
-# inventory order; an explicit deny-all at DENY_ALL_PRIORITY (the highest number
-# Azure accepts for custom rules) shadows Azure's AllowVnetInBound (65000).
-FIRST_PRIORITY = 100
-STEP = 10
-DENY_ALL_PRIORITY = 4096
-DENY_ALL_NAME = "deny-all-inbound"
+# NSG priorities and the deny-all's name live in lostops/nsg.py (the inventory
+# checks need them too); policy.FIRST_PRIORITY etc. stay valid names.
 
 
 @dataclass(frozen=True)

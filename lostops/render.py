@@ -1,6 +1,6 @@
 """Render a host's highstate with Salt itself (``state.show_highstate``).
 
-Used by ``scripts/render`` (writes ``render/<host>.json``) and by the unit
+Used by ``lostops render`` (:func:`run`, writes ``render/<host>.json``) and by the unit
 tests (``tests/unit/conftest.py``, fixture ``highstate``), so both see exactly
 the same data.
 
@@ -266,3 +266,44 @@ def states(highstate: dict, function: str | None = None) -> dict[str, dict]:
 def write(highstate: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(highstate, indent=2, sort_keys=True) + "\n")
+
+
+def run(selector: str, out: Path, hosts: list[str]) -> int:
+    """`lostops render`: each host's highstate to <out>/<host>.json, its managed files under <out>/<host>/.
+
+    Exit 1 with Salt's own error text when a host fails to render, or for an
+    unknown host or a bad inventory (its first problem).
+    """
+    from lostops import inventory
+
+    try:
+        inv = inventory.load(selector)
+    except inventory.InventoryError as exc:
+        print(f"{exc.source}: {exc.lines()[0]}", file=sys.stderr)
+        return 1
+    hosts = hosts or list(inv.hosts)
+    unknown = [h for h in hosts if h not in inv.hosts]
+    if unknown:
+        print(f"unknown host(s) {', '.join(unknown)} (inventory {inv.name}: {', '.join(inv.hosts)})", file=sys.stderr)
+        return 1
+    results = render_many([(h, selector) for h in hosts])
+    failed = 0
+    for host in hosts:
+        result = results[(host, selector)]
+        if isinstance(result, RenderError):
+            failed += 1
+            print(f"render {host}: FAILED\n{result}", file=sys.stderr)
+            continue
+        path = out / f"{host}.json"
+        write(result["highstate"], path)
+        files_dir = out / host
+        shutil.rmtree(files_dir, ignore_errors=True)
+        for name, item in result["files"].items():
+            target = files_dir / name.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(item["contents"])
+        print(
+            f"render {host}: {len(result['highstate'])} states -> {os.path.relpath(path)}, "
+            f"{len(result['files'])} managed files -> {os.path.relpath(files_dir)}/"
+        )
+    return 1 if failed else 0

@@ -1,6 +1,6 @@
 """Pillar secrets: one git-ignored YAML file, written from environment variables.
 
-``scripts/write-secrets`` writes ``pillar/secrets.yaml`` (mode 0600) from
+``lostops secrets write`` (``make secrets``) writes ``pillar/secrets.yaml`` (mode 0600) from
 ``LOSTOPS_SECRET_<KEY>`` variables; :func:`check` is the pre-flight check the
 Salt pillar runs before any state touches a host. Every message is one line
 naming the key.
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import yaml
 
-from lostops.inventory import REPO_ROOT, Inventory
+from lostops.inventory import REPO_ROOT, Inventory, InventoryError, load
 
 ENV_FILE = "LOSTOPS_SECRETS_FILE"
 DEFAULT_FILE = REPO_ROOT / "pillar" / "secrets.yaml"
@@ -34,12 +35,12 @@ SPEC: dict[str, tuple[tuple[str, ...], str | None, str]] = {
     "mysql_ca_cert": (
         ("database", "backend"),
         r"-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*",
-        "PEM CA certificate for MySQL TLS (scripts/make-mysql-ca)",
+        "PEM CA certificate for MySQL TLS (lostops mysql-ca)",
     ),
     "mysql_ca_key": (
         ("database",),
         r"-----BEGIN (EC |RSA )?PRIVATE KEY-----[\s\S]+-----END (EC |RSA )?PRIVATE KEY-----\s*",
-        "PEM private key of the MySQL CA (scripts/make-mysql-ca)",
+        "PEM private key of the MySQL CA (lostops mysql-ca)",
     ),
     "app_key": (("backend",), r"base64:[A-Za-z0-9+/]{43}=", "Laravel APP_KEY (php artisan key:generate --show)"),
     "grafana_admin_password": (("monitoring",), r".{12,}", "Grafana admin password (12+ characters)"),
@@ -146,8 +147,22 @@ def write(values: dict, file: Path | None = None) -> Path:
     tmp = file.with_name(f".{file.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write("# Written by scripts/write-secrets. Do not commit (git-ignored).\n")
+        fh.write("# Written by lostops secrets write (make secrets). Do not commit (git-ignored).\n")
         yaml.safe_dump(values, fh, default_flow_style=False, sort_keys=True)
     os.chmod(tmp, 0o600)
     os.replace(tmp, file)
     return file
+
+
+def run_write(env: dict) -> int:
+    """`lostops secrets write`: the file from LOSTOPS_SECRET_* in `env` (values never printed); 2 with one line per problem."""
+    try:
+        inv = load()
+        values = from_environment(env, inv)
+        out = write(values)
+    except (InventoryError, SecretError) as exc:
+        for line in str(exc).splitlines():
+            print(f"write-secrets: {line}", file=sys.stderr)
+        return 2
+    print(f"write-secrets: wrote {len(values)} secrets to {out} (mode 0600)")
+    return 0

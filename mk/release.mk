@@ -6,16 +6,16 @@
 #
 #   inputs                      used by
 #   LOSTOPS_INVENTORY           all (default: example)
-#   LOSTOPS_JIT_IP              release-access-open/-close (scripts/jit-access runner-ip)
+#   LOSTOPS_JIT_IP              release-access-open/-close (lostops jit runner-ip)
 #   LOSTOPS_JIT_TTL             release-access-open (default 30m)
 #   LOSTOPS_JIT_CHANNEL         azure (default) | exec (lab: LOSTOPS_JIT_EXEC, no NSG)
 #   LOSTOPS_SSH_KEY             salt-ssh key file; LOSTOPS_SSH_PRIVATE_KEY: its content
-#   LOSTOPS_SECRET_*            release-secrets (scripts/write-secrets)
+#   LOSTOPS_SECRET_*            release-secrets (lostops secrets write)
 #   APP_VERSION, APP_DIGEST     release-guard, release-rollout
 #   RELEASE_BACKUP              release-rollout: false skips the fresh database backup
 #   FORCE                       release-guard: true allows an older version
 VENV ?= .venv
-DEPLOY_PY := $(VENV)/bin/python
+DEPLOY_LOSTOPS := $(VENV)/bin/lostops
 RELEASE_SUMMARY ?= -
 ROLLOUT_LOG ?= rollout.log
 APP_SRC ?= ../lostops-app
@@ -27,7 +27,7 @@ APP_IMAGE ?= lostops-app:local
 
 # The deploy jobs install only the runtime packages (no dev tools, no checkov
 # venv) and no cache: they hold production credentials.
-$(VENV)/.synced-deploy: Pipfile.lock
+$(VENV)/.synced-deploy: Pipfile.lock pyproject.toml
 	@command -v pipenv >/dev/null || python3 -m pip install --quiet pipenv
 	pipenv sync
 	@touch $@
@@ -35,37 +35,37 @@ $(VENV)/.synced-deploy: Pipfile.lock
 deps-deploy: $(VENV)/.synced-deploy node_modules/.synced ## runtime packages only (pipenv sync without dev, npm ci): what the deploy jobs install
 
 release-network: deps-deploy ## cdktf deploy of the committed network stack (no runner address), writes outputs.json for the roster
-	@$(DEPLOY_PY) scripts/check-inventory
+	@$(DEPLOY_LOSTOPS) inventory check
 	npx cdktf deploy network --auto-approve --outputs-file outputs.json
 	@test -s outputs.json && echo "release-network: outputs.json written"
 
 release-access-open: deps-deploy ## just-in-time SSH for LOSTOPS_JIT_IP: NSG rule + nftables set element with a timeout (out of band)
-	$(DEPLOY_PY) scripts/jit-access open
+	$(DEPLOY_LOSTOPS) jit open
 
 release-access-close: deps-deploy ## remove the NSG rule and the set element of LOSTOPS_JIT_IP (run always)
-	$(DEPLOY_PY) scripts/jit-access close
+	$(DEPLOY_LOSTOPS) jit close
 
 release-access-check: deps-deploy ## exit 1 and list any just-in-time leftover (NSG rule, set element)
-	$(DEPLOY_PY) scripts/jit-access check
+	$(DEPLOY_LOSTOPS) jit check
 
 release-secrets: deps-deploy ## pillar/secrets.yaml from LOSTOPS_SECRET_*, and the SSH key LOSTOPS_SSH_PRIVATE_KEY to LOSTOPS_SSH_KEY (0600)
-	@$(DEPLOY_PY) scripts/write-secrets
+	@$(DEPLOY_LOSTOPS) secrets write
 	@test -n "$$LOSTOPS_SSH_KEY" || { echo "release-secrets: LOSTOPS_SSH_KEY (path of the key file) is not set" >&2; exit 2; }
 	@test -n "$$LOSTOPS_SSH_PRIVATE_KEY" || { echo "release-secrets: LOSTOPS_SSH_PRIVATE_KEY is empty" >&2; exit 2; }
 	@(umask 077 && printf '%s\n' "$$LOSTOPS_SSH_PRIVATE_KEY" > "$$LOSTOPS_SSH_KEY") && chmod 600 "$$LOSTOPS_SSH_KEY"
 	@echo "release-secrets: pillar/secrets.yaml and $$LOSTOPS_SSH_KEY written (0600)"
 
 release-guard: deps-deploy ## refuse APP_VERSION older than the version the backend serves, unless FORCE=true
-	@serving="$$($(DEPLOY_PY) scripts/jit-access serving-version)" && \
-		$(DEPLOY_PY) scripts/release-guard --serving "$$serving"
+	@serving="$$($(DEPLOY_LOSTOPS) jit serving-version)" && \
+		$(DEPLOY_LOSTOPS) release guard --serving "$$serving"
 
 release-rollout: deps-deploy ## fresh database backup, then salt-ssh '*' state.apply with app APP_VERSION@APP_DIGEST; Markdown result to RELEASE_SUMMARY
-	$(DEPLOY_PY) scripts/release-rollout --summary "$(RELEASE_SUMMARY)"
+	$(DEPLOY_LOSTOPS) release rollout --summary "$(RELEASE_SUMMARY)"
 
 # After a failed roll-out: the firewall state may have reloaded the ruleset,
 # which empties the jit_ssh set, so access is opened again first.
 release-rollout-log: deps-deploy ## the backend's roll-out log (last 100 lines) to ROLLOUT_LOG
-	$(DEPLOY_PY) scripts/jit-access open
+	$(DEPLOY_LOSTOPS) jit open
 	$(VENV)/bin/salt-ssh --out=txt backend cmd.run \
 		'tail -n 100 /var/log/lostops/app-rollout.log 2>/dev/null || true' > "$(ROLLOUT_LOG)" 2>&1 || true
 	@echo "release-rollout-log: $(ROLLOUT_LOG)"
@@ -77,7 +77,7 @@ release-cleanup: ## delete the secrets file, the SSH key and the raw salt output
 # outputs.json from the state (no apply), so the roster addresses the hosts
 # exactly as the release and a local run do.
 drift-network: deps-deploy ## cdktf diff of the committed stack against Azure -> cdktf-diff.log; outputs.json from the state
-	@$(DEPLOY_PY) scripts/check-inventory
+	@$(DEPLOY_LOSTOPS) inventory check
 	set -o pipefail; npx cdktf diff network 2>&1 | tee cdktf-diff.log
 	npx cdktf output network --skip-synth --outputs-file outputs.json
 
@@ -87,8 +87,8 @@ drift-hosts: deps-deploy ## salt-ssh '*' state.apply test=True -> salt-test.json
 
 drift-report: ## Markdown drift report (cdktf diff + salt test + just-in-time leftovers); exit 1 on any drift
 	@rc=0; \
-	$(DEPLOY_PY) scripts/drift-summary --mode test --cdktf-diff cdktf-diff.log salt-test.json || rc=1; \
-	echo; $(DEPLOY_PY) scripts/jit-access check || rc=1; \
+	$(DEPLOY_LOSTOPS) summary drift --mode test --cdktf-diff cdktf-diff.log salt-test.json || rc=1; \
+	echo; $(DEPLOY_LOSTOPS) jit check || rc=1; \
 	exit $$rc
 
 app-image: ## build the app image locally: APP_SRC=<lostops-app checkout> (docker buildx)

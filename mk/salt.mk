@@ -2,6 +2,7 @@
 # make -f mk/salt.mk <target>).
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
+LOSTOPS ?= $(VENV)/bin/lostops
 SALT_LINT ?= $(VENV)/bin/salt-lint
 YAMLLINT ?= $(VENV)/bin/yamllint
 INVENTORY ?= $(or $(LOSTOPS_INVENTORY),example)
@@ -16,7 +17,7 @@ SALT_YAML = $(shell find salt pillar \( -name '*.sls' -o -name '*.yaml' -o -name
 .PHONY: render lint-salt test-salt
 
 render: ## each host's highstate (Salt's state.show_highstate) -> render/<host>.json (INVENTORY=example|lab|...)
-	$(PYTHON) scripts/render --inventory $(INVENTORY)
+	$(LOSTOPS) render --inventory $(INVENTORY)
 
 lint-salt: ## salt-lint on salt/ and pillar/ .sls files, yamllint (.yamllint) on their plain YAML
 	$(SALT_LINT) $(SALT_SLS)

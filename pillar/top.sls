@@ -1,12 +1,12 @@
-{#- Pillar top. Every host gets the inventory pillar (`lostops`, a #!py file
-    that also filters secrets by role) and the committed, non-secret formula
-    defaults; states are targeted per minion id in salt/top.sls.
+{#- Pillar top. Every host gets the inventory pillar (key `lostops`, from the
+    #!py file inventory_pillar.sls, which also filters secrets by role) and the
+    committed, non-secret formula defaults; states are targeted per minion id in salt/top.sls.
     pillar/overrides/<inventory>/ is merged last: the differences of one
     environment, e.g. the end-to-end lab (LOSTOPS_INVENTORY=lab). #}
 {%- set inventory = salt['environ.get']('LOSTOPS_INVENTORY', 'example') %}
 base:
   '*':
-    - lostops
+    - inventory_pillar
     - images
     - common
     - firewall

@@ -2,7 +2,7 @@
 
 ``highstate`` (session scope): a function ``highstate(host, inventory="example")``
 returning the host's compiled highstate, rendered by Salt itself through
-:func:`lostops.render.show_highstate` (the code behind ``scripts/render``):
+:func:`lostops.render.show_highstate` (the code behind ``lostops render``):
 ``{state id: {module: [args..., function, ...], "__sls__": ...}}``.
 The first call for an inventory renders all of its hosts in parallel; every
 (host, inventory) is rendered once per session. A host that fails to render

@@ -1,7 +1,7 @@
 """salt-call helpers for renders with extra pillar (switches, failure cases).
 
 Default renders come from the shared session fixtures (tests/unit/conftest.py:
-`highstate`, `managed_files`, rendered by lostops.render like scripts/render).
+`highstate`, `managed_files`, rendered by lostops.render like `lostops render`).
 These run salt-call with the same minion configuration (lostops.render) plus
 `pillar=...` on the command line.
 """
@@ -68,5 +68,5 @@ def state(states: dict, state_id: str) -> tuple[str, dict]:
 
 
 def host_view(host: str, inventory: str = "example") -> dict:
-    """The `lostops` pillar of `host` (same code as pillar/lostops.sls)."""
+    """The `lostops` pillar of `host` (same code as pillar/inventory_pillar.sls)."""
     return inventory_pillar(load_inventory(inventory), host)

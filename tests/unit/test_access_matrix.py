@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from lostops.inventory import load
-from lostops.nsgsim import NsgModel, source_address
+from tests.unit.nsgsim import NsgModel, source_address
 from tests.unit.synth import synth
 
 MATRIX = yaml.safe_load((Path(__file__).resolve().parents[1] / "access-matrix.yaml").read_text())

@@ -1,4 +1,4 @@
-"""The access picture (lostops/picture.py, scripts/access-picture).
+"""The access picture (lostops/picture.py, `lostops access-picture`).
 
 - the committed docs/access-<inventory>.svg match their inventories (the DOT
   source embedded in the SVG equals the DOT drawn from the policy now);
@@ -12,20 +12,18 @@
 from __future__ import annotations
 
 import copy
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lostops import inventory, picture, policy
 from lostops.yamlload import load_strict
+from tests.unit import clirun
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "access-picture"
 INVENTORIES = ["example", "lab"]
 
 
@@ -46,14 +44,9 @@ def all_rules(inv: inventory.Inventory) -> list[policy.Rule]:
     return [r for h in inv.hosts for r in policy.host_rules(inv, h)]
 
 
-def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full = {
-        k: v for k, v in os.environ.items() if k not in (inventory.ENV_INVENTORY, inventory.ENV_EXTRA_ADMIN_SOURCES)
-    }
-    full.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False, env=full, timeout=60
-    )
+def run(*args: str, env: dict | None = None) -> clirun.Result:
+    unset = (inventory.ENV_INVENTORY, inventory.ENV_EXTRA_ADMIN_SOURCES)
+    return clirun.run("access-picture", *args, env=env, unset=unset)
 
 
 def dot_bin() -> str:

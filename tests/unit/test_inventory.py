@@ -917,20 +917,22 @@ def test_bad_inventory_stops_synth_before_anything_is_written(tmp_path):
     assert not (tmp_path / "cdktf.out").exists()
 
 
-def test_check_inventory_script(tmp_path):
-    """`make synth` runs scripts/check-inventory first: one line per problem, exit 2."""
-    script = str(ROOT / "scripts" / "check-inventory")
-    ok = subprocess.run([sys.executable, script, "example"], capture_output=True, text=True)
+def test_check_inventory_command(tmp_path):
+    """`make synth` runs `lostops inventory check` first: one line per problem, exit 2.
+
+    A real subprocess of the installed entry point (.venv/bin/lostops), as make runs it."""
+    lostops = str(Path(sys.executable).parent / "lostops")
+    ok = subprocess.run([lostops, "inventory", "check", "example"], capture_output=True, text=True)
     assert ok.returncode == 0
     assert ok.stdout.strip() == "inventory example: 3 hosts, 8 services, 17 flows: OK"
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(mutated(_set("services.mysql.port", 70000))))
-    proc = subprocess.run([sys.executable, script, str(bad)], capture_output=True, text=True)
+    proc = subprocess.run([lostops, "inventory", "check", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"inventory error: {bad}: services.mysql.port: 70000 is outside 1-65535"
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes(b"azure:\n  location: m\xe9xico\n")
-    proc = subprocess.run([sys.executable, script, str(latin1)], capture_output=True, text=True)
+    proc = subprocess.run([lostops, "inventory", "check", str(latin1)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         f"inventory error: {latin1}: not valid UTF-8: byte 0xe9 at byte offset 20 (line 2); save the file as UTF-8"

@@ -1,7 +1,8 @@
-"""`make test` plumbing: scripts/deps-system and scripts/test-summary.
+"""`make test` plumbing: scripts/deps-system and `lostops summary tests`.
 
 deps-system is what lets a fresh machine run `make synth && make test` with
-nothing else first; test-summary writes the closing lines of `make test`.
+nothing else first (system python3, before any venv); `lostops summary tests`
+writes the closing lines of `make test`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.unit import clirun
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,10 +33,8 @@ def _load(script: str):
 deps = _load("deps-system")
 
 
-def _run(script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / script), *args], capture_output=True, text=True, timeout=60
-    )
+def _summary(*args: str) -> clirun.Result:
+    return clirun.run("summary", "tests", *args)
 
 
 # --------------------------------------------------------------- deps-system
@@ -129,7 +130,7 @@ def _junit(path: Path, tests: int, failures: int = 0, errors: int = 0, skipped: 
 def test_summary_lines(tmp_path, unit, e2e, expected):
     u = _junit(tmp_path / "unit.xml", **unit)
     e = _junit(tmp_path / "e2e.xml", **e2e) if e2e else tmp_path / "e2e.xml"
-    r = _run("test-summary", f"unit={u}", f"e2e={e}")
+    r = _summary(f"unit={u}", f"e2e={e}")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1:] == expected
     # The last line is the plain closing form a CI log reader understands.
@@ -138,7 +139,7 @@ def test_summary_lines(tmp_path, unit, e2e, expected):
 
 @pytest.mark.parametrize("arg", ["unit", "=x.xml", "unit="])
 def test_summary_bad_usage(arg):
-    r = _run("test-summary", arg)
+    r = _summary(arg)
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1
 
@@ -146,10 +147,15 @@ def test_summary_bad_usage(arg):
 def test_summary_rejects_a_file_that_is_not_junit(tmp_path):
     bad = tmp_path / "x.xml"
     bad.write_text("not xml")
-    r = _run("test-summary", f"unit={bad}")
+    r = _summary(f"unit={bad}")
     assert r.returncode == 2 and str(bad) in r.stderr
 
 
-@pytest.mark.parametrize("script", ["deps-system", "test-summary"])
-def test_scripts_are_executable(script):
-    assert os.access(REPO / "scripts" / script, os.X_OK)
+@pytest.mark.parametrize(
+    "program",
+    [REPO / "scripts" / "deps-system", Path(sys.executable).parent / "lostops"],
+    ids=["deps-system", "lostops"],
+)
+def test_programs_are_executable(program):
+    # make calls both directly: deps-system with the system python3, lostops from the venv.
+    assert os.access(program, os.X_OK)

@@ -1,51 +1,41 @@
-"""Unit tests of the release/deploy/JIT scripts: release-guard, release-plan,
-release-rollout, jit-access, and drift-summary --no-comments.
+"""Unit tests of the release/deploy/JIT commands: `lostops release guard|plan|rollout`,
+`lostops jit`, and `lostops summary drift --no-comments`.
 
-Pure functions are tested as imported modules (tables of cases); each script
-is also run once as a subprocess, the way make and the workflows run it.
-No Azure, no host: jit-access is exercised with --dry-run and with the `exec`
-channel pointed at a local shell.
+Pure functions are tested as imported modules (tables of cases); each command
+is also run once in-process (tests/unit/clirun.py), the way make and the
+workflows run it. No Azure, no host: `lostops jit` is exercised with --dry-run
+and with the `exec` channel pointed at a local shell.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from lostops import jit, release
 from lostops.inventory import load
-from tests.unit.scriptmod import load_script
+from tests.unit import clirun
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "scripts"
-guard = load_script("release-guard")
-plan_mod = load_script("release-plan")
-rollout = load_script("release-rollout")
-jit = load_script("jit-access")
 DIGEST = "sha256:" + "0123456789abcdef" * 4
+COMMANDS = {
+    "release-guard": ("release", "guard"),
+    "release-plan": ("release", "plan"),
+    "release-rollout": ("release", "rollout"),
+    "jit-access": ("jit",),
+    "drift-summary": ("summary", "drift"),
+}
 
 
-def run(script: str, *args: str, env: dict | None = None):
-    full = {k: v for k, v in os.environ.items() if k not in ("GITHUB_OUTPUT", "LOSTOPS_JIT_IP", "FORCE")}
-    full.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(SCRIPTS / script), *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=full,
-        cwd=REPO,
-        timeout=60,
-    )
+def run(command: str, *args: str, env: dict | None = None):
+    return clirun.run(*COMMANDS[command], *args, env=env, unset=("GITHUB_OUTPUT", "LOSTOPS_JIT_IP", "FORCE"))
 
 
-@pytest.mark.parametrize("script", ["release-guard", "release-plan", "release-rollout", "jit-access"])
-def test_new_scripts_are_executable_python(script):
-    path = SCRIPTS / script
-    assert os.access(path, os.X_OK)
-    assert path.read_text(encoding="utf-8").startswith("#!/usr/bin/env python3\n")
+@pytest.mark.parametrize("command", ["release-guard", "release-plan", "release-rollout", "jit-access"])
+def test_commands_have_help(command):
+    result = run(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Usage: lostops {' '.join(COMMANDS[command])} ")
 
 
 # --- release-guard: version order -----------------------------------------------------
@@ -69,7 +59,7 @@ GUARD_CASES = [
 
 @pytest.mark.parametrize("version, serving, force, allowed, words", GUARD_CASES)
 def test_release_guard_decides(version, serving, force, allowed, words):
-    ok, reason = guard.decide(version, serving, force)
+    ok, reason = release.decide(version, serving, force)
     assert ok is allowed
     assert words in reason
 
@@ -144,7 +134,7 @@ PLAN_CASES = [
 
 @pytest.mark.parametrize("env, expected", [c[1:] for c in PLAN_CASES], ids=[c[0] for c in PLAN_CASES])
 def test_release_plan(env, expected):
-    result = plan_mod.plan({**BASE, **env})
+    result = release.plan({**BASE, **env})
     assert {k: result[k] for k in expected} == expected
     assert result["infra-ref"] == "f" * 40
 
@@ -159,8 +149,8 @@ def test_release_plan(env, expected):
     ],
 )
 def test_release_plan_refuses(env, message):
-    with pytest.raises(plan_mod.PlanError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        plan_mod.plan({**BASE, **env})
+    with pytest.raises(release.PlanError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        release.plan({**BASE, **env})
 
 
 def test_release_plan_cli_writes_github_output(tmp_path):
@@ -187,7 +177,7 @@ def test_release_plan_cli_writes_github_output(tmp_path):
     ],
 )
 def test_rollout_pillar(version, digest, expected):
-    assert rollout.pillar(version, digest) == expected
+    assert release.pillar(version, digest) == expected
 
 
 @pytest.mark.parametrize(
@@ -196,7 +186,7 @@ def test_rollout_pillar(version, digest, expected):
 )
 def test_rollout_refuses_bad_input(version, digest):
     with pytest.raises(ValueError):
-        rollout.pillar(version, digest)
+        release.pillar(version, digest)
 
 
 def test_rollout_command_is_one_salt_ssh_state_apply_with_json_pillar():
@@ -207,8 +197,8 @@ def test_rollout_command_is_one_salt_ssh_state_apply_with_json_pillar():
         env={"APP_VERSION": "1.4.2", "APP_DIGEST": DIGEST, "SALT_SSH": "salt-ssh"},
     )
     assert result.returncode == 0, result.stderr
-    pillar_arg = f"pillar={json.dumps(rollout.pillar('1.4.2', DIGEST), separators=(',', ':'), sort_keys=True)}"
-    assert rollout.salt_command("salt-ssh", "1.4.2", DIGEST) == [
+    pillar_arg = f"pillar={json.dumps(release.pillar('1.4.2', DIGEST), separators=(',', ':'), sort_keys=True)}"
+    assert release.salt_command("salt-ssh", "1.4.2", DIGEST) == [
         "salt-ssh",
         "--out=json",
         "*",
@@ -244,7 +234,7 @@ def test_rollout_takes_a_fresh_backup_on_the_database_first():
     ],
 )
 def test_rollout_backup_result(output, ok, words):
-    got_ok, line = rollout.backup_result(output)
+    got_ok, line = release.backup_result(output)
     assert got_ok is ok and words in line
 
 
@@ -455,6 +445,6 @@ def test_rollout_pillar_makes_the_backend_run_the_scanned_digest():
     # roll-out passes): images:app:digest merges with pillar/images.sls.
     from tests.unit.saltcall import show_sls
 
-    pillar = json.dumps(rollout.pillar("1.4.2", DIGEST))
+    pillar = json.dumps(release.pillar("1.4.2", DIGEST))
     text = json.dumps(show_sls("backend", "app", pillar=pillar))
     assert f"ghcr.io/lostops-stg5/lostops-app:1.4.2@{DIGEST}" in text

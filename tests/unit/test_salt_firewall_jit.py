@@ -1,7 +1,7 @@
 """The just-in-time SSH set of the host firewall, on the real nft.
 
 The ruleset exactly as Salt renders it is loaded into a throw-away network
-namespace; then the very command that `scripts/jit-access open` sends to a
+namespace; then the very command that `lostops jit open` sends to a
 host (through Azure's run-command, or the lab's nsenter) adds the runner's
 address with a timeout. Checked: the element is there with its timeout, it
 expires by itself, `close` removes it, the rule accepting SSH from the set
@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.scriptmod import load_script
+from lostops import jit as jit_module
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = "/etc/nftables.conf"
 
 
 def _jit():
-    return load_script("jit-access")
+    return jit_module
 
 
 def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:

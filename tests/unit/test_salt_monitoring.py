@@ -50,8 +50,7 @@ TEMPLATES = {
 # state's own context, exactly as on the host.
 RENDER = r"""
 import json, sys
-repo, conf = sys.argv[1], sys.argv[2]
-sys.path.insert(0, repo)
+conf = sys.argv[2]  # Salt's venv has the lostops package installed: no sys.path edit
 import salt.client, salt.config
 opts = salt.config.minion_config(conf)
 opts["id"] = "monitoring"

@@ -4,7 +4,7 @@ Every host is rendered with Salt itself (lostops.render.render_host: the real
 states, pillar and templates; the target OS's grains), once per
 (host, inventory) per session. Assertions read the rendered compose file,
 mysqld options, users.sql, TLS script and backup units. The CA script
-(scripts/make-mysql-ca) and the rendered certificate script are run for real
+(`lostops mysql-ca`) and the rendered certificate script are run for real
 with openssl.
 """
 
@@ -265,7 +265,7 @@ def test_tls_files_and_modes():
 def _make_ca(tmp: Path) -> tuple[str, str]:
     out = tmp / "ca.env"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "make-mysql-ca"), str(out)],
+        [sys.executable, "-m", "lostops", "mysql-ca", str(out)],
         check=False,
         capture_output=True,
         text=True,
@@ -325,7 +325,9 @@ def test_make_mysql_ca_output_is_a_valid_ca_and_matches_the_secret_spec(tmp_path
     again = subprocess.run(
         [
             sys.executable,
-            str(REPO / "scripts" / "make-mysql-ca"),
+            "-m",
+            "lostops",
+            "mysql-ca",
             str(tmp_path / "ca.env"),
         ],
         check=False,

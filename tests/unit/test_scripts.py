@@ -1,39 +1,31 @@
-"""Tests of scripts/check-version, scripts/trivy-summary and scripts/drift-summary.
+"""Tests of `lostops version check`, `lostops summary trivy` and `lostops summary drift`.
 
-Each script is run as a subprocess, the way the workflows run it.
+Each command runs in-process (click's CliRunner, tests/unit/clirun.py) with
+the arguments the workflows and make targets give it.
 """
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "scripts"
+from tests.unit import clirun
+
+COMMANDS = {
+    "check-version": ("version", "check"),
+    "trivy-summary": ("summary", "trivy"),
+    "drift-summary": ("summary", "drift"),
+}
 
 
-def run(script: str, *args: str, stdin: str | None = None, env: dict | None = None):
-    full_env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(SCRIPTS / script), *args],
-        input=stdin,
-        check=False,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=60,
-    )
+def run(command: str, *args: str, stdin: str | None = None, env: dict | None = None):
+    return clirun.run(*COMMANDS[command], *args, stdin=stdin, env=env, unset=("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"))
 
 
-@pytest.mark.parametrize("script", ["check-version", "trivy-summary", "drift-summary"])
-def test_script_is_executable_python(script):
-    path = SCRIPTS / script
-    assert os.access(path, os.X_OK), f"{path} is not executable"
-    assert path.read_text(encoding="utf-8").startswith("#!/usr/bin/env python3\n")
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_command_has_help(command):
+    result = run(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Usage: lostops {' '.join(COMMANDS[command])} ")
 
 
 # --- check-version --------------------------------------------------------------

@@ -11,7 +11,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from lostops import inventory, render, secrets
+from tests.unit import clirun
 
 ROOT = Path(__file__).resolve().parents[2]
 INV = inventory.load("example")
@@ -91,7 +91,8 @@ def test_each_role_gets_only_its_secrets():
 
 
 def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOSTOPS_SECRET_")}
+    """An environment overlay for `lostops secrets write`: None unsets a variable."""
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("LOSTOPS_SECRET_")}
     env["LOSTOPS_INVENTORY"] = "example"
     env.update({secrets.env_name(k): v for k, v in VALID.items()})
     return env
@@ -99,12 +100,7 @@ def _env() -> dict:
 
 def test_write_secrets_writes_0600_and_prints_no_value(tmp_path):
     out = tmp_path / "secrets.yaml"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/write-secrets")],
-        env={**_env(), "LOSTOPS_SECRETS_FILE": str(out)},
-        capture_output=True,
-        text=True,
-    )
+    proc = clirun.run("secrets", "write", env={**_env(), "LOSTOPS_SECRETS_FILE": str(out)})
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert yaml.safe_load(out.read_text()) == VALID
@@ -114,10 +110,8 @@ def test_write_secrets_writes_0600_and_prints_no_value(tmp_path):
 
 def test_write_secrets_names_the_missing_variable(tmp_path):
     env = {**_env(), "LOSTOPS_SECRETS_FILE": str(tmp_path / "s.yaml")}
-    del env["LOSTOPS_SECRET_DISCORD_WEBHOOK_URL"]
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/write-secrets")], env=env, capture_output=True, text=True
-    )
+    env["LOSTOPS_SECRET_DISCORD_WEBHOOK_URL"] = None
+    proc = clirun.run("secrets", "write", env=env)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "write-secrets: LOSTOPS_SECRET_DISCORD_WEBHOOK_URL: not set (secrets.discord_webhook_url: Discord webhook URL for alerts)"
@@ -126,7 +120,7 @@ def test_write_secrets_names_the_missing_variable(tmp_path):
 
 
 def _pillar(host: str, secrets_file: Path) -> subprocess.CompletedProcess:
-    """salt-call --local pillar.items for `host`, through pillar/lostops.sls, secrets checked."""
+    """salt-call --local pillar.items for `host`, through pillar/inventory_pillar.sls, secrets checked."""
     work = Path(tempfile.mkdtemp(prefix="lostops-pillar-"))
     render._minion_config(work, "example", None)
     env = {**render.render_env("example"), "LOSTOPS_SECRETS_FILE": str(secrets_file)}

@@ -284,9 +284,9 @@ def test_release_triggers(release):
     assert on["workflow_call"]["inputs"]["version"]["required"] is True
 
 
-def test_version_checked_and_deploy_planned_by_script(release):
+def test_version_checked_and_deploy_planned_by_the_lostops_command(release):
     runs = " ".join(_runs(release["jobs"]["prepare"]))
-    assert "scripts/release-plan" in runs
+    assert "python -m lostops release plan" in runs
     plan = next(s for s in steps_of(release["jobs"]["prepare"]) if s.get("id") == "plan")
     assert plan["env"]["PRERELEASE"] == "${{ github.event.release.prerelease }}"
     assert plan["env"]["INPUT_FORCE"] == "${{ inputs.force }}"
@@ -346,7 +346,7 @@ def test_scan_uploads_json_and_table_and_writes_counts(release):
     upload = [s for s in steps if uses(s, "actions/upload-artifact")]
     assert upload and all(f in upload[0]["with"]["path"] for f in outputs)
     runs = " ".join(str(s.get("run", "")) for s in steps)
-    assert "scripts/trivy-summary" in runs and "GITHUB_STEP_SUMMARY" in runs
+    assert "python -m lostops summary trivy" in runs and "GITHUB_STEP_SUMMARY" in runs
 
 
 def test_build_pushes_version_and_latest_only_when_deployed(release):
@@ -465,7 +465,7 @@ def test_deploy_steps_are_make_targets_in_order(release):
     # nothing that touches hosts or state is inline: no salt-ssh, cdktf, az, nft
     for step in steps:
         run = str(step.get("run", ""))
-        for word in ("salt-ssh", "cdktf", "az ", "nft ", "write-secrets"):
+        for word in ("salt-ssh", "cdktf", "az ", "nft ", "secrets write"):
             assert word not in run, f"{step.get('name')}: {word!r} belongs in a make target"
     ip = step_index(steps, lambda s: s.get("id") == "runner-ip")
     open_ssh = step_index(steps, lambda s: "release-access-open" in str(s.get("run", "")))
@@ -519,7 +519,7 @@ def test_deploy_writes_outputs_json():
 def test_container_logs_never_go_to_the_job_summary(release):
     steps = steps_of(release["jobs"]["deploy"])
     mk = (REPO / "mk" / "release.mk").read_text(encoding="utf-8")
-    assert "--no-comments" in (REPO / "scripts" / "release-rollout").read_text(encoding="utf-8")
+    assert "comments=False" in (REPO / "lostops" / "release.py").read_text(encoding="utf-8")
     log = next(s for s in steps if "release-rollout-log" in str(s.get("run", "")))
     assert "GITHUB_STEP_SUMMARY" not in log["run"]
     upload = next(s for s in steps if uses(s, "actions/upload-artifact"))
@@ -577,7 +577,7 @@ def test_drift_schedule_and_steps(workflows):
     assert "always()" in close["if"]
     assert steps.index(close) < steps.index(report), "leftovers are checked after this run closed its own access"
     mk = (REPO / "mk" / "release.mk").read_text(encoding="utf-8")
-    assert "scripts/jit-access check" in mk.split("drift-report:", 1)[1].split("\n\n", 1)[0]
+    assert "$(DEPLOY_LOSTOPS) jit check" in mk.split("drift-report:", 1)[1].split("\n\n", 1)[0]
     # Drift never puts the runner into the pillar.
     assert "LOSTOPS_EXTRA_ADMIN_SOURCES" not in (WORKFLOWS_DIR / "drift.yml").read_text(encoding="utf-8")
     assert "state.apply test=True" in mk.split("drift-hosts:", 1)[1].split("\n\n", 1)[0]

@@ -1,25 +1,19 @@
-#!/usr/bin/env python3
-"""Summarize a Trivy JSON report as Markdown (for $GITHUB_STEP_SUMMARY).
-
-    scripts/trivy-summary [--image REF] [--max-rows N] REPORT.json
+"""Summarize a Trivy JSON report as Markdown, for $GITHUB_STEP_SUMMARY (`lostops summary trivy`).
 
 Counts the findings per severity (one finding = one vulnerability in one
 package of one scan target, the way Trivy's own table counts them) and prints
 a Markdown summary with the HIGH and CRITICAL counts first, then a table of
-the HIGH/CRITICAL findings (at most --max-rows rows).
-
-When GITHUB_OUTPUT is set, "high=N" and "critical=N" are appended to it.
-
-Exit status: 0 when the report was read (whatever it found), 1 when the
-report is missing or not a Trivy JSON report (a Markdown warning is still
-printed, so the job summary says the scan produced nothing), 2 on bad usage.
+the HIGH/CRITICAL findings (at most max_rows rows). "high=N" and
+"critical=N" go to $GITHUB_OUTPUT when it is set.
 """
 
-import argparse
+from __future__ import annotations
+
 import json
-import os
 import sys
 from collections import Counter
+
+from lostops import gha
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
 REPORTED = ("CRITICAL", "HIGH")
@@ -38,9 +32,7 @@ def load(path: str) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(f"cannot read report {path}: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise ReportError(
-            f"report {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
-        ) from None
+        raise ReportError(f"report {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
     if not isinstance(data, dict) or "Results" not in data:
         raise ReportError(f"report {path} has no 'Results' key; is it Trivy JSON?")
     return data
@@ -108,38 +100,19 @@ def render(report: dict, image: str | None, max_rows: int) -> tuple[str, Counter
             )
         if len(serious) > max_rows:
             lines.append("")
-            lines.append(
-                f"... and {len(serious) - max_rows} more: see the "
-                "trivy-report artifact."
-            )
+            lines.append(f"... and {len(serious) - max_rows} more: see the trivy-report artifact.")
     return "\n".join(lines) + "\n", counts
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("report", help="Trivy JSON report (trivy --format json)")
-    parser.add_argument("--image", help="image reference shown in the heading")
-    parser.add_argument(
-        "--max-rows",
-        type=int,
-        default=50,
-        help="most findings listed in the table (default 50)",
-    )
-    args = parser.parse_args(argv)
+def run(report_path: str, image: str | None, max_rows: int) -> int:
+    """0 when the report was read (whatever it found), 1 when it is missing or not Trivy JSON."""
     try:
-        report = load(args.report)
+        report = load(report_path)
     except ReportError as exc:
         print(f"## Trivy scan\n\n> [!WARNING]\n> No usable Trivy report: {exc}.\n")
         print(f"trivy-summary: {exc}", file=sys.stderr)
         return 1
-    text, counts = render(report, args.image, max(args.max_rows, 0))
+    text, counts = render(report, image, max(max_rows, 0))
     sys.stdout.write(text)
-    output = os.environ.get("GITHUB_OUTPUT")
-    if output:
-        with open(output, "a", encoding="utf-8") as fh:
-            fh.write(f"high={counts['HIGH']}\ncritical={counts['CRITICAL']}\n")
+    gha.append_output(f"high={counts['HIGH']}\ncritical={counts['CRITICAL']}\n")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
-"""Just-in-time SSH for a runner: open, close, check for leftovers.
+"""Just-in-time SSH for a runner: open, close, check for leftovers (`lostops jit`).
 
-    scripts/jit-access runner-ip                  print this machine's public IPv4
-    scripts/jit-access open  --ip A.B.C.D [--ttl 30m]
-    scripts/jit-access close --ip A.B.C.D
-    scripts/jit-access check                      leftovers? (Markdown, exit 1 if any)
-    scripts/jit-access serving-version            app version the backend serves
+    lostops jit runner-ip                  print this machine's public IPv4
+    lostops jit open  --ip A.B.C.D [--ttl 30m]
+    lostops jit close --ip A.B.C.D
+    lostops jit check                      leftovers? (Markdown, exit 1 if any)
+    lostops jit serving-version            app version the backend serves
 
 The runner's address is allowed in two places, and neither is the committed
 configuration (no cdktf deploy, no pillar):
@@ -29,7 +28,7 @@ configuration (no cdktf deploy, no pillar):
 `check` lists any NSG rule `lostops-jit-ssh` and any element in the sets; the
 drift check fails on them. `serving-version` reads the backend's
 /var/lib/lostops/app/deployed-version over the same channel (no SSH, no
-secrets), for scripts/release-guard.
+secrets), for `lostops release guard`.
 
 Environment: LOSTOPS_INVENTORY (as everywhere), LOSTOPS_JIT_CHANNEL
 (azure|exec, default azure), LOSTOPS_JIT_EXEC, LOSTOPS_JIT_IP (default for
@@ -40,7 +39,6 @@ failed (or leftovers, for check), 2 bad usage.
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import json
 import os
@@ -50,10 +48,6 @@ import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 RULE_NAME = "lostops-jit-ssh"
 RULE_PRIORITY = 4095
@@ -199,7 +193,7 @@ def nsg_commands(action: str, t: Target, ip: str | None) -> list[str]:
             "--destination-port-ranges",
             str(t.ssh_port),
             "--description",
-            "just-in-time SSH for a CI runner (scripts/jit-access); removed by its close step",
+            "just-in-time SSH for a CI runner (lostops jit); removed by its close step",
             "--only-show-errors",
             "--output",
             "none",
@@ -357,16 +351,13 @@ def do_serving_version(r: Runner, ts: list[Target]) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="jit-access", description=__doc__.split("\n\n")[0])
-    ap.add_argument("action", choices=["runner-ip", "open", "close", "check", "serving-version"])
-    ap.add_argument("--ip", default=os.environ.get("LOSTOPS_JIT_IP"))
-    ap.add_argument("--ttl", default=os.environ.get("LOSTOPS_JIT_TTL") or "30m")
-    ap.add_argument("--channel", default=os.environ.get("LOSTOPS_JIT_CHANNEL") or "azure", choices=["azure", "exec"])
-    ap.add_argument("--dry-run", action="store_true")
-    args = ap.parse_args(argv)
+ACTIONS = ("runner-ip", "open", "close", "check", "serving-version")
+
+
+def run(action: str, ip: str | None, ttl: str, channel: str, dry_run: bool) -> int:
+    """One action; errors are one line `jit-access <action>: ...` and exit 1."""
     try:
-        if args.action == "runner-ip":
+        if action == "runner-ip":
             print(runner_ip())
             return 0
         from lostops.inventory import InventoryError, load
@@ -376,18 +367,14 @@ def main(argv: list[str]) -> int:
         except InventoryError as exc:
             raise JitError(f"inventory: {exc.source}: {'; '.join(exc.lines())}") from None
         ts = targets(inv)
-        r = Runner(args.channel, args.dry_run)
-        if args.action == "open":
-            return do_open(r, ts, parse_ip(args.ip), parse_ttl(args.ttl))
-        if args.action == "close":
-            return do_close(r, ts, parse_ip(args.ip))
-        if args.action == "check":
+        r = Runner(channel, dry_run)
+        if action == "open":
+            return do_open(r, ts, parse_ip(ip), parse_ttl(ttl))
+        if action == "close":
+            return do_close(r, ts, parse_ip(ip))
+        if action == "check":
             return do_check(r, ts)
         return do_serving_version(r, ts)
     except JitError as exc:
-        print(f"jit-access {args.action}: {exc}", file=sys.stderr)
+        print(f"jit-access {action}: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -3,22 +3,18 @@
 
 Loads pillar/inventory/$LOSTOPS_INVENTORY.yaml (default: example), validates it
 and the secrets file, and derives everything the states need (firewall rules,
-scrape targets, ports) with the same Python code that builds the NSGs.
-A problem stops the pillar with one line naming the field.
+scrape targets, ports) with the same Python code that builds the NSGs: the
+installed lostops package (lostops/pillar.py). A problem stops the pillar with
+one line naming the field.
+
+Not named lostops.sls: Salt's py renderer registers a #!py file in sys.modules
+under its base name, which would shadow the lostops package.
 """
 
 import os
-import sys
 
 
 def run():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    # Salt's py renderer registers this file as sys.modules["lostops"]
-    # (salt/utils/templates.py), which shadows the lostops package.
-    if not hasattr(sys.modules.get("lostops"), "__path__"):
-        sys.modules.pop("lostops", None)
     from lostops.pillar import PillarError, build
     from salt.exceptions import SaltRenderError
 

@@ -1,15 +1,9 @@
-#!/usr/bin/env python3
-"""Print the closing summary of `make test` from the tiers' JUnit reports.
-
-    scripts/test-summary unit=.test-results/unit.xml e2e=.test-results/e2e.xml
+"""The closing summary of `make test` from the tiers' JUnit reports (`lostops summary tests`).
 
 One line per tier: how many tests ran, their outcome and how long the tier
 took (pytest's own testsuite time); a tier whose report is missing did not run
 (e.g. the end-to-end tier after a failed unit tier). The last line is the total
 in the plain form `total: N passed, N failed[, N skipped]`.
-
-Standard library only. Exit status 0 (it reports; the tiers' own exit status
-decides `make test`), 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -67,9 +61,10 @@ def line(tier: Tier) -> str:
     return f"{tier.name} tier: {tier.tests} tests ({', '.join(parts)}) in {duration(tier.seconds)}"
 
 
-def main(argv: list[str]) -> int:
+def run(args: list[str]) -> int:
+    """Print the summary of TIER=REPORT.xml arguments; 0, or 2 on bad usage."""
     tiers = []
-    for arg in argv:
+    for arg in args:
         name, sep, path = arg.partition("=")
         if not sep or not name or not path:
             print(f"test-summary: {arg!r}: expected TIER=REPORT.xml", file=sys.stderr)
@@ -80,7 +75,7 @@ def main(argv: list[str]) -> int:
             print(f"test-summary: {path}: not a JUnit report ({exc})", file=sys.stderr)
             return 2
     if not tiers:
-        print("test-summary: usage: test-summary TIER=REPORT.xml ...", file=sys.stderr)
+        print("test-summary: usage: lostops summary tests TIER=REPORT.xml ...", file=sys.stderr)
         return 2
     ran = [t for t in tiers if t.ran]
     print("== make test summary")
@@ -90,7 +85,3 @@ def main(argv: list[str]) -> int:
     tail = f", {total.skipped} skipped" if total.skipped else ""
     print(f"total: {total.passed} passed, {total.failed} failed{tail}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,8 +1,4 @@
-#!/usr/bin/env python3
-"""Summarize salt-ssh state results (and a cdktf diff) as Markdown.
-
-    salt-ssh --out=json '*' state.apply test=True > salt.json
-    scripts/drift-summary [--mode test|apply] [--cdktf-diff DIFF.log] [salt.json|-]
+"""Summarize salt-ssh state results (and a cdktf diff) as Markdown (`lostops summary drift`).
 
 salt-ssh --out=json prints one JSON document per minion, each shaped
 {"<minion>": {"<mod>_|-<id>_|-<name>_|-<fun>": {"result": ..., "comment": ...,
@@ -10,25 +6,20 @@ salt-ssh --out=json prints one JSON document per minion, each shaped
 returns a string, a list of strings (render errors) or a dict such as
 {"retcode": 255, "stderr": "..."} instead; that is reported as a minion error.
 
---mode test (default; for `state.apply test=True`): a state is drift when its
-result is None (would change) or it reports changes; result False is a failure.
---mode apply (after a real `state.apply`): failures are listed with their
-comments, changes are only counted.
+Mode "test" (for `state.apply test=True`): a state is drift when its result
+is None (would change) or it reports changes; result False is a failure.
+Mode "apply" (after a real `state.apply`): failures are listed with their
+comments (unless comments=False: a roll-out failure's comment holds the new
+container's logs), changes are only counted.
 
---no-comments: failed states without their comments (a roll-out failure's
-comment holds the new container's logs; the release keeps them out of the job
-summary).
-
---cdktf-diff FILE: the saved output of `cdktf diff`; a "Plan: ..." or
-"Changes to Outputs" line is infrastructure drift, "No changes." is none, and
-neither is an error (the diff did not finish).
-
-The Markdown goes to stdout. Exit status: 0 clean, 1 drift (test mode),
-failures, minion errors or an unreadable input, 2 on bad usage.
-No state's "changes" content is printed (it may hold file diffs).
+A saved `cdktf diff` output: a "Plan: ..." or "Changes to Outputs" line is
+infrastructure drift, "No changes." is none, and neither is an error (the
+diff did not finish). No state's "changes" content is ever printed (it may
+hold file diffs).
 """
 
-import argparse
+from __future__ import annotations
+
 import json
 import re
 import sys
@@ -247,49 +238,29 @@ def render(
     return "\n".join(lines) + "\n", bad
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("salt_json", nargs="?", help="salt-ssh --out=json output ('-' for stdin)")
-    parser.add_argument("--mode", choices=("test", "apply"), default="test")
-    parser.add_argument("--cdktf-diff", metavar="FILE", help="saved output of `cdktf diff`")
-    parser.add_argument(
-        "--no-comments",
-        action="store_true",
-        help="list failed states without their comments (a roll-out failure's "
-        "comment holds the container's logs; keep them out of a public summary)",
-    )
-    args = parser.parse_args(argv)
-    if args.salt_json is None and args.cdktf_diff is None:
-        parser.error("give a salt-ssh JSON file, --cdktf-diff FILE, or both")
-
+def summarize(salt_json: str | None, mode: str, cdktf_diff: str | None, comments: bool = True) -> tuple[str, bool]:
+    """Read the inputs ('-' = stdin) and return (markdown, bad); an unreadable input is reported, not raised."""
     diff = None
-    if args.cdktf_diff is not None:
+    if cdktf_diff is not None:
         try:
-            with open(args.cdktf_diff, encoding="utf-8", errors="replace") as fh:
+            with open(cdktf_diff, encoding="utf-8", errors="replace") as fh:
                 diff = parse_cdktf_diff(fh.read())
         except OSError as exc:
-            diff = ("unknown", f"cannot read {args.cdktf_diff}: {exc.strerror}")
+            diff = ("unknown", f"cannot read {cdktf_diff}: {exc.strerror}")
 
     report, salt_error = None, None
-    if args.salt_json is not None:
+    if salt_json is not None:
         try:
-            if args.salt_json == "-":
+            if salt_json == "-":
                 text = sys.stdin.read()
             else:
-                with open(args.salt_json, encoding="utf-8", errors="replace") as fh:
+                with open(salt_json, encoding="utf-8", errors="replace") as fh:
                     text = fh.read()
         except OSError as exc:
-            salt_error = f"cannot read {args.salt_json}: {exc.strerror}"
+            salt_error = f"cannot read {salt_json}: {exc.strerror}"
         else:
             if not text.strip():
                 salt_error = "salt-ssh printed nothing"
             else:
                 report = parse(text)
-
-    markdown, bad = render(report, args.mode, diff, salt_error, comments=not args.no_comments)
-    sys.stdout.write(markdown)
-    return 1 if bad else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    return render(report, mode, diff, salt_error, comments=comments)

@@ -1,0 +1,365 @@
+"""The `lostops` command line: one entry point for the repository's tools.
+
+Thin on purpose: each command parses its options (click) and calls one
+function of the package, which prints its own output and returns the exit
+status. Modules are imported inside the commands, so `lostops --help` and the
+light commands (version check, summaries, release plan) do not load pydantic,
+Salt or cryptography.
+
+    lostops inventory check [INVENTORY]       validate an inventory (make check-inventory, synth)
+    lostops secrets write                     pillar/secrets.yaml from LOSTOPS_SECRET_* (make secrets)
+    lostops mysql-ca [FILE]                   the MySQL CA as two export lines
+    lostops render [--inventory I] [HOST...]  each host's highstate to render/ (make render)
+    lostops access-picture [--check|--markdown]   docs/access-<inventory>.svg (make access-picture)
+    lostops version check VERSION             Major.Minor.Revision, normalized
+    lostops summary trivy|drift|tests         Markdown/text summaries for CI and make test
+    lostops release plan|guard|rollout        the release workflow's steps (mk/release.mk)
+    lostops jit open|close|check|serving-version|runner-ip   just-in-time SSH
+    lostops bench-synth                       cdktf synth vs a one-resource app (make bench)
+
+Exit status 2 is bad usage everywhere (click's own, or the command's one line).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _env(name: str, fallback: str | None = None):
+    """A default read from the environment when the command runs ('' counts as unset)."""
+    return lambda: os.environ.get(name) or fallback
+
+
+def _env_flag(name: str, default: bool = False):
+    def value() -> bool:
+        from lostops.release import truthy
+
+        return truthy(os.environ.get(name), default)
+
+    return value
+
+
+def _inventory_default() -> str:
+    from lostops.inventory import DEFAULT_INVENTORY, ENV_INVENTORY
+
+    return os.environ.get(ENV_INVENTORY) or DEFAULT_INVENTORY
+
+
+def _done(code: int) -> None:
+    click.get_current_context().exit(code)
+
+
+inventory_option = click.option(
+    "--inventory",
+    "selector",
+    default=_inventory_default,
+    metavar="NAME|PATH",
+    help="pillar/inventory/<NAME>.yaml or a file (default: $LOSTOPS_INVENTORY or example)",
+)
+
+
+@click.group(context_settings=CONTEXT)
+def main() -> None:
+    """Lostops infrastructure: one inventory drives the NSGs, Salt and the workflows."""
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+@main.group()
+def inventory() -> None:
+    """The inventory (pillar/inventory/<name>.yaml)."""
+
+
+@inventory.command("check")
+@click.argument("selector", required=False, metavar="[INVENTORY]")
+def inventory_check(selector: str | None) -> None:
+    """Validate INVENTORY (default: $LOSTOPS_INVENTORY or example).
+
+    One line per problem (`inventory error: <file>: <field>: <problem>`) and
+    exit 2, or a one-line summary. `make synth` runs it first, so a bad
+    inventory stops before cdktf starts and nothing is written to cdktf.out.
+    """
+    from lostops.inventory import run_check
+
+    _done(run_check(selector))
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+@main.group()
+def secrets() -> None:
+    """The pillar secrets file (pillar/secrets.yaml, git-ignored)."""
+
+
+@secrets.command("write")
+def secrets_write() -> None:
+    """Write pillar/secrets.yaml (or $LOSTOPS_SECRETS_FILE), mode 0600, from LOSTOPS_SECRET_<KEY>.
+
+    Which keys are needed depends on the roles in the selected inventory
+    ($LOSTOPS_INVENTORY); pillar/secrets.yaml.example lists them all. Values
+    are never printed. Exit 2 with one line naming the variable when one is
+    missing or malformed.
+    """
+    from lostops.secrets import run_write
+
+    _done(run_write(dict(os.environ)))
+
+
+@main.command("mysql-ca")
+@click.argument("file", required=False)
+@click.option("--rsa", "use_rsa", is_flag=True, help="RSA-3072 key instead of EC P-256")
+@click.option("--cn", default="Lostops MySQL CA", show_default=True, help="the CA's common name")
+@click.option("--force", is_flag=True, help="overwrite FILE if it exists")
+def mysql_ca(file: str | None, use_rsa: bool, cn: str, force: bool) -> None:
+    """Create the private CA that signs MySQL's server certificate.
+
+    Prints two `export LOSTOPS_SECRET_MYSQL_CA_CERT=... / _KEY=...` lines, or
+    writes them into FILE (mode 0600), the inputs of `make secrets`:
+    `lostops mysql-ca ~/lostops-ca.env && . ~/lostops-ca.env && make secrets`.
+    """
+    from lostops.mysqlca import run
+
+    _done(run(file, use_rsa, cn, force))
+
+
+# --------------------------------------------------------------------------- salt, pictures
+
+
+@main.command("render")
+@inventory_option
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="output directory (default: render/ of the repository)"
+)
+@click.argument("hosts", nargs=-1, metavar="[HOST]...")
+def render_cmd(selector: str, out: Path | None, hosts: tuple[str, ...]) -> None:
+    """Render every host's highstate with Salt (state.show_highstate) to render/<host>.json.
+
+    The content of every file.managed (templates rendered by Salt's
+    file.get_managed, as on the host) goes to render/<host>/<absolute path>.
+    Uses pillar/secrets.yaml.example and skips the secrets check, so no real
+    secret is needed. Exit 1 with Salt's own error text when a host fails.
+    """
+    from lostops import render
+    from lostops.inventory import REPO_ROOT
+
+    _done(render.run(selector, out or REPO_ROOT / "render", list(hosts)))
+
+
+@main.command("access-picture")
+@inventory_option
+@click.option(
+    "--out", default=None, help="SVG to write or check (default: docs/access-<inventory>.svg; --markdown: stdout)"
+)
+@click.option("--check", "check_only", is_flag=True, help="compare the committed picture with the inventory (exit 1)")
+@click.option("--markdown", is_flag=True, help="Mermaid flowchart + flow table, for a job summary")
+def access_picture(selector: str, out: str | None, check_only: bool, markdown: bool) -> None:
+    """Draw the access policy of an inventory as SVG (Graphviz), or check a committed picture.
+
+    Hosts, sources and arrows come from lostops.policy.host_rules, the rules of
+    the NSGs and the host firewall. A bad inventory prints the usual one-line
+    errors and exits 2; so does a missing or failing Graphviz.
+    """
+    if check_only and markdown:
+        raise click.UsageError("--check and --markdown cannot be combined")
+    from lostops import picture
+
+    _done(picture.run(selector, out, check_only=check_only, markdown=markdown))
+
+
+# --------------------------------------------------------------------------- version, summaries
+
+
+@main.group()
+def version() -> None:
+    """Release versions (Major.Minor.Revision)."""
+
+
+@version.command("check", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, metavar="VERSION")
+def version_check(args: tuple[str, ...]) -> None:
+    """Validate a release version and print it normalized (a leading v stripped).
+
+    On success X.Y.Z goes to stdout and, when GITHUB_OUTPUT is set,
+    `version=X.Y.Z` is appended to it. Bad input: one line, exit 2.
+    """
+    from lostops.version import check
+
+    _done(check(list(args)))
+
+
+@main.group()
+def summary() -> None:
+    """Summaries for CI job summaries and `make test`."""
+
+
+@summary.command("trivy")
+@click.argument("report")
+@click.option("--image", default=None, help="image reference shown in the heading")
+@click.option("--max-rows", type=int, default=50, show_default=True, help="most findings listed in the table")
+def summary_trivy(report: str, image: str | None, max_rows: int) -> None:
+    """Summarize a Trivy JSON REPORT as Markdown (HIGH and CRITICAL).
+
+    "high=N" and "critical=N" go to $GITHUB_OUTPUT when it is set. Exit 0 when
+    the report was read (whatever it found), 1 when it is missing or not Trivy
+    JSON (a Markdown warning is still printed).
+    """
+    from lostops import trivy
+
+    _done(trivy.run(report, image, max_rows))
+
+
+@summary.command("drift")
+@click.argument("salt_json", required=False, metavar="[SALT_JSON|-]")
+@click.option("--mode", type=click.Choice(["test", "apply"]), default="test", show_default=True)
+@click.option("--cdktf-diff", metavar="FILE", default=None, help="saved output of `cdktf diff`")
+@click.option(
+    "--no-comments",
+    is_flag=True,
+    help="list failed states without their comments (a roll-out failure's comment holds the container's logs)",
+)
+def summary_drift(salt_json: str | None, mode: str, cdktf_diff: str | None, no_comments: bool) -> None:
+    """Summarize salt-ssh --out=json state results (and a cdktf diff) as Markdown.
+
+    --mode test (state.apply test=True): pending changes are drift; --mode
+    apply: failures are listed, changes only counted. Exit 0 clean, 1 drift,
+    failures, minion errors or an unreadable input, 2 bad usage.
+    """
+    if salt_json is None and cdktf_diff is None:
+        raise click.UsageError("give a salt-ssh JSON file, --cdktf-diff FILE, or both")
+    import sys
+
+    from lostops import drift
+
+    markdown, bad = drift.summarize(salt_json, mode, cdktf_diff, comments=not no_comments)
+    sys.stdout.write(markdown)
+    _done(1 if bad else 0)
+
+
+@summary.command("tests")
+@click.argument("reports", nargs=-1, metavar="TIER=REPORT.xml...")
+def summary_tests(reports: tuple[str, ...]) -> None:
+    """The closing summary of `make test`: one line per tier, then `total: N passed, N failed`."""
+    from lostops import testsummary
+
+    _done(testsummary.run(list(reports)))
+
+
+# --------------------------------------------------------------------------- release
+
+
+@main.group()
+def release() -> None:
+    """The release workflow's steps (also `make release-*`, mk/release.mk)."""
+
+
+@release.command("plan")
+def release_plan() -> None:
+    """Plan a release run from the workflow's environment: version, build, deploy.
+
+    Reads CALLED, EVENT_NAME, RELEASE_TAG, PRERELEASE, INPUT_VERSION,
+    INPUT_FORCE, APP_REPOSITORY, CALLER_REPOSITORY, CALLER_SHA,
+    INFRA_REPOSITORY, INFRA_REF. Writes key=value lines to stdout and
+    $GITHUB_OUTPUT. A pre-release is built and scanned, never deployed. Exit 2
+    with one line for a bad version or a missing infra ref.
+    """
+    from lostops.release import run_plan
+
+    _done(run_plan(dict(os.environ)))
+
+
+@release.command("guard")
+@click.option("--version", "version_", default=_env("APP_VERSION"), help="version to deploy (default: $APP_VERSION)")
+@click.option("--serving", default=_env("SERVING_VERSION", ""), help="what the backend serves now (empty: nothing)")
+@click.option("--force", is_flag=True, flag_value=True, default=_env_flag("FORCE"), help="allow an older version")
+def release_guard(version_: str | None, serving: str, force: bool) -> None:
+    """Refuse to deploy a version older than the one serving, unless forced.
+
+    One line: deploy (exit 0), or refused (exit 3). Exit 2: bad usage or a
+    malformed --version. --serving comes from `lostops jit serving-version`.
+    """
+    from lostops.release import run_guard
+
+    _done(run_guard(version_, serving, force))
+
+
+@release.command("rollout")
+@click.option("--version", "version_", default=_env("APP_VERSION", ""), help="app version (default: $APP_VERSION)")
+@click.option("--digest", default=_env("APP_DIGEST", ""), help="scanned image digest sha256:... ($APP_DIGEST)")
+@click.option("--json-out", default="salt-apply.json", show_default=True, help="raw salt-ssh JSON (never upload it)")
+@click.option("--summary", default="-", show_default=True, help="append the Markdown result here ('-': stdout)")
+@click.option("--dry-run", is_flag=True, help="print the salt-ssh command(s) only")
+@click.option(
+    "--no-backup",
+    "backup",
+    is_flag=True,
+    flag_value=False,
+    default=_env_flag("RELEASE_BACKUP", True),
+    help="skip the fresh database backup before the roll-out ($RELEASE_BACKUP=false)",
+)
+def release_rollout(version_: str, digest: str, json_out: str, summary: str, dry_run: bool, backup: bool) -> None:
+    """Roll the app out: a fresh database backup, then salt-ssh '*' state.apply with the app pillar.
+
+    The pillar is {"app": {"version": X.Y.Z}, "images": {"app": {"digest":
+    ...}}}. A failed backup stops before anything is applied. Exit status:
+    salt-ssh's (0 ok, 20 a state failed), 1 no fresh backup, 2 bad input.
+    SALT_SSH overrides the salt-ssh command (default .venv/bin/salt-ssh).
+    """
+    from lostops.release import rollout
+
+    _done(rollout(version_, digest, json_out, summary, dry_run, backup))
+
+
+# --------------------------------------------------------------------------- jit
+
+
+@main.group()
+def jit() -> None:
+    """Just-in-time SSH for a runner: NSG rule + nftables set element with a timeout."""
+
+
+def _jit_command(action: str, doc: str):
+    @click.option("--ip", default=_env("LOSTOPS_JIT_IP"), help="the runner's IPv4 (default: $LOSTOPS_JIT_IP)")
+    @click.option("--ttl", default=_env("LOSTOPS_JIT_TTL", "30m"), help="set element timeout (default 30m)")
+    @click.option(
+        "--channel",
+        type=click.Choice(["azure", "exec"]),
+        default=_env("LOSTOPS_JIT_CHANNEL", "azure"),
+        help="azure (NSG + run-command) or exec (LOSTOPS_JIT_EXEC, the lab)",
+    )
+    @click.option("--dry-run", is_flag=True, help="print the commands instead of running them")
+    def command(ip: str | None, ttl: str, channel: str, dry_run: bool) -> None:
+        from lostops import jit as jit_mod
+
+        _done(jit_mod.run(action, ip, ttl, channel, dry_run))
+
+    command.__doc__ = doc
+    return jit.command(action)(command)
+
+
+_jit_command("open", "Allow the runner: NSG rule lostops-jit-ssh and a jit_ssh set element with --ttl.")
+_jit_command("close", "Remove the NSG rule and the set element of --ip (keeps going after a failure).")
+_jit_command("check", "List just-in-time leftovers as Markdown; exit 1 if any.")
+_jit_command("serving-version", "Print the app version the backend serves (empty before the first deploy).")
+_jit_command("runner-ip", "Print this machine's public IPv4 ($LOSTOPS_JIT_IP when set).")
+
+
+# --------------------------------------------------------------------------- bench
+
+
+@main.command("bench-synth")
+def bench_synth() -> None:
+    """Time `cdktf synth` of the project against a one-resource azurerm app (BENCH_RUNS, default 5).
+
+    Runs are interleaved; prints min/median of each and the median ratio
+    (target <= 1.15, exit 1 above).
+    """
+    from lostops import bench
+
+    _done(bench.run())
