@@ -27,7 +27,7 @@ exporters-config-dir-managed:
 {{ raise('secrets:mysql_exporter_password: must be one line (my.cnf holds it on one line)') }}
 {%-   endif %}
 {%-   if not salt['pillar.get']('secrets:mysql_ca_cert', '') %}
-{{ raise('secrets:mysql_ca_cert: missing on ' ~ lostops.minion ~ ' (scripts/make-mysql-ca creates it)') }}
+{{ raise('secrets:mysql_ca_cert: missing on ' ~ lostops.minion ~ ' (lostops mysql-ca creates it)') }}
 {%-   endif %}
 
 {#- Mounted read-only; the exporter runs as nobody:nogroup. #}

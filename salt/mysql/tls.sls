@@ -1,5 +1,5 @@
 {#- MySQL's TLS material. The CA (certificate + key) comes from the secrets
-    (scripts/make-mysql-ca); the server key is created on this host and never
+    (lostops mysql-ca); the server key is created on this host and never
     leaves it; the server certificate is issued here with the openssl CLI.
 
     Why not x509.certificate_managed: Salt 3008 still ships x509_v2, but it
@@ -22,7 +22,7 @@
 {%- endif %}
 {%- for key in ['mysql_ca_cert', 'mysql_ca_key'] %}
 {%-   if not salt['pillar.get']('secrets:' ~ key, '') %}
-{{ raise('secrets:' ~ key ~ ': missing on ' ~ lostops.minion ~ ' (scripts/make-mysql-ca creates it)') }}
+{{ raise('secrets:' ~ key ~ ': missing on ' ~ lostops.minion ~ ' (lostops mysql-ca creates it)') }}
 {%-   endif %}
 {%- endfor %}
 {%- set dns = [lostops.minion] %}
