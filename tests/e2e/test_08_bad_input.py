@@ -24,15 +24,32 @@ from tests.e2e import lib
 
 MISSING = "discord_webhook_url"
 
-SNAPSHOT = r"""
+# What the running programs write themselves (MariaDB's data dir, Prometheus'
+# TSDB/WAL, Alertmanager's and Grafana's state, Traefik's ACME storage): only
+# the directories themselves (mode, owner) are compared, not their contents.
+PROGRAM_DATA = [
+    "/srv/lostops/mysql/data",
+    "/srv/lostops/monitoring/prometheus",
+    "/srv/lostops/monitoring/alertmanager",
+    "/srv/lostops/monitoring/grafana",
+    "/srv/lostops/traefik/acme",
+]
+_PRUNE = " -o ".join(f"-path {p}" for p in PROGRAM_DATA)
+
+SNAPSHOT = (
+    r"""
 find /etc/lostops /opt/lostops /srv/lostops /var/lib/lostops /etc/nftables.conf /etc/docker /etc/ssh \
-     /etc/systemd/system /etc/default /etc/apt /usr/local/sbin -xdev -printf '%p %m %U:%G %s %T@\n' 2>/dev/null | sort
+     /etc/systemd/system /etc/default /etc/apt /usr/local/sbin -xdev \
+     \( \( """
+    + _PRUNE
+    + r""" \) -printf '%p %m %U:%G\n' -prune \) -o -printf '%p %m %U:%G %s %T@\n' 2>/dev/null | sort
 echo '== nft'; nft -s list ruleset | sha256sum
 echo '== containers'; ids=$(docker ps -aq); [ -z "$ids" ] || docker inspect -f '{{.Name}} {{.Id}} {{.State.Status}} {{.State.StartedAt}}' $ids | sort
 echo '== networks'; docker network ls -q | sort
 echo '== packages'; dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n' | sha256sum
 echo '== units'; systemctl list-units --all --no-legend --plain 'lostops*' docker.service nftables.service ssh.service | awk '{print $1, $3, $4}'
 """
+)
 
 
 def snapshot(lab) -> dict[str, list[str]]:

