@@ -86,8 +86,8 @@ test-unit: deps ## fast unit tier: inventory, policy, stacks, checkov, Salt rend
 	$(PYTEST) tests/unit $(PYTEST_ARGS)
 
 .PHONY: snapshots
-snapshots: deps ## rewrite the committed synth snapshots (review the diff before committing)
-	UPDATE_SNAPSHOTS=1 $(PYTEST) tests/unit/test_network_stack.py -q
+snapshots: deps ## rewrite the committed synth and mapdata snapshots (review the diff before committing)
+	UPDATE_SNAPSHOTS=1 $(PYTEST) tests/unit/test_network_stack.py tests/unit/test_salt_mapdata.py -q
 
 .PHONY: lint
 lint: deps lint-salt ## ruff, yamllint, salt-lint, zizmor

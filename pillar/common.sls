@@ -1,9 +1,11 @@
-# common formula: committed, non-secret defaults (every key: salt/common/pillar.example).
-common:
-  # Admin users and their SSH public keys. Public keys are not secret; add
-  # people here, remove them with `absent: true`.
-  #   alice:
-  #     fullname: Alice Example
-  #     ssh_keys:
-  #       - ssh-ed25519 AAAA... alice@laptop
-  users: {}
+# common formula: committed, non-secret production values, only where they
+# differ from salt/common/parameters/defaults.yaml (every key:
+# salt/common/pillar.example).
+# Admin users and their SSH public keys go to common:users. Public keys are
+# not secret; add people here, remove them with `absent: true`:
+#   users:
+#     alice:
+#       fullname: Alice Example
+#       ssh_keys:
+#         - ssh-ed25519 AAAA... alice@laptop
+common: {}

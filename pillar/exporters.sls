@@ -2,9 +2,6 @@
 # Every key, with its formula default, is documented in salt/exporters/pillar.example.
 # Images are pinned in pillar/images.sls (node_exporter, cadvisor,
 # mysqld_exporter); ports come from the inventory (lostops:services).
-exporters:
-  # Which exporters run on a host of each role (one compose project per host).
-  roles:
-    backend: [node_exporter, cadvisor]
-    database: [node_exporter, cadvisor, mysqld_exporter]
-    monitoring: [node_exporter, cadvisor]
+# Which exporters run on a host of each role: exporters:roles, whose formula
+# default (salt/exporters/parameters/defaults.yaml) is production's choice.
+exporters: {}

@@ -1,4 +1,6 @@
-# firewall formula: committed defaults. The allowed flows are not here: they
-# come from the inventory (pillar lostops:firewall, built by lostops/policy.py).
-firewall:
-  log_drops: false
+# firewall formula: committed production values, only where they differ from
+# salt/firewall/parameters/defaults.yaml (every key: salt/firewall/pillar.example).
+# The allowed flows are not here: they come from the inventory (pillar
+# lostops:firewall, built by lostops/policy.py). Dropped packets are not
+# logged in production (firewall:log_drops, default false; the lab logs them).
+firewall: {}

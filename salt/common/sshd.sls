@@ -8,7 +8,7 @@
          the drop-in in effect (password logins off) — only then is sshd reloaded.
     A reload keeps established sessions, including salt-ssh's own. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as common with context %}
+{%- from 'lib/map.jinja' import mapdata as common with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
 {%- set ssh_user = lostops.ssh_user %}
 {%- set sshd = common.sshd %}

@@ -5,7 +5,7 @@
     and without the CAP_SYS_TIME condition: it runs, it is not required to
     adjust the clock. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as common with context %}
+{%- from 'lib/map.jinja' import mapdata as common with context %}
 {%- set ts = common.timesync %}
 {%- set opts = ts.daemon_opts ~ (' -x' if ts.container else '') %}
 

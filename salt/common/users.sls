@@ -4,7 +4,7 @@
     here; it only joins the admin group (so its passwordless sudo does not
     depend on cloud-init's sudoers file) and gets the keys listed for it. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as common with context %}
+{%- from 'lib/map.jinja' import mapdata as common with context %}
 {%- set ssh_user = salt['pillar.get']('lostops:ssh_user') %}
 
 common-users-admin-group-present:

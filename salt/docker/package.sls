@@ -1,5 +1,5 @@
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as docker with context %}
+{%- from 'lib/map.jinja' import mapdata as docker with context %}
 {%- set mode = docker.install_mode %}
 
 {%- if mode == 'docker-ce' %}

@@ -2,7 +2,7 @@
     image is already there. Formulas that use a preloaded image require
     `test: docker-images-preloaded`. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as docker with context %}
+{%- from 'lib/map.jinja' import mapdata as docker with context %}
 
 include:
   - .service

@@ -1,7 +1,7 @@
 {#- Restarted (not reloaded) when daemon.json changes: log options are not
     reloadable. live-restore keeps the containers running meanwhile. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as docker with context %}
+{%- from 'lib/map.jinja' import mapdata as docker with context %}
 
 include:
   - .package

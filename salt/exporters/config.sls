@@ -1,12 +1,13 @@
 {#- Configuration files of the exporters that need one (mysqld_exporter). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as exporters with context %}
+{%- from 'lib/map.jinja' import mapdata as exporters with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
 {%- set enabled = exporters.roles.get(lostops.host.role, []) %}
-{#- The mysql formula's parameters (defaults + pillar `mysql`): where MySQL
-    is and what the exporter's account is called come from one place. #}
-{%- import_yaml 'mysql/parameters/defaults.yaml' as mysql_defaults %}
-{%- set mysql = salt['slsutil.merge'](mysql_defaults, salt['pillar.get']('mysql', {}), strategy='recurse') %}
+{#- The mysql formula's parameters (salt/lib/map.jinja: defaults, OS files,
+    pillar `mysql`): where MySQL is and what the exporter's account is called
+    come from one place. #}
+{%- from 'lib/map.jinja' import load_map with context %}
+{%- set mysql = load_map('mysql') | load_json %}
 
 exporters-config-dir-managed:
   file.directory:

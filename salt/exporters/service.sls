@@ -2,12 +2,12 @@
     the exporters of this host's role. A change of mysqld_exporter's my.cnf
     or CA recreates the project (it reads them at start). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as exporters with context %}
-{%- from 'lib/compose.jinja' import compose_project %}
+{%- from 'lib/map.jinja' import mapdata as exporters with context %}
+{%- from 'lib/compose.jinja' import compose_project with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
 {%- set enabled = exporters.roles.get(lostops.host.role, []) %}
-{%- import_yaml 'mysql/parameters/defaults.yaml' as mysql_defaults %}
-{%- set mysql = salt['slsutil.merge'](mysql_defaults, salt['pillar.get']('mysql', {}), strategy='recurse') %}
+{%- from 'lib/map.jinja' import load_map with context %}
+{%- set mysql = load_map('mysql') | load_json %}
 {%- set ports = {} %}
 {%- for name in enabled %}
 {%-   if name not in ['node_exporter', 'cadvisor', 'mysqld_exporter'] %}
@@ -48,5 +48,6 @@ include:
       },
       recreate_on=recreate_on,
       require=require,
+      override=exporters.compose_override,
 ) }}
 {%- endif %}

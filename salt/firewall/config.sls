@@ -4,7 +4,7 @@
     replaces the file; loaded with `nft -f` only when it changed, or when our
     table is missing (someone ran `nft flush ruleset`). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as firewall with context %}
+{%- from 'lib/map.jinja' import mapdata as firewall with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
 {%- set ruleset %}{% include tplroot ~ '/files/nftables.conf.jinja' %}{% endset %}
 

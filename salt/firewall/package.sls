@@ -1,5 +1,5 @@
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as firewall with context %}
+{%- from 'lib/map.jinja' import mapdata as firewall with context %}
 
 firewall-package-pkg-installed:
   pkg.installed:

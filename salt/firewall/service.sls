@@ -2,7 +2,7 @@
     restarted by Salt (the ruleset is loaded by config.sls), and its stop
     action deletes only our table instead of `nft flush ruleset`. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as firewall with context %}
+{%- from 'lib/map.jinja' import mapdata as firewall with context %}
 
 include:
   - .config

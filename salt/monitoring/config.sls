@@ -2,7 +2,7 @@
     Directories (not single files) are bind-mounted read-only, so a file that
     Salt replaces (new inode) is seen by the running container. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import monitoring as m with context %}
+{%- from 'lib/map.jinja' import mapdata as m with context %}
 {%- set cfg = m.config_dir %}
 
 monitoring-config-dir-managed:

@@ -7,8 +7,9 @@
     images: pillar monitoring:check_in_container / grafana:reset_admin_password
     switch them off (the lab does, its stand-in image has no promtool). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import monitoring as m, compose_cmd with context %}
-{%- from 'lib/compose.jinja' import compose_project with context %}
+{%- from 'lib/map.jinja' import mapdata as m with context %}
+{%- from 'lib/compose.jinja' import compose_project, compose_cmd with context %}
+{%- set compose = compose_cmd(m.project, m.compose_override) %}
 {%- set cfg = m.config_dir %}
 
 {{ compose_project(
@@ -16,6 +17,7 @@
      'salt://' ~ tplroot ~ '/files/compose.yaml.jinja',
      context={'tplroot': tplroot},
      recreate_on=[],
+     override=m.compose_override,
      require=[
        {'cmd': 'traefik-network-proxy-managed'},
        {'file': 'monitoring-prometheus-data-dir-managed'},
@@ -39,9 +41,9 @@ monitoring-prometheus-reload-run:
   cmd.run:
     - name: >-
 {%- if m.check_in_container %}
-        {{ compose_cmd }} exec -T prometheus promtool check config /etc/prometheus/prometheus.yml &&
+        {{ compose }} exec -T prometheus promtool check config /etc/prometheus/prometheus.yml &&
 {%- endif %}
-        {{ compose_cmd }} exec -T prometheus kill -HUP 1
+        {{ compose }} exec -T prometheus kill -HUP 1
     - onchanges:
       - file: monitoring-prometheus-config-file-managed
       - file: monitoring-prometheus-rules-dir-recursed
@@ -52,9 +54,9 @@ monitoring-alertmanager-reload-run:
   cmd.run:
     - name: >-
 {%- if m.check_in_container %}
-        {{ compose_cmd }} exec -T alertmanager amtool check-config /etc/alertmanager/alertmanager.yml &&
+        {{ compose }} exec -T alertmanager amtool check-config /etc/alertmanager/alertmanager.yml &&
 {%- endif %}
-        {{ compose_cmd }} exec -T alertmanager kill -HUP 1
+        {{ compose }} exec -T alertmanager kill -HUP 1
     - onchanges:
       - file: monitoring-alertmanager-config-file-managed
     - require:
@@ -62,7 +64,7 @@ monitoring-alertmanager-reload-run:
 
 monitoring-grafana-restart-run:
   cmd.run:
-    - name: {{ compose_cmd }} restart grafana
+    - name: {{ compose }} restart grafana
     - onchanges:
       - file: monitoring-grafana-provisioning-dir-recursed
       - file: monitoring-grafana-discord-webhook-url-secret-managed
@@ -77,7 +79,7 @@ monitoring-grafana-restart-run:
 monitoring-grafana-admin-password-reset-run:
   cmd.run:
     - name: >-
-        {{ compose_cmd }} exec -T grafana grafana cli admin reset-admin-password --password-from-stdin
+        {{ compose }} exec -T grafana grafana cli admin reset-admin-password --password-from-stdin
         < {{ cfg }}/grafana/secrets/admin_password
     - onchanges:
       - file: monitoring-grafana-admin-password-secret-managed

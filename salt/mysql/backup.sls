@@ -5,7 +5,8 @@
     apply time (the lab's stand-in has no mysqldump); only the timer is
     enabled and started. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as mysql with context %}
+{%- from 'lib/map.jinja' import mapdata as mysql with context %}
+{%- from 'lib/compose.jinja' import compose_cmd with context %}
 {%- set b = mysql.backup %}
 {%- set script = '/usr/local/sbin/lostops-mysql-backup' %}
 {%- set unit_dir = '/etc/systemd/system' %}
@@ -38,7 +39,7 @@ mysql-backup-script-managed:
         retention_days: {{ b.retention_days }}
         extra_args: {{ b.extra_args | json }}
         root_cnf: {{ mysql.secrets_container_dir }}/root.cnf
-        compose: docker compose --project-name mysql --project-directory /opt/lostops/mysql -f /opt/lostops/mysql/compose.yaml
+        compose: {{ compose_cmd('mysql', mysql.compose_override) }}
 
 mysql-backup-service-unit-managed:
   file.managed:

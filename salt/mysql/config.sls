@@ -1,6 +1,6 @@
 {#- Directories, mysqld options and root's secret files. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as mysql with context %}
+{%- from 'lib/map.jinja' import mapdata as mysql with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
 {#- The formula owns these: pillar mysql:config must not weaken them. #}
 {%- set fixed = ['bind_address', 'port', 'mysqlx', 'require_secure_transport', 'tls_version',

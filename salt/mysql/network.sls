@@ -3,7 +3,7 @@
     MySQL account is bound to it. Other formulas require
     `cmd: mysql-network-internal-managed`. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as mysql with context %}
+{%- from 'lib/map.jinja' import mapdata as mysql with context %}
 {%- set net = mysql.internal_network %}
 
 include:

@@ -2,8 +2,8 @@
     of the mysqld options or of the TLS material recreates the container; the
     data directory is a host path and survives it. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as mysql with context %}
-{%- from 'lib/compose.jinja' import compose_project %}
+{%- from 'lib/map.jinja' import mapdata as mysql with context %}
+{%- from 'lib/compose.jinja' import compose_project with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
 
 include:
@@ -30,6 +30,7 @@ include:
         {'file': 'mysql-tls-ca-cert-managed'},
         {'cmd': 'mysql-tls-server-cert-issued'},
       ],
+      override=mysql.compose_override,
       require=[
         {'cmd': 'mysql-network-internal-managed'},
         {'file': 'mysql-data-dir-managed'},

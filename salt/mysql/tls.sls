@@ -8,7 +8,7 @@
     on every Debian/Ubuntu host; issue-server-cert's `check` makes it
     idempotent (and renews ahead of expiry). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as mysql with context %}
+{%- from 'lib/map.jinja' import mapdata as mysql with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
 {%- set host = lostops.host %}
 {%- set ca_dir = mysql.config_dir ~ '/ca' %}

@@ -4,7 +4,11 @@
     a failed run is retried by the next apply (onchanges would forget it).
     mysql:manage_users False (the lab: its stand-in is not MySQL) skips it. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as mysql with context %}
+{%- from 'lib/map.jinja' import mapdata as mysql with context %}
+{%- from 'lib/compose.jinja' import compose_cmd with context %}
+{#- The app's database and account: the app formula's parameters. #}
+{%- from 'lib/map.jinja' import load_map with context %}
+{%- set app = load_map('app') | load_json %}
 {%- set lostops = salt['pillar.get']('lostops') %}
 
 {%- if mysql.manage_users %}
@@ -20,7 +24,7 @@
 {{ raise('secrets:' ~ key ~ ': missing on ' ~ lostops.minion) }}
 {%-   endif %}
 {%- endfor %}
-{%- set compose = 'docker compose --project-name mysql --project-directory /opt/lostops/mysql -f /opt/lostops/mysql/compose.yaml' %}
+{%- set compose = compose_cmd('mysql', mysql.compose_override) %}
 {%- set sql = mysql.config_dir ~ '/users.sql' %}
 {%- set applied = mysql.data_root ~ '/users.sql.applied' %}
 
@@ -38,8 +42,8 @@ mysql-users-sql-managed:
     - show_changes: False
     - context:
         app:
-          database: {{ salt['pillar.get']('app:database:name', 'lostops') | json }}
-          user: {{ salt['pillar.get']('app:database:user', 'lostops') | json }}
+          database: {{ app.database.name | json }}
+          user: {{ app.database.user | json }}
           hosts: {{ app_hosts | json }}
           privileges: {{ mysql.users.app.privileges | json }}
           max_user_connections: {{ mysql.users.app.max_user_connections }}

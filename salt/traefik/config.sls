@@ -2,7 +2,7 @@
     provider's dynamic configuration (dynamic/*.yml, watched: no restart) and
     the ACME storage (acme.json, 0600, never overwritten by Salt). #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as traefik with context %}
+{%- from 'lib/map.jinja' import mapdata as traefik with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
 {%- set services = lostops.services %}
 {%- set acme = traefik.acme %}

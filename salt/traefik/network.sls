@@ -2,7 +2,7 @@
     (app, Grafana, Prometheus) join it. Other formulas require
     `cmd: traefik-network-proxy-managed`. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as traefik with context %}
+{%- from 'lib/map.jinja' import mapdata as traefik with context %}
 
 include:
   - docker

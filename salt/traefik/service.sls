@@ -3,8 +3,8 @@
     Traefik reads only when it builds the middleware) recreates the container;
     the file provider's directory is watched and needs no restart. #}
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ '/map.jinja' import mapdata as traefik with context %}
-{%- from 'lib/compose.jinja' import compose_project %}
+{%- from 'lib/map.jinja' import mapdata as traefik with context %}
+{%- from 'lib/compose.jinja' import compose_project with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
 
 include:
@@ -29,6 +29,7 @@ include:
         {'file': 'traefik-config-static-managed'},
         {'file': 'traefik-config-dashboard-auth-managed'},
       ],
+      override=traefik.compose_override,
       require=[
         {'cmd': 'traefik-network-proxy-managed'},
         {'file': 'traefik-acme-storage-managed'},

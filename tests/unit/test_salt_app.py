@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from lostops.inventory import REPO_ROOT as REPO
+from tests.unit import formula_params
 from tests.unit.saltcall import host_view, salt_call, show_sls, state
 
 ROLLOUT = REPO / "salt" / "app" / "files" / "lostops-app-rollout"
@@ -72,7 +73,7 @@ def test_env_db_host_is_the_database_private_ip(highstate, inventory):
 def test_env_database_names_from_pillar_and_tls_ca_path(highstate):
     hs = highstate("backend")
     env = env_context(hs)
-    app = yaml.safe_load((REPO / "pillar" / "app.sls").read_text())["app"]
+    app = formula_params.production("app")
     assert env["DB_DATABASE"] == app["database"]["name"]
     assert env["DB_USERNAME"] == app["database"]["user"]
     assert env["MYSQL_ATTR_SSL_CA"] == "/run/lostops/mysql-ca.pem"

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from lostops import render
+from tests.unit import formula_params
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = "/etc/lostops/mysql/conf.d/lostops.cnf"
@@ -195,8 +196,8 @@ def test_healthcheck_is_mysqladmin_ping_with_the_defaults_file():
 def test_users_sql():
     sql = text(USERS)
     backend_ip = inv()["hosts"]["backend"]["private_ip"]
-    app = yaml.safe_load((REPO / "pillar" / "app.sls").read_text()).get("app", {}).get("database", {})
-    db, user = app.get("name", "lostops"), app.get("user", "lostops")
+    app = formula_params.production("app")["database"]
+    db, user = app["name"], app["user"]
     assert f"CREATE DATABASE IF NOT EXISTS `{db}`" in sql
     assert f"CREATE USER IF NOT EXISTS '{user}'@'{backend_ip}'" in sql
     assert f"ALTER USER '{user}'@'{backend_ip}'" in sql
