@@ -9,7 +9,7 @@
 {%-   endif %}
 {%- endfor %}
 
-app-config-dir-managed:
+app-config-dir-file-directory:
   file.directory:
     - name: {{ app.config_dir }}
     - user: root
@@ -17,7 +17,7 @@ app-config-dir-managed:
     - mode: '0750'
     - makedirs: True
 
-app-state-dir-managed:
+app-state-dir-file-directory:
   file.directory:
     - name: {{ app.state_dir }}
     - user: root
@@ -25,7 +25,7 @@ app-state-dir-managed:
     - mode: '0750'
     - makedirs: True
 
-app-log-dir-managed:
+app-log-dir-file-directory:
   file.directory:
     - name: {{ salt['file.dirname'](app.log_file) }}
     - user: root
@@ -35,7 +35,7 @@ app-log-dir-managed:
 
 {#- The secrets are read by the template itself, so they never appear in the
     state data (show_sls) nor, with show_changes off, in the apply output. #}
-app-config-env-managed:
+app-config-env-file-managed:
   file.managed:
     - name: {{ rollout.env_file }}
     - source: salt://{{ tplroot }}/files/app.env.jinja
@@ -47,9 +47,9 @@ app-config-env-managed:
     - group: root
     - mode: '0600'
     - require:
-      - file: app-config-dir-managed
+      - file: app-config-dir-file-directory
 
-app-config-mysql-ca-managed:
+app-config-mysql-ca-file-managed:
   file.managed:
     - name: {{ app.config_dir }}/mysql-ca.pem
     - contents_pillar: secrets:mysql_ca_cert
@@ -57,9 +57,9 @@ app-config-mysql-ca-managed:
     - group: root
     - mode: '0644'
     - require:
-      - file: app-config-dir-managed
+      - file: app-config-dir-file-directory
 
-app-rollout-script-managed:
+app-rollout-script-file-managed:
   file.managed:
     - name: {{ app.script }}
     - source: salt://{{ tplroot }}/files/lostops-app-rollout
@@ -67,7 +67,7 @@ app-rollout-script-managed:
     - group: root
     - mode: '0755'
 
-app-rollout-config-managed:
+app-rollout-config-file-serialize:
   file.serialize:
     - name: {{ app.config_dir }}/rollout.json
     - serializer: json
@@ -76,4 +76,4 @@ app-rollout-config-managed:
     - group: root
     - mode: '0640'
     - require:
-      - file: app-config-dir-managed
+      - file: app-config-dir-file-directory

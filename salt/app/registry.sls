@@ -14,7 +14,7 @@ include:
 
 {%- if app.registry_user and salt['pillar.get']('secrets:registry_password') %}
 
-app-registry-password-managed:
+app-registry-password-file-managed:
   file.managed:
     - name: {{ password_file }}
     - contents_pillar: secrets:registry_password
@@ -23,26 +23,26 @@ app-registry-password-managed:
     - group: root
     - mode: '0600'
     - require:
-      - file: app-config-dir-managed
+      - file: app-config-dir-file-directory
 
-app-registry-login-run:
+app-registry-login-cmd-run:
   cmd.run:
     - name: {{ login }}
     - unless: grep -qs '"{{ registry }}"' /root/.docker/config.json
     - require:
-      - file: app-registry-password-managed
+      - file: app-registry-password-file-managed
       - service: docker-service-running
 
-app-registry-login-changed:
+app-registry-login-changed-cmd-run:
   cmd.run:
     - name: {{ login }}
     - onchanges:
-      - file: app-registry-password-managed
+      - file: app-registry-password-file-managed
     - require:
-      - cmd: app-registry-login-run
+      - cmd: app-registry-login-cmd-run
 {%- else %}
 
-app-registry-password-managed:
+app-registry-password-file-absent:
   file.absent:
     - name: {{ password_file }}
 {%- endif %}

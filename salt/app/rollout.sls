@@ -13,45 +13,47 @@ include:
   - .config
   - .registry
 
-app-image-pulled:
+app-image-pull-cmd-run:
   cmd.run:
     - name: {{ app.script }} pull {{ cfg }}
     - unless: docker image inspect {{ rollout.image }} >/dev/null 2>&1
     - require:
       - service: docker-service-running
-      - file: app-rollout-script-managed
-      - file: app-rollout-config-managed
-      - file: app-registry-password-managed
+      - file: app-rollout-script-file-managed
+      - file: app-rollout-config-file-serialize
 {%- if app.registry_user and salt['pillar.get']('secrets:registry_password') %}
-      - cmd: app-registry-login-changed
+      - file: app-registry-password-file-managed
+      - cmd: app-registry-login-changed-cmd-run
+{%- else %}
+      - file: app-registry-password-file-absent
 {%- endif %}
 
 {%- if app.migrate %}
 
-app-migrations-run:
+app-migrations-cmd-run:
   cmd.run:
     - name: {{ app.script }} migrate {{ cfg }}
     - unless: test -e {{ app.state_dir }}/migrated-{{ app.version }}
     - require:
-      - cmd: app-image-pulled
-      - file: app-config-env-managed
-      - file: app-config-mysql-ca-managed
-      - file: app-state-dir-managed
-      - file: app-log-dir-managed
+      - cmd: app-image-pull-cmd-run
+      - file: app-config-env-file-managed
+      - file: app-config-mysql-ca-file-managed
+      - file: app-state-dir-file-directory
+      - file: app-log-dir-file-directory
 {%- endif %}
 
-app-rollout-deploy-run:
+app-rollout-deploy-cmd-run:
   cmd.run:
     - name: {{ app.script }} deploy {{ cfg }}
     - unless: {{ app.script }} check {{ cfg }}
     - require:
-      - cmd: app-image-pulled
-      - cmd: traefik-network-proxy-managed
-      - file: app-rollout-script-managed
-      - file: app-rollout-config-managed
-      - file: app-config-env-managed
-      - file: app-config-mysql-ca-managed
-      - file: app-log-dir-managed
+      - cmd: app-image-pull-cmd-run
+      - cmd: traefik-network-proxy-cmd-run
+      - file: app-rollout-script-file-managed
+      - file: app-rollout-config-file-serialize
+      - file: app-config-env-file-managed
+      - file: app-config-mysql-ca-file-managed
+      - file: app-log-dir-file-directory
 {%- if app.migrate %}
-      - cmd: app-migrations-run
+      - cmd: app-migrations-cmd-run
 {%- endif %}

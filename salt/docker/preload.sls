@@ -1,6 +1,6 @@
 {#- Image archives for air-gapped hosts: `docker load -i <archive>` unless the
     image is already there. Formulas that use a preloaded image require
-    `test: docker-images-preloaded`. #}
+    `test: docker-images-preloaded-test-nop`. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from 'lib/map.jinja' import mapdata as docker with context %}
 
@@ -18,7 +18,7 @@ docker-preload-{{ loop.index }}-cmd-run:
       - service: docker-service-running
 {%- endfor %}
 
-docker-images-preloaded:
+docker-images-preloaded-test-nop:
   test.nop:
     - require:
       - service: docker-service-running

@@ -9,7 +9,7 @@
 {%- from 'lib/map.jinja' import load_map with context %}
 {%- set mysql = load_map('mysql') | load_json %}
 
-exporters-config-dir-managed:
+exporters-config-dir-file-directory:
   file.directory:
     - name: {{ exporters.config_dir }}
     - user: root
@@ -32,16 +32,16 @@ exporters-config-dir-managed:
 {%-   endif %}
 
 {#- Mounted read-only; the exporter runs as nobody:nogroup. #}
-exporters-mysqld-exporter-dir-managed:
+exporters-mysqld-exporter-dir-file-directory:
   file.directory:
     - name: {{ exporters.config_dir }}/mysqld-exporter
     - user: root
     - group: {{ me.gid }}
     - mode: '0750'
     - require:
-      - file: exporters-config-dir-managed
+      - file: exporters-config-dir-file-directory
 
-exporters-mysqld-exporter-mycnf-managed:
+exporters-mysqld-exporter-mycnf-file-managed:
   file.managed:
     - name: {{ exporters.config_dir }}/mysqld-exporter/my.cnf
     - source: salt://{{ tplroot }}/files/my.cnf.jinja
@@ -55,9 +55,9 @@ exporters-mysqld-exporter-mycnf-managed:
         host: {{ mysql.internal_network.alias | json }}
         port: {{ mysql.container_port }}
     - require:
-      - file: exporters-mysqld-exporter-dir-managed
+      - file: exporters-mysqld-exporter-dir-file-directory
 
-exporters-mysqld-exporter-ca-managed:
+exporters-mysqld-exporter-ca-file-managed:
   file.managed:
     - name: {{ exporters.config_dir }}/mysqld-exporter/ca.pem
     - contents_pillar: secrets:mysql_ca_cert
@@ -65,5 +65,5 @@ exporters-mysqld-exporter-ca-managed:
     - group: root
     - mode: '0644'
     - require:
-      - file: exporters-mysqld-exporter-dir-managed
+      - file: exporters-mysqld-exporter-dir-file-directory
 {%- endif %}

@@ -30,8 +30,8 @@ include:
 {%-   set recreate_on = [] %}
 {%-   set require = [] %}
 {%-   if 'mysqld_exporter' in enabled %}
-{%-     do recreate_on.extend([{'file': 'exporters-mysqld-exporter-mycnf-managed'}, {'file': 'exporters-mysqld-exporter-ca-managed'}]) %}
-{%-     do require.append({'cmd': 'mysql-network-internal-managed'}) %}
+{%-     do recreate_on.extend([{'file': 'exporters-mysqld-exporter-mycnf-file-managed'}, {'file': 'exporters-mysqld-exporter-ca-file-managed'}]) %}
+{%-     do require.append({'cmd': 'mysql-network-internal-cmd-run'}) %}
 {%-     do require.extend(recreate_on) %}
 {%-   endif %}
 {{ compose_project(

@@ -5,7 +5,7 @@
 {%- from 'lib/map.jinja' import mapdata as m with context %}
 {%- set cfg = m.config_dir %}
 
-monitoring-config-dir-managed:
+monitoring-config-dir-file-directory:
   file.directory:
     - name: {{ cfg }}
     - user: root
@@ -16,7 +16,7 @@ monitoring-config-dir-managed:
 {#- ---- data (owned by the container users) ---- #}
 {%- for svc in ['prometheus', 'alertmanager', 'grafana'] %}
 
-monitoring-{{ svc }}-data-dir-managed:
+monitoring-{{ svc }}-data-dir-file-directory:
   file.directory:
     - name: {{ m.data_dir }}/{{ svc }}
     - user: {{ m[svc].uid }}
@@ -27,14 +27,14 @@ monitoring-{{ svc }}-data-dir-managed:
 
 {#- ---- Prometheus ---- #}
 
-monitoring-prometheus-config-dir-managed:
+monitoring-prometheus-config-dir-file-directory:
   file.directory:
     - name: {{ cfg }}/prometheus
     - user: root
     - group: root
     - mode: '0755'
     - require:
-      - file: monitoring-config-dir-managed
+      - file: monitoring-config-dir-file-directory
 
 monitoring-prometheus-config-file-managed:
   file.managed:
@@ -47,9 +47,9 @@ monitoring-prometheus-config-file-managed:
     - group: root
     - mode: '0644'
     - require:
-      - file: monitoring-prometheus-config-dir-managed
+      - file: monitoring-prometheus-config-dir-file-directory
 
-monitoring-prometheus-rules-dir-recursed:
+monitoring-prometheus-rules-dir-file-recurse:
   file.recurse:
     - name: {{ cfg }}/prometheus/rules
     - source: salt://{{ tplroot }}/files/prometheus/rules
@@ -60,18 +60,18 @@ monitoring-prometheus-rules-dir-recursed:
     - include_pat: '*.yml'
     - clean: True
     - require:
-      - file: monitoring-prometheus-config-dir-managed
+      - file: monitoring-prometheus-config-dir-file-directory
 
 {#- ---- Alertmanager ---- #}
 
-monitoring-alertmanager-config-dir-managed:
+monitoring-alertmanager-config-dir-file-directory:
   file.directory:
     - name: {{ cfg }}/alertmanager
     - user: root
     - group: {{ m.alertmanager.gid }}
     - mode: '0750'
     - require:
-      - file: monitoring-config-dir-managed
+      - file: monitoring-config-dir-file-directory
 
 monitoring-alertmanager-config-file-managed:
   file.managed:
@@ -84,11 +84,11 @@ monitoring-alertmanager-config-file-managed:
     - group: {{ m.alertmanager.gid }}
     - mode: '0640'
     - require:
-      - file: monitoring-alertmanager-config-dir-managed
+      - file: monitoring-alertmanager-config-dir-file-directory
 
 {#- The webhook URL is a secret: its own file, read by Alertmanager through
     discord_configs.webhook_url_file, never inline in alertmanager.yml. #}
-monitoring-alertmanager-discord-secret-managed:
+monitoring-alertmanager-discord-secret-file-managed:
   file.managed:
     - name: {{ cfg }}/alertmanager/discord_webhook_url
     - contents_pillar: secrets:discord_webhook_url
@@ -98,20 +98,20 @@ monitoring-alertmanager-discord-secret-managed:
     - group: {{ m.alertmanager.gid }}
     - mode: '0640'
     - require:
-      - file: monitoring-alertmanager-config-dir-managed
+      - file: monitoring-alertmanager-config-dir-file-directory
 
 {#- ---- Grafana ---- #}
 
-monitoring-grafana-config-dir-managed:
+monitoring-grafana-config-dir-file-directory:
   file.directory:
     - name: {{ cfg }}/grafana
     - user: root
     - group: root
     - mode: '0755'
     - require:
-      - file: monitoring-config-dir-managed
+      - file: monitoring-config-dir-file-directory
 
-monitoring-grafana-provisioning-dir-recursed:
+monitoring-grafana-provisioning-dir-file-recurse:
   file.recurse:
     - name: {{ cfg }}/grafana/provisioning
     - source: salt://{{ tplroot }}/files/grafana/provisioning
@@ -124,9 +124,9 @@ monitoring-grafana-provisioning-dir-recursed:
     - file_mode: '0644'
     - clean: True
     - require:
-      - file: monitoring-grafana-config-dir-managed
+      - file: monitoring-grafana-config-dir-file-directory
 
-monitoring-grafana-dashboards-dir-recursed:
+monitoring-grafana-dashboards-dir-file-recurse:
   file.recurse:
     - name: {{ cfg }}/grafana/dashboards
     - source: salt://{{ tplroot }}/files/grafana/dashboards
@@ -137,21 +137,21 @@ monitoring-grafana-dashboards-dir-recursed:
     - include_pat: '*.json'
     - clean: True
     - require:
-      - file: monitoring-grafana-config-dir-managed
+      - file: monitoring-grafana-config-dir-file-directory
 
-monitoring-grafana-secrets-dir-managed:
+monitoring-grafana-secrets-dir-file-directory:
   file.directory:
     - name: {{ cfg }}/grafana/secrets
     - user: root
     - group: {{ m.grafana.gid }}
     - mode: '0750'
     - require:
-      - file: monitoring-grafana-config-dir-managed
+      - file: monitoring-grafana-config-dir-file-directory
 
 {%- for name, key in [('admin_password', 'grafana_admin_password'),
                       ('discord_webhook_url', 'discord_webhook_url')] %}
 
-monitoring-grafana-{{ name | replace('_', '-') }}-secret-managed:
+monitoring-grafana-{{ name | replace('_', '-') }}-secret-file-managed:
   file.managed:
     - name: {{ cfg }}/grafana/secrets/{{ name }}
     - contents_pillar: secrets:{{ key }}
@@ -161,5 +161,5 @@ monitoring-grafana-{{ name | replace('_', '-') }}-secret-managed:
     - group: {{ m.grafana.gid }}
     - mode: '0640'
     - require:
-      - file: monitoring-grafana-secrets-dir-managed
+      - file: monitoring-grafana-secrets-dir-file-directory
 {%- endfor %}

@@ -19,25 +19,25 @@
      recreate_on=[],
      override=m.compose_override,
      require=[
-       {'cmd': 'traefik-network-proxy-managed'},
-       {'file': 'monitoring-prometheus-data-dir-managed'},
-       {'file': 'monitoring-alertmanager-data-dir-managed'},
-       {'file': 'monitoring-grafana-data-dir-managed'},
+       {'cmd': 'traefik-network-proxy-cmd-run'},
+       {'file': 'monitoring-prometheus-data-dir-file-directory'},
+       {'file': 'monitoring-alertmanager-data-dir-file-directory'},
+       {'file': 'monitoring-grafana-data-dir-file-directory'},
        {'file': 'monitoring-prometheus-config-file-managed'},
-       {'file': 'monitoring-prometheus-rules-dir-recursed'},
+       {'file': 'monitoring-prometheus-rules-dir-file-recurse'},
        {'file': 'monitoring-alertmanager-config-file-managed'},
-       {'file': 'monitoring-alertmanager-discord-secret-managed'},
-       {'file': 'monitoring-grafana-provisioning-dir-recursed'},
-       {'file': 'monitoring-grafana-dashboards-dir-recursed'},
-       {'file': 'monitoring-grafana-admin-password-secret-managed'},
-       {'file': 'monitoring-grafana-discord-webhook-url-secret-managed'},
+       {'file': 'monitoring-alertmanager-discord-secret-file-managed'},
+       {'file': 'monitoring-grafana-provisioning-dir-file-recurse'},
+       {'file': 'monitoring-grafana-dashboards-dir-file-recurse'},
+       {'file': 'monitoring-grafana-admin-password-secret-file-managed'},
+       {'file': 'monitoring-grafana-discord-webhook-url-secret-file-managed'},
      ]) }}
 
 {#- The SIGHUP is sent from inside the container (`exec ... kill -HUP 1`),
     never with `docker kill -s SIGHUP`: Docker marks a container it signalled
     with `kill` as manually stopped, and `restart: unless-stopped` then does
     NOT start it again after a host reboot (found by the end-to-end tier). #}
-monitoring-prometheus-reload-run:
+monitoring-prometheus-reload-cmd-run:
   cmd.run:
     - name: >-
 {%- if m.check_in_container %}
@@ -46,11 +46,11 @@ monitoring-prometheus-reload-run:
         {{ compose }} exec -T prometheus kill -HUP 1
     - onchanges:
       - file: monitoring-prometheus-config-file-managed
-      - file: monitoring-prometheus-rules-dir-recursed
+      - file: monitoring-prometheus-rules-dir-file-recurse
     - require:
-      - cmd: lostops-compose-{{ m.project }}-changed
+      - cmd: {{ m.project }}-compose-changed-cmd-run
 
-monitoring-alertmanager-reload-run:
+monitoring-alertmanager-reload-cmd-run:
   cmd.run:
     - name: >-
 {%- if m.check_in_container %}
@@ -60,29 +60,29 @@ monitoring-alertmanager-reload-run:
     - onchanges:
       - file: monitoring-alertmanager-config-file-managed
     - require:
-      - cmd: lostops-compose-{{ m.project }}-changed
+      - cmd: {{ m.project }}-compose-changed-cmd-run
 
-monitoring-grafana-restart-run:
+monitoring-grafana-restart-cmd-run:
   cmd.run:
     - name: {{ compose }} restart grafana
     - onchanges:
-      - file: monitoring-grafana-provisioning-dir-recursed
-      - file: monitoring-grafana-discord-webhook-url-secret-managed
+      - file: monitoring-grafana-provisioning-dir-file-recurse
+      - file: monitoring-grafana-discord-webhook-url-secret-file-managed
     - require:
-      - cmd: lostops-compose-{{ m.project }}-changed
+      - cmd: {{ m.project }}-compose-changed-cmd-run
 
 {%- if m.grafana.reset_admin_password %}
 
 {#- GF_SECURITY_ADMIN_PASSWORD__FILE only applies when Grafana creates its
     database; a changed secret is applied with the CLI (password on stdin,
     never on a command line). #}
-monitoring-grafana-admin-password-reset-run:
+monitoring-grafana-admin-password-reset-cmd-run:
   cmd.run:
     - name: >-
         {{ compose }} exec -T grafana grafana cli admin reset-admin-password --password-from-stdin
         < {{ cfg }}/grafana/secrets/admin_password
     - onchanges:
-      - file: monitoring-grafana-admin-password-secret-managed
+      - file: monitoring-grafana-admin-password-secret-file-managed
     - require:
-      - cmd: monitoring-grafana-restart-run
+      - cmd: monitoring-grafana-restart-cmd-run
 {%- endif %}

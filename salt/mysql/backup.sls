@@ -16,7 +16,7 @@ include:
 
 {%- if b.enabled %}
 
-mysql-backup-dir-managed:
+mysql-backup-dir-file-directory:
   file.directory:
     - name: {{ b.dir }}
     - user: root
@@ -24,9 +24,9 @@ mysql-backup-dir-managed:
     - mode: '0700'
     - makedirs: True
     - require:
-      - file: mysql-data-root-dir-managed
+      - file: mysql-data-root-dir-file-directory
 
-mysql-backup-script-managed:
+mysql-backup-script-file-managed:
   file.managed:
     - name: {{ script }}
     - source: salt://{{ tplroot }}/files/backup.jinja
@@ -41,7 +41,7 @@ mysql-backup-script-managed:
         root_cnf: {{ mysql.secrets_container_dir }}/root.cnf
         compose: {{ compose_cmd('mysql', mysql.compose_override) }}
 
-mysql-backup-service-unit-managed:
+mysql-backup-service-unit-file-managed:
   file.managed:
     - name: {{ unit_dir }}/lostops-mysql-backup.service
     - source: salt://{{ tplroot }}/files/backup.service.jinja
@@ -52,7 +52,7 @@ mysql-backup-service-unit-managed:
     - context:
         script: {{ script }}
 
-mysql-backup-timer-unit-managed:
+mysql-backup-timer-unit-file-managed:
   file.managed:
     - name: {{ unit_dir }}/lostops-mysql-backup.timer
     - source: salt://{{ tplroot }}/files/backup.timer.jinja
@@ -64,23 +64,23 @@ mysql-backup-timer-unit-managed:
         on_calendar: {{ b.on_calendar | json }}
         randomized_delay_sec: {{ b.randomized_delay_sec }}
 
-mysql-backup-systemd-daemon-reload:
+mysql-backup-systemd-daemon-reload-cmd-run:
   cmd.run:
     - name: systemctl daemon-reload
     - onchanges:
-      - file: mysql-backup-service-unit-managed
-      - file: mysql-backup-timer-unit-managed
+      - file: mysql-backup-service-unit-file-managed
+      - file: mysql-backup-timer-unit-file-managed
 
 mysql-backup-timer-service-running:
   service.running:
     - name: lostops-mysql-backup.timer
     - enable: True
     - require:
-      - cmd: mysql-backup-systemd-daemon-reload
-      - file: mysql-backup-dir-managed
-      - file: mysql-backup-script-managed
+      - cmd: mysql-backup-systemd-daemon-reload-cmd-run
+      - file: mysql-backup-dir-file-directory
+      - file: mysql-backup-script-file-managed
     - watch:
-      - file: mysql-backup-timer-unit-managed
+      - file: mysql-backup-timer-unit-file-managed
 {%- else %}
 
 mysql-backup-timer-service-dead:

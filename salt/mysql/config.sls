@@ -19,7 +19,7 @@ mysql-packages-pkg-installed:
   pkg.installed:
     - pkgs: {{ mysql.pkgs | json }}
 
-mysql-config-dir-managed:
+mysql-config-dir-file-directory:
   file.directory:
     - name: {{ mysql.config_dir }}
     - user: root
@@ -27,25 +27,25 @@ mysql-config-dir-managed:
     - mode: '0755'
     - makedirs: True
 
-mysql-config-confd-dir-managed:
+mysql-config-confd-dir-file-directory:
   file.directory:
     - name: {{ mysql.config_dir }}/conf.d
     - user: root
     - group: root
     - mode: '0755'
     - require:
-      - file: mysql-config-dir-managed
+      - file: mysql-config-dir-file-directory
 
-mysql-config-secrets-dir-managed:
+mysql-config-secrets-dir-file-directory:
   file.directory:
     - name: {{ mysql.config_dir }}/secrets
     - user: root
     - group: {{ mysql.gid }}
     - mode: '0750'
     - require:
-      - file: mysql-config-dir-managed
+      - file: mysql-config-dir-file-directory
 
-mysql-data-root-dir-managed:
+mysql-data-root-dir-file-directory:
   file.directory:
     - name: {{ mysql.data_root }}
     - user: root
@@ -54,14 +54,14 @@ mysql-data-root-dir-managed:
     - makedirs: True
 
 {#- Never recursive: the contents belong to mysqld. #}
-mysql-data-dir-managed:
+mysql-data-dir-file-directory:
   file.directory:
     - name: {{ mysql.data_root }}/data
     - user: {{ mysql.uid }}
     - group: {{ mysql.gid }}
     - mode: '0750'
     - require:
-      - file: mysql-data-root-dir-managed
+      - file: mysql-data-root-dir-file-directory
 
 mysql-config-file-managed:
   file.managed:
@@ -78,11 +78,11 @@ mysql-config-file-managed:
         tls_dir: {{ mysql.tls.container_dir }}
         settings: {{ mysql.config | json }}
     - require:
-      - file: mysql-config-confd-dir-managed
+      - file: mysql-config-confd-dir-file-directory
 
 {#- Read by the image's entrypoint (MYSQL_ROOT_PASSWORD_FILE) after it has
     dropped to uid 999, hence root:999 0640. #}
-mysql-config-root-password-managed:
+mysql-config-root-password-file-managed:
   file.managed:
     - name: {{ mysql.config_dir }}/secrets/root-password
     - contents_pillar: secrets:mysql_root_password
@@ -91,10 +91,10 @@ mysql-config-root-password-managed:
     - mode: '0640'
     - show_changes: False
     - require:
-      - file: mysql-config-secrets-dir-managed
+      - file: mysql-config-secrets-dir-file-directory
 
 {#- Client defaults for root (healthcheck, users.sql, backups): only root. #}
-mysql-config-root-cnf-managed:
+mysql-config-root-cnf-file-managed:
   file.managed:
     - name: {{ mysql.config_dir }}/secrets/root.cnf
     - source: salt://{{ tplroot }}/files/root.cnf.jinja
@@ -107,4 +107,4 @@ mysql-config-root-cnf-managed:
         port: {{ mysql.container_port }}
         tls_dir: {{ mysql.tls.container_dir }}
     - require:
-      - file: mysql-config-secrets-dir-managed
+      - file: mysql-config-secrets-dir-file-directory

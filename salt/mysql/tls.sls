@@ -41,26 +41,26 @@
 include:
   - .config
 
-mysql-tls-ca-dir-managed:
+mysql-tls-ca-dir-file-directory:
   file.directory:
     - name: {{ ca_dir }}
     - user: root
     - group: root
     - mode: '0700'
     - require:
-      - file: mysql-config-dir-managed
+      - file: mysql-config-dir-file-directory
 
 {#- Mounted read-only into the container at {{ mysql.tls.container_dir }}. #}
-mysql-tls-dir-managed:
+mysql-tls-dir-file-directory:
   file.directory:
     - name: {{ tls_dir }}
     - user: root
     - group: {{ mysql.gid }}
     - mode: '0750'
     - require:
-      - file: mysql-config-dir-managed
+      - file: mysql-config-dir-file-directory
 
-mysql-tls-ca-cert-managed:
+mysql-tls-ca-cert-file-managed:
   file.managed:
     - name: {{ tls_dir }}/ca.pem
     - contents_pillar: secrets:mysql_ca_cert
@@ -68,10 +68,10 @@ mysql-tls-ca-cert-managed:
     - group: root
     - mode: '0644'
     - require:
-      - file: mysql-tls-dir-managed
+      - file: mysql-tls-dir-file-directory
 
 {#- Not mounted into any container. #}
-mysql-tls-ca-key-managed:
+mysql-tls-ca-key-file-managed:
   file.managed:
     - name: {{ ca_dir }}/ca-key.pem
     - contents_pillar: secrets:mysql_ca_key
@@ -80,9 +80,9 @@ mysql-tls-ca-key-managed:
     - mode: '0600'
     - show_changes: False
     - require:
-      - file: mysql-tls-ca-dir-managed
+      - file: mysql-tls-ca-dir-file-directory
 
-mysql-tls-request-managed:
+mysql-tls-request-file-managed:
   file.managed:
     - name: {{ ca_dir }}/server.ext
     - source: salt://{{ tplroot }}/files/server.ext.jinja
@@ -97,9 +97,9 @@ mysql-tls-request-managed:
         ips: {{ ips | json }}
         dns: {{ dns | json }}
     - require:
-      - file: mysql-tls-ca-dir-managed
+      - file: mysql-tls-ca-dir-file-directory
 
-mysql-tls-issue-script-managed:
+mysql-tls-issue-script-file-managed:
   file.managed:
     - name: {{ ca_dir }}/issue-server-cert
     - source: salt://{{ tplroot }}/files/issue-server-cert.jinja
@@ -120,25 +120,25 @@ mysql-tls-issue-script-managed:
         renew_days_before: {{ mysql.tls.renew_days_before }}
         genpkey_args: {{ genpkey[mysql.tls.key_type] }}
     - require:
-      - file: mysql-tls-ca-dir-managed
+      - file: mysql-tls-ca-dir-file-directory
 
 {#- Runs when the certificate is missing, expires within renew_days_before,
     was not issued by the current CA or for the current request (SANs,
     validity, key type). A change recreates the mysql container. #}
-mysql-tls-server-cert-issued:
+mysql-tls-server-cert-issue-cmd-run:
   cmd.run:
     - name: {{ ca_dir }}/issue-server-cert issue
     - unless: {{ ca_dir }}/issue-server-cert check
     - require:
       - pkg: mysql-packages-pkg-installed
-      - file: mysql-tls-ca-cert-managed
-      - file: mysql-tls-ca-key-managed
-      - file: mysql-tls-request-managed
-      - file: mysql-tls-issue-script-managed
-      - file: mysql-tls-dir-managed
+      - file: mysql-tls-ca-cert-file-managed
+      - file: mysql-tls-ca-key-file-managed
+      - file: mysql-tls-request-file-managed
+      - file: mysql-tls-issue-script-file-managed
+      - file: mysql-tls-dir-file-directory
 
 {#- mysqld (uid 999) reads the key: root:999 0640. #}
-mysql-tls-server-key-managed:
+mysql-tls-server-key-file-managed:
   file.managed:
     - name: {{ tls_dir }}/server-key.pem
     - replace: False
@@ -146,9 +146,9 @@ mysql-tls-server-key-managed:
     - group: {{ mysql.gid }}
     - mode: '0640'
     - require:
-      - cmd: mysql-tls-server-cert-issued
+      - cmd: mysql-tls-server-cert-issue-cmd-run
 
-mysql-tls-server-cert-managed:
+mysql-tls-server-cert-file-managed:
   file.managed:
     - name: {{ tls_dir }}/server-cert.pem
     - replace: False
@@ -156,4 +156,4 @@ mysql-tls-server-cert-managed:
     - group: root
     - mode: '0644'
     - require:
-      - cmd: mysql-tls-server-cert-issued
+      - cmd: mysql-tls-server-cert-issue-cmd-run

@@ -31,7 +31,7 @@
 include:
   - .service
 
-mysql-users-sql-managed:
+mysql-users-sql-file-managed:
   file.managed:
     - name: {{ sql }}
     - source: salt://{{ tplroot }}/files/users.sql.jinja
@@ -56,11 +56,11 @@ mysql-users-sql-managed:
           max_user_connections: {{ mysql.users.exporter.max_user_connections }}
         absent: {{ mysql.users.absent | json }}
     - require:
-      - file: mysql-config-dir-managed
+      - file: mysql-config-dir-file-directory
 
 {#- `up --wait` first: a no-op that returns once mysqld is healthy (TCP, so
     not the entrypoint's temporary init server). #}
-mysql-users-sql-applied:
+mysql-users-sql-apply-cmd-run:
   cmd.run:
     - name: >-
         {{ compose }} up -d --wait --wait-timeout 300 mysql
@@ -68,14 +68,14 @@ mysql-users-sql-applied:
         && install -m 0600 {{ sql }} {{ applied }}
     - unless: cmp -s {{ sql }} {{ applied }}
     - require:
-      - file: mysql-users-sql-managed
-      - cmd: lostops-compose-mysql-up
-      - cmd: lostops-compose-mysql-changed
-      - cmd: lostops-compose-mysql-recreate
+      - file: mysql-users-sql-file-managed
+      - cmd: mysql-compose-up-cmd-run
+      - cmd: mysql-compose-changed-cmd-run
+      - cmd: mysql-compose-recreate-cmd-run
 {%- else %}
 
 {#- Not MySQL here (the lab's stand-in): users are not managed. #}
-mysql-users-sql-skipped:
+mysql-users-sql-skipped-test-nop:
   test.nop:
     - name: mysql:manage_users is False, users.sql not applied
 {%- endif %}

@@ -87,7 +87,7 @@
       'referrerPolicy': traefik.headers.referrer_policy,
     }}}}} %}
 
-traefik-config-dir-managed:
+traefik-config-dir-file-directory:
   file.directory:
     - name: {{ traefik.config_dir }}
     - user: root
@@ -95,16 +95,16 @@ traefik-config-dir-managed:
     - mode: '0750'
     - makedirs: True
 
-traefik-config-dynamic-dir-managed:
+traefik-config-dynamic-dir-file-directory:
   file.directory:
     - name: {{ traefik.config_dir }}/dynamic
     - user: root
     - group: root
     - mode: '0750'
     - require:
-      - file: traefik-config-dir-managed
+      - file: traefik-config-dir-file-directory
 
-traefik-acme-dir-managed:
+traefik-acme-dir-file-directory:
   file.directory:
     - name: {{ traefik.data_dir }}/acme
     - user: root
@@ -114,7 +114,7 @@ traefik-acme-dir-managed:
 
 {#- Created empty once with 0600 (Traefik refuses a wider mode); its content
     (account key, certificates) is Traefik's and is never replaced. #}
-traefik-acme-storage-managed:
+traefik-acme-storage-file-managed:
   file.managed:
     - name: {{ traefik.data_dir }}/acme/acme.json
     - replace: False
@@ -123,9 +123,9 @@ traefik-acme-storage-managed:
     - group: root
     - mode: '0600'
     - require:
-      - file: traefik-acme-dir-managed
+      - file: traefik-acme-dir-file-directory
 
-traefik-config-static-managed:
+traefik-config-static-file-serialize:
   file.serialize:
     - name: {{ traefik.config_dir }}/traefik.yml
     - serializer: yaml
@@ -134,9 +134,9 @@ traefik-config-static-managed:
     - group: root
     - mode: '0640'
     - require:
-      - file: traefik-config-dir-managed
+      - file: traefik-config-dir-file-directory
 
-traefik-config-tls-managed:
+traefik-config-tls-file-serialize:
   file.serialize:
     - name: {{ traefik.config_dir }}/dynamic/tls.yml
     - serializer: yaml
@@ -145,9 +145,9 @@ traefik-config-tls-managed:
     - group: root
     - mode: '0640'
     - require:
-      - file: traefik-config-dynamic-dir-managed
+      - file: traefik-config-dynamic-dir-file-directory
 
-traefik-config-middlewares-managed:
+traefik-config-middlewares-file-serialize:
   file.serialize:
     - name: {{ traefik.config_dir }}/dynamic/middlewares.yml
     - serializer: yaml
@@ -156,7 +156,7 @@ traefik-config-middlewares-managed:
     - group: root
     - mode: '0640'
     - require:
-      - file: traefik-config-dynamic-dir-managed
+      - file: traefik-config-dynamic-dir-file-directory
 
 {%- if dashboard.enabled %}
 {%-   set dashboard_router = {'http': {
@@ -172,7 +172,7 @@ traefik-config-middlewares-managed:
         } } },
       }} %}
 
-traefik-config-dashboard-auth-managed:
+traefik-config-dashboard-auth-file-managed:
   file.managed:
     - name: {{ traefik.config_dir }}/dashboard.htpasswd
     - contents_pillar: secrets:traefik_dashboard_auth
@@ -181,9 +181,9 @@ traefik-config-dashboard-auth-managed:
     - group: root
     - mode: '0600'
     - require:
-      - file: traefik-config-dir-managed
+      - file: traefik-config-dir-file-directory
 
-traefik-config-dashboard-managed:
+traefik-config-dashboard-file-serialize:
   file.serialize:
     - name: {{ traefik.config_dir }}/dynamic/dashboard.yml
     - serializer: yaml
@@ -192,15 +192,15 @@ traefik-config-dashboard-managed:
     - group: root
     - mode: '0640'
     - require:
-      - file: traefik-config-dynamic-dir-managed
-      - file: traefik-config-dashboard-auth-managed
+      - file: traefik-config-dynamic-dir-file-directory
+      - file: traefik-config-dashboard-auth-file-managed
 {%- else %}
 
-traefik-config-dashboard-auth-managed:
+traefik-config-dashboard-auth-file-absent:
   file.absent:
     - name: {{ traefik.config_dir }}/dashboard.htpasswd
 
-traefik-config-dashboard-managed:
+traefik-config-dashboard-file-absent:
   file.absent:
     - name: {{ traefik.config_dir }}/dynamic/dashboard.yml
 {%- endif %}

@@ -1,13 +1,13 @@
 {#- The external docker network `proxy`: Traefik and every routed container
     (app, Grafana, Prometheus) join it. Other formulas require
-    `cmd: traefik-network-proxy-managed`. #}
+    `cmd: traefik-network-proxy-cmd-run`. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from 'lib/map.jinja' import mapdata as traefik with context %}
 
 include:
   - docker
 
-traefik-network-proxy-managed:
+traefik-network-proxy-cmd-run:
   cmd.run:
     - name: docker network create {{ traefik.network }}
     - unless: docker network inspect {{ traefik.network }} >/dev/null 2>&1

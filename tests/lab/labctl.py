@@ -57,6 +57,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import images  # noqa: E402 - sibling module, path set just above
+import outer  # noqa: E402
 import standin  # noqa: E402
 
 REPO = HERE.parents[1]
@@ -734,6 +735,67 @@ class Lab:
                 time.sleep(0.1)
         raise LabError("apt proxy did not start listening")
 
+    def services_up(self) -> None:
+        """Outer-machine services on the bridge (outer.py): Discord-webhook
+        receiver, pebble-challtestsrv (DNS for the lab names), Pebble (ACME)."""
+        self.ensure_images()  # Pebble comes with the image build
+        pebble = images.pebble_binary(self.cache_dir)
+        svc_dir = self.state_dir / "outer"
+        svc_dir.mkdir(parents=True, exist_ok=True)
+        cert, key = outer.pebble_cert(self.cache_dir, svc_dir, ADMIN_IP)
+        cfg = outer.pebble_config(svc_dir, ADMIN_IP, cert, key)
+        py = [sys.executable, str(HERE / "outer.py")]
+        specs = {
+            "webhook": (py + ["webhook", "--bind", ADMIN_IP, "--out", str(self.webhook_log)], {}, outer.WEBHOOK_PORT),
+            "challtestsrv": (
+                outer.challtestsrv_args(pebble.with_name("pebble-challtestsrv"), ADMIN_IP),
+                {},
+                outer.DNS_MGMT_PORT,
+            ),
+            "pebble": (
+                [str(pebble), "-config", str(cfg), "-dnsserver", f"{ADMIN_IP}:{outer.DNS_PORT}"],
+                outer.PEBBLE_ENV,
+                outer.PEBBLE_PORT,
+            ),
+        }
+        started = self._state.setdefault("outer_pids", {})
+        for name, (argv, env, port) in specs.items():
+            if pid_alive(started.get(name)):
+                continue
+            dirs = cgroup_prepare(name)
+            logf = open(svc_dir / f"{name}.log", "ab")
+            p = subprocess.Popen(
+                argv,
+                env=dict(os.environ, **env),
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=logf,
+                start_new_session=True,
+                preexec_fn=lambda d=dirs: _enter_cgroups(d),
+                close_fds=True,
+            )
+            logf.close()
+            started[name] = p.pid
+            self._save_state()
+            deadline = time.monotonic() + 10
+            while True:
+                if p.poll() is not None:
+                    raise LabError(f"{name} exited ({p.returncode}); see {svc_dir}/{name}.log")
+                try:
+                    socket.create_connection((ADMIN_IP, port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise LabError(f"{name} did not start listening on {ADMIN_IP}:{port}") from None
+                    time.sleep(0.1)
+            if name == "challtestsrv":
+                outer.add_records(ADMIN_IP, outer.lab_records(REPO / "pillar/inventory/lab.yaml"))
+
+    @property
+    def webhook_log(self) -> Path:
+        """Every POST to the lab's Discord-webhook receiver, one JSON line each."""
+        return self.state_dir / "outer" / "webhook.jsonl"
+
     # ---------------------------------------------------------------- hosts --
     def _prepare_host(self, host: str, rootfs: Path, fresh: bool) -> Path:
         hd = self.host_dir(host)
@@ -948,6 +1010,7 @@ class Lab:
             self.ensure_images()
             self.bridge_up()
             self.proxy_up()
+            self.services_up()
             t0 = {}
             for h in HOSTS:
                 self._prepare_host(h, rootfs, fresh=not keep)
@@ -1020,7 +1083,7 @@ class Lab:
                 time.sleep(0.1)
         # whatever is left in our cgroups (also after a crash without state) dies now
         _kill_all(cgroup_tree_pids)
-        for pid in list(pids.values()) + [proxy]:
+        for pid in list(pids.values()) + [proxy] + list((self._state.get("outer_pids") or {}).values()):
             _reap(pid)
         # mounts we made (overlays) — deepest first
         for mp in sorted(
@@ -1040,6 +1103,7 @@ class Lab:
         if link_exists(BRIDGE):
             subprocess.run(["ip", "link", "del", BRIDGE], check=False, capture_output=True)
         self._state.pop("proxy_pid", None)
+        self._state.pop("outer_pids", None)
         self._state["hosts"] = {}
         self._state["up"] = False
         self.timings["down_s"] = round(time.monotonic() - t0, 2)

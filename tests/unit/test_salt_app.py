@@ -42,11 +42,11 @@ ENV_FILE = "/etc/lostops/app/app.env"
 
 
 def rollout_config(hs: dict) -> dict:
-    return state(hs, "app-rollout-config-managed")[1]["dataset"]
+    return state(hs, "app-rollout-config-file-serialize")[1]["dataset"]
 
 
 def env_context(hs: dict) -> dict:
-    return state(hs, "app-config-env-managed")[1]["context"]["env"]
+    return state(hs, "app-config-env-file-managed")[1]["context"]["env"]
 
 
 # The version each inventory's overrides render (pillar/overrides/example/init.sls,
@@ -82,7 +82,7 @@ def test_env_database_names_from_pillar_and_tls_ca_path(highstate):
 
 def test_env_file_0600_with_secrets_only_in_the_rendered_file(highstate, managed_files):
     hs = highstate("backend")
-    fun, args = state(hs, "app-config-env-managed")
+    fun, args = state(hs, "app-config-env-file-managed")
     assert fun == "file.managed"
     assert args["name"] == ENV_FILE
     assert args["mode"] == "0600"
@@ -98,7 +98,7 @@ def test_env_file_0600_with_secrets_only_in_the_rendered_file(highstate, managed
 
 
 def test_mysql_ca_certificate_file(highstate):
-    fun, args = state(highstate("backend"), "app-config-mysql-ca-managed")
+    fun, args = state(highstate("backend"), "app-config-mysql-ca-file-managed")
     assert fun == "file.managed"
     assert args["name"] == "/etc/lostops/app/mysql-ca.pem"
     assert args["contents_pillar"] == "secrets:mysql_ca_cert"
@@ -184,24 +184,24 @@ def test_traefik_routes_only_healthy_containers(highstate):
     """Traefik's Docker provider skips containers whose health is not
     `healthy` unless allowEmptyServices is on (pkg/provider/docker/config.go):
     it must stay off, and the app must have a health check."""
-    _, args = state(highstate("backend"), "traefik-config-static-managed")
+    _, args = state(highstate("backend"), "traefik-config-static-file-serialize")
     assert not args["dataset"]["providers"]["docker"].get("allowEmptyServices")
     assert rollout_config(highstate("backend"))["healthcheck"]["test"]
 
 
 def test_rollout_states_are_guarded(highstate):
     hs = highstate("backend")
-    fun, deploy = state(hs, "app-rollout-deploy-run")
+    fun, deploy = state(hs, "app-rollout-deploy-cmd-run")
     assert fun == "cmd.run"
     assert deploy["name"] == "/usr/local/sbin/lostops-app-rollout deploy /etc/lostops/app/rollout.json"
     assert deploy["unless"] == "/usr/local/sbin/lostops-app-rollout check /etc/lostops/app/rollout.json"
-    assert {"cmd": "app-migrations-run"} in deploy["require"]
-    assert {"cmd": "traefik-network-proxy-managed"} in deploy["require"]
-    _, migrate = state(hs, "app-migrations-run")
+    assert {"cmd": "app-migrations-cmd-run"} in deploy["require"]
+    assert {"cmd": "traefik-network-proxy-cmd-run"} in deploy["require"]
+    _, migrate = state(hs, "app-migrations-cmd-run")
     assert migrate["unless"] == f"test -e /var/lib/lostops/app/migrated-{app_version()}"
-    _, pull = state(hs, "app-image-pulled")
+    _, pull = state(hs, "app-image-pull-cmd-run")
     assert pull["unless"].startswith("docker image inspect ghcr.io/lostops-stg5/lostops-app:")
-    _, script = state(hs, "app-rollout-script-managed")
+    _, script = state(hs, "app-rollout-script-file-managed")
     assert script["source"] == "salt://app/files/lostops-app-rollout"
     assert script["mode"] == "0755"
 
@@ -214,14 +214,14 @@ def test_registry_login_uses_password_stdin(highstate):
         }
     )
     hs = show_sls("backend", "app", pillar=pillar)
-    _, login = state(hs, "app-registry-login-run")
+    _, login = state(hs, "app-registry-login-cmd-run")
     assert (
         login["name"]
         == "docker login ghcr.io --username lostops-bot --password-stdin < /etc/lostops/app/registry-password"
     )
     assert "ghp_" not in json.dumps(hs)
-    assert state(hs, "app-registry-password-managed")[1]["mode"] == "0600"
-    assert state(highstate("backend"), "app-registry-password-managed")[0] == "file.absent"
+    assert state(hs, "app-registry-password-file-managed")[1]["mode"] == "0600"
+    assert state(highstate("backend"), "app-registry-password-file-absent")[0] == "file.absent"
 
 
 def test_lab_app_image_with_migrations_no_resolver(highstate):

@@ -56,7 +56,7 @@ def compose(host: str, inventory: str = "example") -> dict:
 
 def test_every_host_runs_exporters(highstate):
     for host in HOSTS:
-        assert "lostops-compose-exporters-file" in highstate(host), host
+        assert "exporters-compose-file-managed" in highstate(host), host
 
 
 @pytest.mark.parametrize("host,inventory", CASES)
@@ -237,29 +237,29 @@ def test_mysqld_exporter_uses_my_cnf_and_tls():
         == yaml.safe_load((REPO / "pillar" / "secrets.yaml.example").read_text())["mysql_exporter_password"]
     )
     st = render.states(rendered("database")["highstate"], "file.managed")
-    mycnf = st["exporters-mysqld-exporter-mycnf-managed"]["args"]
+    mycnf = st["exporters-mysqld-exporter-mycnf-file-managed"]["args"]
     assert (mycnf["mode"], str(mycnf["group"]), mycnf["show_changes"]) == (
         "0640",
         "65534",
         False,
     )
-    assert st["exporters-mysqld-exporter-ca-managed"]["args"]["contents_pillar"] == "secrets:mysql_ca_cert"
+    assert st["exporters-mysqld-exporter-ca-file-managed"]["args"]["contents_pillar"] == "secrets:mysql_ca_cert"
     # The password never reaches a command line or the compose file.
     assert "CHANGEME" not in files("database")[COMPOSE]
     # A change of my.cnf or the CA restarts the exporter.
-    recreate = render.states(rendered("database")["highstate"], "cmd.run")["lostops-compose-exporters-recreate"]["args"]
+    recreate = render.states(rendered("database")["highstate"], "cmd.run")["exporters-compose-recreate-cmd-run"]["args"]
     assert {
-        "exporters-mysqld-exporter-mycnf-managed",
-        "exporters-mysqld-exporter-ca-managed",
+        "exporters-mysqld-exporter-mycnf-file-managed",
+        "exporters-mysqld-exporter-ca-file-managed",
     } <= {next(iter(r.values())) for r in recreate["onchanges"]}
 
 
 def test_mysqld_exporter_network_is_the_one_the_mysql_account_is_bound_to():
     hs = rendered("database")["highstate"]
-    net = render.states(hs, "cmd.run")["mysql-network-internal-managed"]["args"]["name"]
+    net = render.states(hs, "cmd.run")["mysql-network-internal-cmd-run"]["args"]["name"]
     assert net.endswith(" mysql-internal") and "--internal" in net
-    req = render.states(hs, "cmd.run")["lostops-compose-exporters-up"]["args"]["require"]
-    assert {"cmd": "mysql-network-internal-managed"} in req
+    req = render.states(hs, "cmd.run")["exporters-compose-up-cmd-run"]["args"]["require"]
+    assert {"cmd": "mysql-network-internal-cmd-run"} in req
 
 
 def test_cadvisor_not_privileged_with_read_only_mounts():

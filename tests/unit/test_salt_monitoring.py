@@ -187,7 +187,7 @@ def test_compose_images_pinned_and_data_owned_by_container_users():
     assert compose["services"]["prometheus"]["user"] == "65534:65534"
     assert compose["services"]["grafana"]["user"] == "472:472"
     for svc, uid in (("prometheus", 65534), ("alertmanager", 65534), ("grafana", 472)):
-        fn, args = state("example", f"monitoring-{svc}-data-dir-managed")
+        fn, args = state("example", f"monitoring-{svc}-data-dir-file-directory")
         assert fn == "file.directory"
         assert args["name"] == f"/srv/lostops/monitoring/{svc}"
         assert (args["user"], args["group"]) == (uid, uid)
@@ -202,34 +202,34 @@ def test_prometheus_retention_flags_from_pillar():
 
 
 def test_compose_project_requires_proxy_network_and_configs():
-    fn, args = state("example", "lostops-compose-monitoring-up")
+    fn, args = state("example", "monitoring-compose-up-cmd-run")
     assert fn == "cmd.run"
-    assert {"cmd": "traefik-network-proxy-managed"} in args["require"]
+    assert {"cmd": "traefik-network-proxy-cmd-run"} in args["require"]
     for sid in (
         "monitoring-prometheus-config-file-managed",
         "monitoring-alertmanager-config-file-managed",
-        "monitoring-alertmanager-discord-secret-managed",
-        "monitoring-grafana-provisioning-dir-recursed",
+        "monitoring-alertmanager-discord-secret-file-managed",
+        "monitoring-grafana-provisioning-dir-file-recurse",
     ):
         assert {"file": sid} in args["require"], sid
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)
 def test_config_changes_reload_the_right_service(inventory):
-    fn, args = state(inventory, "monitoring-prometheus-reload-run")
+    fn, args = state(inventory, "monitoring-prometheus-reload-cmd-run")
     # from inside: `docker kill` would make unless-stopped skip it after a reboot
     assert "exec -T prometheus kill -HUP 1" in args["name"] and " kill -s " not in args["name"]
-    assert {"file": "monitoring-prometheus-rules-dir-recursed"} in args["onchanges"]
-    fn, args = state(inventory, "monitoring-alertmanager-reload-run")
+    assert {"file": "monitoring-prometheus-rules-dir-file-recurse"} in args["onchanges"]
+    fn, args = state(inventory, "monitoring-alertmanager-reload-cmd-run")
     assert "exec -T alertmanager kill -HUP 1" in args["name"] and " kill -s " not in args["name"]
-    fn, args = state(inventory, "monitoring-grafana-restart-run")
+    fn, args = state(inventory, "monitoring-grafana-restart-cmd-run")
     assert args["name"].endswith("restart grafana")
     # promtool/amtool run in the real images, also in the lab (tests/lab/images.py);
     # Grafana is the lab's stand-in there: no grafana-cli, so no password reset.
-    assert "promtool check config" in state(inventory, "monitoring-prometheus-reload-run")[1]["name"]
-    assert "amtool check-config" in state(inventory, "monitoring-alertmanager-reload-run")[1]["name"]
+    assert "promtool check config" in state(inventory, "monitoring-prometheus-reload-cmd-run")[1]["name"]
+    assert "amtool check-config" in state(inventory, "monitoring-alertmanager-reload-cmd-run")[1]["name"]
     real = inventory == "example"
-    assert ("monitoring-grafana-admin-password-reset-run" in rendered(inventory)["show_sls"]) is real
+    assert ("monitoring-grafana-admin-password-reset-cmd-run" in rendered(inventory)["show_sls"]) is real
 
 
 def test_lab_runs_the_real_prometheus_and_alertmanager_and_the_standin_for_grafana():
@@ -274,9 +274,11 @@ def test_traefik_routes_grafana_and_prometheus_names(inventory):
     assert env["GF_SERVER_ROOT_URL"] == "https://" + next(d for d in dns if d.startswith("grafana.")) + "/"
 
 
-def test_lab_has_no_certresolver():
-    # The lab pillar turns ACME off (pillar/overrides/lab/traefik.sls).
-    assert rendered("lab")["pillar"]["traefik"]["acme"]["enabled"] is False
+def test_lab_uses_acme_against_pebble():
+    # The lab obtains certificates from its Pebble (pillar/overrides/lab/traefik.sls).
+    acme = rendered("lab")["pillar"]["traefik"]["acme"]
+    assert acme.get("enabled", True) is True
+    assert acme["ca_servers"]["production"] == "https://10.77.0.1:14000/dir"
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)
@@ -304,7 +306,7 @@ def test_grafana_security_settings_and_admin_password_file():
     )
     secret = rendered("example")["pillar"]["secrets"]["grafana_admin_password"]
     assert secret not in rendered("example")["compose"]
-    fn, args = state("example", "monitoring-grafana-admin-password-secret-managed")
+    fn, args = state("example", "monitoring-grafana-admin-password-secret-file-managed")
     assert (fn, args["contents_pillar"], args["mode"], args["group"]) == (
         "file.managed",
         "secrets:grafana_admin_password",
@@ -431,7 +433,7 @@ def test_alertmanager_discord_receiver_url_not_inline(inventory):
     assert discord["webhook_url_file"] == "/etc/alertmanager/discord_webhook_url"
     url = rendered(inventory)["pillar"]["secrets"]["discord_webhook_url"]
     assert url not in text and "discord.com/api/webhooks" not in text
-    fn, args = state(inventory, "monitoring-alertmanager-discord-secret-managed")
+    fn, args = state(inventory, "monitoring-alertmanager-discord-secret-file-managed")
     assert (fn, args["contents_pillar"], args["mode"], args["group"]) == (
         "file.managed",
         "secrets:discord_webhook_url",
@@ -502,7 +504,7 @@ def test_grafana_discord_contact_point_and_policy(inventory):
     assert receiver["settings"]["url"] == "$__file{/run/secrets/grafana/discord_webhook_url}"
     assert rendered(inventory)["pillar"]["secrets"]["discord_webhook_url"] not in text
     assert alerting["policies"][0]["receiver"] == alerting["contactPoints"][0]["name"]
-    fn, args = state(inventory, "monitoring-grafana-discord-webhook-url-secret-managed")
+    fn, args = state(inventory, "monitoring-grafana-discord-webhook-url-secret-file-managed")
     assert (args["name"], args["contents_pillar"], args["mode"]) == (
         "/etc/lostops/monitoring/grafana/secrets/discord_webhook_url",
         "secrets:discord_webhook_url",

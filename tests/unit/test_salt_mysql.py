@@ -111,7 +111,7 @@ def test_data_on_a_host_path_and_restart_policy():
     data = [v for v in svc["volumes"] if v.split(":")[1] == "/var/lib/mysql"]
     assert data == ["/srv/lostops/mysql/data:/var/lib/mysql"]
     assert "volumes" not in compose(), "no named volumes: data is a host path"
-    d = states(function="file.directory")["mysql-data-dir-managed"]["args"]
+    d = states(function="file.directory")["mysql-data-dir-file-directory"]["args"]
     assert (d["name"], str(d["user"]), str(d["group"]), d["mode"]) == (
         "/srv/lostops/mysql/data",
         "999",
@@ -127,10 +127,10 @@ def test_config_mounted_read_only_and_recreates_the_container():
     for v in svc["volumes"]:
         if not v.startswith("/srv/"):
             assert v.endswith(":ro"), v
-    recreate = states(function="cmd.run")["lostops-compose-mysql-recreate"]["args"]
+    recreate = states(function="cmd.run")["mysql-compose-recreate-cmd-run"]["args"]
     watched = [next(iter(r.values())) for r in recreate["onchanges"]]
     assert "mysql-config-file-managed" in watched
-    assert "mysql-tls-server-cert-issued" in watched
+    assert "mysql-tls-server-cert-issue-cmd-run" in watched
 
 
 def test_mysqld_options_enforce_tls_and_stay_8_4_compatible():
@@ -168,8 +168,8 @@ def test_root_password_only_through_files():
     # The defaults file has it, mode 0600.
     assert f'password = "{password}"' in text(ROOT_CNF)
     managed = states(function="file.managed")
-    assert managed["mysql-config-root-cnf-managed"]["args"]["mode"] == "0600"
-    pw = managed["mysql-config-root-password-managed"]["args"]
+    assert managed["mysql-config-root-cnf-file-managed"]["args"]["mode"] == "0600"
+    pw = managed["mysql-config-root-password-file-managed"]["args"]
     assert (pw["mode"], str(pw["group"]), pw["contents_pillar"]) == (
         "0640",
         "999",
@@ -213,7 +213,7 @@ def test_users_sql():
 
 def test_exporter_account_matches_where_the_exporter_connects_from():
     sql = text(USERS)
-    net = states(function="cmd.run")["mysql-network-internal-managed"]["args"]["name"]
+    net = states(function="cmd.run")["mysql-network-internal-cmd-run"]["args"]["name"]
     subnet = re.search(r"--subnet (\S+)", net).group(1)
     assert "--internal" in net
     who = f"'exporter'@'{subnet}'"
@@ -228,7 +228,7 @@ def test_exporter_account_matches_where_the_exporter_connects_from():
 
 
 def test_users_applied_through_compose_exec_and_retried_until_applied():
-    st = states(function="cmd.run")["mysql-users-sql-applied"]["args"]
+    st = states(function="cmd.run")["mysql-users-sql-apply-cmd-run"]["args"]
     assert (
         "exec -T mysql mysql --defaults-extra-file=/run/secrets/lostops/root.cnf < /etc/lostops/mysql/users.sql"
         in st["name"]
@@ -236,8 +236,8 @@ def test_users_applied_through_compose_exec_and_retried_until_applied():
     assert "up -d --wait" in st["name"]
     assert st["unless"].startswith("cmp -s /etc/lostops/mysql/users.sql ")
     req = [next(iter(r.values())) for r in st["require"]]
-    assert "lostops-compose-mysql-up" in req and "mysql-users-sql-managed" in req
-    f = states(function="file.managed")["mysql-users-sql-managed"]["args"]
+    assert "mysql-compose-up-cmd-run" in req and "mysql-users-sql-file-managed" in req
+    f = states(function="file.managed")["mysql-users-sql-file-managed"]["args"]
     assert f["mode"] == "0600" and f["show_changes"] is False
 
 
@@ -246,17 +246,17 @@ def test_users_applied_through_compose_exec_and_retried_until_applied():
 
 def test_tls_files_and_modes():
     managed = states(function="file.managed")
-    ca_key = managed["mysql-tls-ca-key-managed"]["args"]
+    ca_key = managed["mysql-tls-ca-key-file-managed"]["args"]
     assert (ca_key["mode"], ca_key["user"], ca_key["contents_pillar"]) == (
         "0600",
         "root",
         "secrets:mysql_ca_key",
     )
     assert not ca_key["name"].startswith("/etc/lostops/mysql/tls/"), "the CA key is never mounted into the container"
-    assert managed["mysql-tls-ca-cert-managed"]["args"]["contents_pillar"] == "secrets:mysql_ca_cert"
-    key = managed["mysql-tls-server-key-managed"]["args"]
+    assert managed["mysql-tls-ca-cert-file-managed"]["args"]["contents_pillar"] == "secrets:mysql_ca_cert"
+    key = managed["mysql-tls-server-key-file-managed"]["args"]
     assert (key["mode"], str(key["group"]), key["replace"]) == ("0640", "999", False)
-    issued = states(function="cmd.run")["mysql-tls-server-cert-issued"]["args"]
+    issued = states(function="cmd.run")["mysql-tls-server-cert-issue-cmd-run"]["args"]
     assert issued["name"] == f"{ISSUE} issue" and issued["unless"] == f"{ISSUE} check"
     ext = text(EXT)
     assert f"IP.1 = {inv()['hosts']['database']['private_ip']}" in ext
@@ -417,7 +417,7 @@ def test_backup_timer_and_script():
         assert flag in script
     assert "exec -T mysql" in script and "gzip" in script and "set -euo pipefail" in script
     assert re.search(r"-mtime \+\d+ .*-delete", script)
-    d = states(function="file.directory")["mysql-backup-dir-managed"]["args"]
+    d = states(function="file.directory")["mysql-backup-dir-file-directory"]["args"]
     assert (d["name"], d["mode"]) == ("/srv/lostops/mysql/backups", "0700")
 
 
@@ -436,9 +436,9 @@ def test_lab_runs_mariadb_with_the_production_command_and_users():
     assert svc["command"] == prod["command"] == ["mysqld"]
     assert svc["healthcheck"]["test"] == prod["healthcheck"]["test"]
     assert svc["ports"] == [f"{ip}:{port}:3306"]
-    assert "mysql-users-sql-applied" in rendered(inventory="lab")["highstate"]
+    assert "mysql-users-sql-apply-cmd-run" in rendered(inventory="lab")["highstate"]
     assert "mysql-backup-timer-service-running" in rendered(inventory="lab")["highstate"]
-    assert "mysql-tls-server-cert-issued" in rendered(inventory="lab")["highstate"]
+    assert "mysql-tls-server-cert-issue-cmd-run" in rendered(inventory="lab")["highstate"]
 
 
 def test_lab_deviations_for_mariadb_are_the_named_ones():

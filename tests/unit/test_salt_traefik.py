@@ -26,7 +26,7 @@ COMPOSE = "/opt/lostops/traefik/compose.yaml"
 
 
 def static(hs: dict) -> dict:
-    return state(hs, "traefik-config-static-managed")[1]["dataset"]
+    return state(hs, "traefik-config-static-file-serialize")[1]["dataset"]
 
 
 def compose(managed_files, host: str, inventory: str = "example") -> dict:
@@ -53,7 +53,7 @@ def test_websecure_has_tls_resolver_and_security_headers(highstate, host):
 
 
 def test_tls_options_default_min_tls12_and_sni_strict(highstate):
-    _, args = state(highstate("backend"), "traefik-config-tls-managed")
+    _, args = state(highstate("backend"), "traefik-config-tls-file-serialize")
     assert args["name"] == "/etc/lostops/traefik/dynamic/tls.yml"
     default = args["dataset"]["tls"]["options"]["default"]
     assert default["minVersion"] == "VersionTLS12"
@@ -67,14 +67,14 @@ def test_tls_options_keep_gos_post_quantum_key_exchange(highstate):
     Traefik 3.5.3) starts with the hybrid X25519MLKEM768: the rendered tls.yml
     leaves it out, or, when set, it must keep X25519MLKEM768."""
     for host in ("backend", "monitoring"):
-        _, args = state(highstate(host), "traefik-config-tls-managed")
+        _, args = state(highstate(host), "traefik-config-tls-file-serialize")
         default = args["dataset"]["tls"]["options"]["default"]
         curves = default.get("curvePreferences")
         assert curves is None or "X25519MLKEM768" in curves, f"{host}: {curves} disables X25519MLKEM768"
 
 
 def test_security_headers_middleware(highstate):
-    _, args = state(highstate("backend"), "traefik-config-middlewares-managed")
+    _, args = state(highstate("backend"), "traefik-config-middlewares-file-serialize")
     headers = args["dataset"]["http"]["middlewares"]["security-headers"]["headers"]
     assert headers["stsSeconds"] == 31536000
     assert headers["stsIncludeSubdomains"] is True
@@ -106,12 +106,12 @@ def test_acme_staging_switch():
 
 def test_acme_json_is_0600_and_never_replaced(highstate):
     hs = highstate("backend")
-    fun, args = state(hs, "traefik-acme-storage-managed")
+    fun, args = state(hs, "traefik-acme-storage-file-managed")
     assert fun == "file.managed"
     assert args["name"] == "/srv/lostops/traefik/acme/acme.json"
     assert args["mode"] == "0600"
     assert args["replace"] is False
-    assert state(hs, "traefik-acme-dir-managed")[1]["mode"] == "0700"
+    assert state(hs, "traefik-acme-dir-file-directory")[1]["mode"] == "0700"
 
 
 def test_metrics_entrypoint_prometheus_and_json_access_log(highstate):
@@ -126,7 +126,7 @@ def test_dashboard_absent_by_default_and_never_insecure(highstate, host):
     hs = highstate(host)
     cfg = static(hs)
     assert "api" not in cfg
-    assert state(hs, "traefik-config-dashboard-managed")[0] == "file.absent"
+    assert state(hs, "traefik-config-dashboard-file-absent")[0] == "file.absent"
     assert "insecure" not in json.dumps(cfg)
 
 
@@ -139,14 +139,14 @@ def test_dashboard_enabled_gets_host_rule_and_basic_auth():
     )
     hs = show_sls("backend", "traefik", pillar=pillar)
     assert static(hs)["api"] == {"dashboard": True}
-    http = state(hs, "traefik-config-dashboard-managed")[1]["dataset"]["http"]
+    http = state(hs, "traefik-config-dashboard-file-serialize")[1]["dataset"]["http"]
     router = http["routers"]["dashboard"]
     assert router["rule"] == "Host(`traefik.lostops.example.com`)"
     assert router["service"] == "api@internal"
     assert router["entryPoints"] == ["websecure"]
     assert router["middlewares"] == ["dashboard-auth"]
     assert http["middlewares"]["dashboard-auth"]["basicAuth"]["usersFile"] == "/etc/traefik/dashboard.htpasswd"
-    _, auth = state(hs, "traefik-config-dashboard-auth-managed")
+    _, auth = state(hs, "traefik-config-dashboard-auth-file-managed")
     assert auth["mode"] == "0600"
     assert auth["contents_pillar"] == "secrets:traefik_dashboard_auth"
     assert "$2y$05$" not in json.dumps(hs), "the htpasswd line stays out of the state data"
@@ -178,21 +178,28 @@ def test_compose_publishes_80_443_publicly_and_metrics_on_private_ip(managed_fil
 
 def test_compose_joins_external_proxy_network_and_network_state(highstate, managed_files):
     assert compose(managed_files, "backend")["networks"] == {"proxy": {"external": True}}
-    fun, args = state(highstate("backend"), "traefik-network-proxy-managed")
+    fun, args = state(highstate("backend"), "traefik-network-proxy-cmd-run")
     assert fun == "cmd.run"
     assert args["name"] == "docker network create proxy"
     assert args["unless"].startswith("docker network inspect proxy")
 
 
 def test_static_config_change_recreates_the_container(highstate):
-    _, args = state(highstate("backend"), "lostops-compose-traefik-recreate")
-    assert {"file": "traefik-config-static-managed"} in args["onchanges"]
+    _, args = state(highstate("backend"), "traefik-compose-recreate-cmd-run")
+    assert {"file": "traefik-config-static-file-serialize"} in args["onchanges"]
 
 
-def test_lab_acme_off_and_real_traefik_with_the_production_command(highstate, managed_files):
+def test_lab_acme_against_pebble_and_real_traefik_with_the_production_command(highstate, managed_files):
+    # pillar/overrides/lab/traefik.sls: only the ACME directory differs (the lab's
+    # Pebble on the outer machine, tests/lab/outer.py).
     cfg = static(highstate("backend", "lab"))
-    assert "certificatesResolvers" not in cfg
-    assert cfg["entryPoints"]["websecure"]["http"]["tls"] == {}
+    prod = static(highstate("backend", "example"))
+    acme = cfg["certificatesResolvers"]["le"]["acme"]
+    assert acme["caServer"] == "https://10.77.0.1:14000/dir"
+    assert {k: v for k, v in acme.items() if k not in ("caServer", "email")} == {
+        k: v for k, v in prod["certificatesResolvers"]["le"]["acme"].items() if k not in ("caServer", "email")
+    }
+    assert cfg["entryPoints"] == prod["entryPoints"]
     svc = compose(managed_files, "backend", "lab")["services"]["traefik"]
     prod = compose(managed_files, "backend", "example")["services"]["traefik"]
     # Traefik 3.5.3 from the official binary (tests/lab/images.py).

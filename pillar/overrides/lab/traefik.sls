@@ -2,13 +2,11 @@
     and cannot pull images. #}
 traefik:
   acme:
-    # No Let's Encrypt in the lab: Traefik would serve its default self-signed
-    # certificate (the lab hosts are unreachable from Let's Encrypt anyway).
-    enabled: false
-  tls:
-    # Without ACME there is no certificate matching the SNI; sniStrict would
-    # then refuse every handshake.
-    sni_strict: false
+    # ACME against the lab's Pebble (Let's Encrypt's test server, on the outer
+    # machine: tests/lab/outer.py) instead of Let's Encrypt. HTTP-01 on port
+    # 80 as in production; the Traefik lab image trusts the lab CA that signs
+    # Pebble's API certificate (LEGO_CA_CERTIFICATES in tests/lab/images.py).
+    ca_servers: {production: 'https://10.77.0.1:14000/dir'}
 
 images:
   # The REAL Traefik 3.5.3 (the production pin): the official binary from the
