@@ -24,7 +24,7 @@ from typing import Any, Literal, TextIO
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lostops import nsg
+from lostops import nsg, roles
 from lostops.yamlload import DuplicateKeyError, NotUtf8Error, decode_utf8, load_strict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,8 @@ ENV_EXTRA_ADMIN_SOURCES = "LOSTOPS_EXTRA_ADMIN_SOURCES"
 INTERNET = "internet"
 ADMINS = "admins"
 RESERVED_SOURCES = (INTERNET, ADMINS)
-ROLES = ("backend", "database", "monitoring")
+# The roles and what each one runs: lostops/roles.py (the only role table).
+ROLES = roles.names()
 
 # Host and service names: Salt minion ids, NSG rule names, compose keys. A
 # trailing '-' would end an NSG rule name ("allow-x-from-backend-"), which Azure refuses.
@@ -100,7 +101,7 @@ KNOWN_LOCATIONS = frozenset(
 )
 
 # Roles the Salt formulas support only once (one Prometheus, one MySQL primary).
-SINGLE_ROLES = ("database", "monitoring")
+SINGLE_ROLES = roles.single_roles()
 
 # SSH from admin networks whose union covers more public addresses than a /8 is
 # refused without ssh.allow_ssh_from_anywhere: the largest blocks ever assigned to
@@ -222,7 +223,7 @@ class Nic(AzureRef):
 
 
 class Host(_Model):
-    role: Literal["backend", "database", "monitoring"]
+    role: str  # a key of lostops.roles.ROLES
     vm: AzureRef
     nic: Nic
     private_ip: ipaddress.IPv4Address
@@ -234,11 +235,18 @@ class Host(_Model):
 
     _check_ip = field_validator("private_ip", mode="before")(lambda cls, v: _ip(v))
 
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if value not in roles.ROLES:
+            raise ValueError(f"{value!r} is not one of {roles.described()}")
+        return value
+
     @property
     def has_public_ip(self) -> bool:
-        """Default: backend and monitoring get one, the database does not."""
+        """Default: the role's (lostops/roles.py: backend and monitoring get one, the database does not)."""
         if self.public_ip is None:
-            return self.role != "database"
+            return roles.get(self.role).public_ip
         return self.public_ip
 
 
@@ -760,8 +768,13 @@ def _check_hosts(inv: Inventory) -> list[tuple[str, str]]:
                 )
             )
 
-    if inv.hosts_with_role("backend") and not inv.hosts_with_role("database"):
-        problems.append(("hosts", "a backend host needs a database host (the app's DB_HOST)"))
+    present = {h.role for h in inv.hosts.values()}
+    for role in roles.ROLES:
+        if role not in present:
+            continue
+        for needed, why in roles.get(role).needs:
+            if needed not in present:
+                problems.append(("hosts", f"a {role} host needs a {needed} host ({why})"))
     return problems
 
 

@@ -7,7 +7,7 @@ scrape targets all come from here, computed by :mod:`lostops.policy`.
 
 from __future__ import annotations
 
-from lostops import inventory, policy, secrets
+from lostops import inventory, policy, roles, secrets
 
 
 class PillarError(ValueError):
@@ -22,6 +22,7 @@ def inventory_pillar(inv: inventory.Inventory, minion_id: str) -> dict:
     host = inv.hosts[minion_id]
 
     def host_view(name: str, h: inventory.Host) -> dict:
+        role = roles.get(h.role)
         return {
             "name": name,
             "role": h.role,
@@ -29,6 +30,10 @@ def inventory_pillar(inv: inventory.Inventory, minion_id: str) -> dict:
             "public_ip": h.has_public_ip,
             "dns": list(h.dns),
             "ssh_via": h.ssh_via,
+            # From the role table (lostops/roles.py): salt/top.sls applies
+            # `formulas` in this order; salt/exporters runs `exporters`.
+            "formulas": list(role.formulas),
+            "exporters": list(role.exporters),
         }
 
     return {

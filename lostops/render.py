@@ -135,7 +135,14 @@ opts["id"] = sys.argv[2]
 opts["file_client"] = "local"
 caller = salt.client.Caller(mopts=opts)
 mods = sys.argv[3] if len(sys.argv) > 3 else ""
-hs = caller.cmd("state.show_sls", mods) if mods else caller.cmd("state.show_highstate")
+# A command-line pillar (salt-ssh ... pillar='{...}'): merged into the
+# compiled pillar of the states AND of the templates rendered below.
+extra = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
+kw = {"pillar": extra} if extra else {}
+if extra:
+    import salt.utils.dictupdate
+    salt.utils.dictupdate.update(caller.opts["pillar"], extra)
+hs = caller.cmd("state.show_sls", mods, **kw) if mods else caller.cmd("state.show_highstate", **kw)
 files = {}
 if isinstance(hs, dict):
     for sid, body in hs.items():
@@ -181,16 +188,24 @@ def salt_python() -> str:
 
 
 def render_host(
-    host: str, inventory: str = "example", mods: str = "", grains: dict | None = None, timeout: int = 180
+    host: str,
+    inventory: str = "example",
+    mods: str = "",
+    grains: dict | None = None,
+    timeout: int = 180,
+    pillar: dict | None = None,
 ) -> dict:
     """{"highstate": <show_highstate or show_sls>, "files": {path: {"state", "contents"|"error"}}}.
 
+    `inventory` is a name or a path (as LOSTOPS_INVENTORY); `pillar` is merged
+    like salt-ssh's ``pillar='{...}'`` on the command line.
     Raises RenderError with Salt's message when the pillar or a state fails to render.
     """
-    with tempfile.TemporaryDirectory(prefix=f"lostops-render-{inventory}-{host}-") as tmp:
+    label = Path(inventory).stem if ("/" in inventory or inventory.endswith((".yaml", ".yml"))) else inventory
+    with tempfile.TemporaryDirectory(prefix=f"lostops-render-{label}-{host}-") as tmp:
         work = Path(tmp)
         _minion_config(work, inventory, grains)
-        cmd = [salt_python(), "-c", _WORKER, str(work), host] + ([mods] if mods else [])
+        cmd = [salt_python(), "-c", _WORKER, str(work), host, mods] + ([json.dumps(pillar)] if pillar else [])
         proc = subprocess.run(
             cmd, cwd=REPO_ROOT, env=render_env(inventory), capture_output=True, text=True, timeout=timeout, check=False
         )

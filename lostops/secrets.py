@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from lostops import roles
 from lostops.inventory import REPO_ROOT, Inventory, InventoryError, load
 
 ENV_FILE = "LOSTOPS_SECRETS_FILE"
@@ -22,47 +23,63 @@ DEFAULT_FILE = REPO_ROOT / "pillar" / "secrets.yaml"
 ENV_PREFIX = "LOSTOPS_SECRET_"
 PLACEHOLDER = "CHANGEME"
 
-# key -> (roles that need it, format check or None, what it is)
-SPEC: dict[str, tuple[tuple[str, ...], str | None, str]] = {
-    "mysql_root_password": (("database",), r".{16,}", "MySQL root password (16+ characters)"),
-    "mysql_app_password": (("database", "backend"), r".{16,}", "password of the app's MySQL user (16+ characters)"),
+# key -> (format check or None, what it is). Which roles need a key is said
+# once, in lostops/roles.py (Role.secrets / Role.optional_secrets).
+FORMATS: dict[str, tuple[str | None, str]] = {
+    "mysql_root_password": (r".{16,}", "MySQL root password (16+ characters)"),
+    "mysql_app_password": (r".{16,}", "password of the app's MySQL user (16+ characters)"),
     # No `$`: mysqld_exporter runs os.ExpandEnv over its my.cnf (no escape).
     "mysql_exporter_password": (
-        ("database",),
         r"[^$\r\n]{16,}",
         "password of mysqld_exporter's MySQL user (16+ characters, one line, no `$`: mysqld_exporter expands $VAR)",
     ),
     "mysql_ca_cert": (
-        ("database", "backend"),
         r"-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*",
         "PEM CA certificate for MySQL TLS (lostops mysql-ca)",
     ),
     "mysql_ca_key": (
-        ("database",),
         r"-----BEGIN (EC |RSA )?PRIVATE KEY-----[\s\S]+-----END (EC |RSA )?PRIVATE KEY-----\s*",
         "PEM private key of the MySQL CA (lostops mysql-ca)",
     ),
-    "app_key": (("backend",), r"base64:[A-Za-z0-9+/]{43}=", "Laravel APP_KEY (php artisan key:generate --show)"),
-    "grafana_admin_password": (("monitoring",), r".{12,}", "Grafana admin password (12+ characters)"),
+    "app_key": (r"base64:[A-Za-z0-9+/]{43}=", "Laravel APP_KEY (php artisan key:generate --show)"),
+    "grafana_admin_password": (r".{12,}", "Grafana admin password (12+ characters)"),
     "discord_webhook_url": (
-        ("monitoring",),
         r"https://(discord\.com|discordapp\.com)/api/webhooks/\S+",
         "Discord webhook URL for alerts",
     ),
     "prometheus_basic_auth": (
-        ("monitoring",),
         r"[A-Za-z0-9._-]+:\$(2[aby]|apr1)\$\S+",
         "htpasswd line for Prometheus behind Traefik (htpasswd -nbB user password)",
     ),
 }
-# Optional keys: checked only when present. key -> (roles that get it, what it is)
-OPTIONAL: dict[str, tuple[tuple[str, ...], str]] = {
-    "registry_password": (("backend",), "token that may pull the app image from GHCR (read:packages)"),
-    "traefik_dashboard_auth": (
-        ("backend", "monitoring"),
-        "htpasswd line for the Traefik dashboard, when pillar enables it",
-    ),
+# Optional keys: checked only when present. key -> what it is
+OPTIONAL_FORMATS: dict[str, str] = {
+    "registry_password": "token that may pull the app image from GHCR (read:packages)",
+    "traefik_dashboard_auth": "htpasswd line for the Traefik dashboard, when pillar enables it",
 }
+
+# Derived: key -> (roles that need it, format check or None, what it is).
+SPEC: dict[str, tuple[tuple[str, ...], str | None, str]] = {
+    key: (roles.needing_secret(key), pattern, what) for key, (pattern, what) in FORMATS.items()
+}
+# Derived: key -> (roles that get it, what it is)
+OPTIONAL: dict[str, tuple[tuple[str, ...], str]] = {
+    key: (roles.needing_secret(key, optional=True), what) for key, what in OPTIONAL_FORMATS.items()
+}
+
+
+def _check_table() -> None:
+    """Every key a role names has a format here, and every key here is needed by some role."""
+    named = {k for r in roles.ROLES.values() for k in r.secrets}
+    named_optional = {k for r in roles.ROLES.values() for k in r.optional_secrets}
+    problems = sorted(named - set(FORMATS)) + sorted(named_optional - set(OPTIONAL_FORMATS))
+    problems += sorted(k for k, (need, _, _) in SPEC.items() if not need)
+    problems += sorted(k for k, (get, _) in OPTIONAL.items() if not get)
+    if problems:
+        raise RuntimeError(f"lostops/roles.py and lostops/secrets.py disagree about secrets: {', '.join(problems)}")
+
+
+_check_table()
 
 
 class SecretError(ValueError):
@@ -91,14 +108,16 @@ def read(file: Path | None = None) -> dict:
 
 
 def for_role(values: dict, role: str) -> dict:
-    """Only the secrets a host of `role` needs: the backend never sees the MySQL root password."""
-    roles = {**{k: v[0] for k, v in SPEC.items()}, **{k: v[0] for k, v in OPTIONAL.items()}}
-    return {k: v for k, v in values.items() if role in roles.get(k, ())}
+    """Only the secrets a host of `role` needs (lostops/roles.py): the backend never sees the MySQL root password."""
+    spec = roles.get(role)
+    wanted = set(spec.secrets) | set(spec.optional_secrets)
+    return {k: v for k, v in values.items() if k in wanted}
 
 
 def required_keys(inv: Inventory) -> list[str]:
-    roles = {h.role for h in inv.hosts.values()}
-    return [key for key, (need, _, _) in SPEC.items() if roles.intersection(need)]
+    """The keys some role of the inventory needs, in SPEC order."""
+    needed = {k for h in inv.hosts.values() for k in roles.get(h.role).secrets}
+    return [key for key in SPEC if key in needed]
 
 
 def check(values: dict, inv: Inventory, file: Path | None = None) -> None:

@@ -2,7 +2,7 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from 'lib/map.jinja' import mapdata as exporters with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
-{%- set enabled = exporters.roles.get(lostops.host.role, []) %}
+{%- set enabled = lostops.host.get('exporters', []) %}
 {#- The mysql formula's parameters (salt/lib/map.jinja: defaults, OS files,
     pillar `mysql`): where MySQL is and what the exporter's account is called
     come from one place. #}

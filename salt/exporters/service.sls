@@ -5,13 +5,14 @@
 {%- from 'lib/map.jinja' import mapdata as exporters with context %}
 {%- from 'lib/compose.jinja' import compose_project with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
-{%- set enabled = exporters.roles.get(lostops.host.role, []) %}
+{#- This host's exporters: its role's, from lostops/roles.py via the pillar. #}
+{%- set enabled = lostops.host.get('exporters', []) %}
 {%- from 'lib/map.jinja' import load_map with context %}
 {%- set mysql = load_map('mysql') | load_json %}
 {%- set ports = {} %}
 {%- for name in enabled %}
 {%-   if name not in ['node_exporter', 'cadvisor', 'mysqld_exporter'] %}
-{{ raise('exporters:roles:' ~ lostops.host.role ~ ': unknown exporter ' ~ name) }}
+{{ raise('lostops:host:exporters: unknown exporter ' ~ name ~ ' (role ' ~ lostops.host.role ~ ', lostops/roles.py)') }}
 {%-   endif %}
 {%-   set service = exporters[name].service %}
 {%-   if service not in lostops.services %}

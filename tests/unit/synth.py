@@ -18,12 +18,12 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 @functools.cache
 def synth(inventory: str = "example") -> tuple[Path, dict, object]:
-    """(cdktf.out directory, parsed cdk.tf.json, the NetworkStack) for one inventory."""
+    """(cdktf.out directory, parsed cdk.tf.json, the NetworkStack) for one inventory (a name or a path)."""
     from lostops.inventory import load
     from stacks import cdk
     from stacks.network import NetworkStack
 
-    outdir = Path(tempfile.mkdtemp(prefix=f"lostops-synth-{inventory}-"))
+    outdir = Path(tempfile.mkdtemp(prefix=f"lostops-synth-{Path(inventory).stem}-"))
     app = cdk.App(outdir=str(outdir))
     stack = NetworkStack(app, "network", load(inventory))
     app.synth()

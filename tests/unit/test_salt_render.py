@@ -17,16 +17,14 @@ import pytest
 import yaml
 
 from lostops import inventory as inventory_mod
+from lostops import roles
 
 INVENTORIES = ("example", "lab")
 HOSTS = {inv: list(inventory_mod.load(inv).hosts) for inv in INVENTORIES}
 CASES = [(inv, host) for inv in INVENTORIES for host in HOSTS[inv]]
 STANDIN = "lostops-standin"
-TOP = {
-    "backend": ["common", "firewall", "docker", "traefik", "exporters", "app"],
-    "database": ["common", "firewall", "docker", "mysql", "exporters"],
-    "monitoring": ["common", "firewall", "docker", "traefik", "exporters", "monitoring"],
-}
+# The formulas of each role: the role table, which salt/top.sls applies through the pillar.
+TOP = {name: list(role.formulas) for name, role in roles.ROLES.items()}
 
 
 def _compose_files(files: dict[str, str]) -> dict[str, dict]:
