@@ -95,7 +95,7 @@ def test_files_holding_secrets_are_private(hosts, host, secret_values):
 @pytest.mark.parametrize("host", ["backend", "monitoring"])
 def test_acme_storage_exists_0600(hosts, converged, host):
     """acme.json exists (0600) even with ACME off in the lab (path from the traefik formula's state)."""
-    path = _state_name(converged, host, "traefik-acme-storage-managed")
+    path = _state_name(converged, host, "traefik-acme-storage-file-managed")
     f = hosts[host].file(path)
     assert f.exists and f.is_file, f"{host}: {path} missing"
     assert f.mode == 0o600, f"{host}: {path} mode {f.mode:04o}"
@@ -103,7 +103,7 @@ def test_acme_storage_exists_0600(hosts, converged, host):
 
 
 def test_mysql_data_dir_owner(hosts, converged):
-    path = _state_name(converged, "database", "mysql-data-dir-managed")
+    path = _state_name(converged, "database", "mysql-data-dir-file-directory")
     uid = yaml.safe_load(Path(lib.REPO, "salt/mysql/parameters/defaults.yaml").read_text())["uid"]
     assert uid == 999, "the official MySQL image runs mysqld as uid 999"
     f = hosts["database"].file(path)

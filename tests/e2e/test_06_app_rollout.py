@@ -86,9 +86,9 @@ def test_rollout_healthy_version(lab, converged, salt_env, state):
     problems = []
     if run.rc != 0 or not run.ok("backend"):
         problems.append("apply failed:\n" + run.report(["backend"]))
-    deploy = run.state("backend", "app-rollout-deploy-run") or {}
+    deploy = run.state("backend", "app-rollout-deploy-cmd-run") or {}
     if not deploy.get("changes"):
-        problems.append(f"app-rollout-deploy-run did not run: {deploy.get('comment')}")
+        problems.append(f"app-rollout-deploy-cmd-run did not run: {deploy.get('comment')}")
     after = app_containers(lab)
     names = sorted(c["name"] for c in after)
     want = f"lostops-app-{new}"
@@ -144,10 +144,10 @@ def test_rollback_on_unhealthy_version(lab, converged, salt_env, state):
     problems = []
     if run.rc == 0:
         problems.append("salt-ssh exited 0 for an unhealthy version")
-    deploy = run.state("backend", "app-rollout-deploy-run")
+    deploy = run.state("backend", "app-rollout-deploy-cmd-run")
     if deploy is None or deploy.get("result") is not False:
-        problems.append(f"app-rollout-deploy-run did not fail: {deploy and deploy.get('comment')}")
-    others = [f for f in run.failures("backend") if not f.startswith("app-rollout-deploy-run")]
+        problems.append(f"app-rollout-deploy-cmd-run did not fail: {deploy and deploy.get('comment')}")
+    others = [f for f in run.failures("backend") if not f.startswith("app-rollout-deploy-cmd-run")]
     if others:
         problems.append(f"other states failed too: {others}")
     after = app_containers(lab)

@@ -1,7 +1,7 @@
 """6. Persistence: MySQL's data survives a re-creation and a reboot of the database host.
 
 The data location is the one the mysql formula manages (state
-`mysql-data-dir-managed` of the first converge) and must be what the running
+`mysql-data-dir-file-directory` of the first converge) and must be what the running
 container mounts as /var/lib/mysql. A MySQL setting changed on the salt-ssh
 command line (`mysql:config`, salt/mysql/pillar.example: "A change recreates
 the container") must re-create the container; then the database host really
@@ -40,7 +40,7 @@ def ctx():
 
 @pytest.mark.summary("mysql re-create")
 def test_mysql_recreated_on_config_change(lab, converged, salt_env, ctx):
-    data_dir = converged.state("database", "mysql-data-dir-managed")["name"]
+    data_dir = converged.state("database", "mysql-data-dir-file-directory")["name"]
     name, before = mysql_container(lab)
     assert before["mounts"].get("/var/lib/mysql") == data_dir, (
         f"the container mounts {before['mounts'].get('/var/lib/mysql')} as /var/lib/mysql, the state manages {data_dir}"
