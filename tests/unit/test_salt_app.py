@@ -237,7 +237,8 @@ def test_lab_app_image_with_migrations_no_resolver(highstate):
     assert cfg["migrate"]["command"] == prod["migrate"]["command"]
     r = cfg["router"]
     assert r == "app-" + cfg["version"].replace(".", "-")
-    assert f"traefik.http.routers.{r}.tls.certresolver" not in cfg["labels"]
+    # ACME from the lab's Pebble (pillar/overrides/lab/traefik.sls): same resolver as production
+    assert cfg["labels"][f"traefik.http.routers.{r}.tls.certresolver"] == "le"
     assert cfg["labels"][f"traefik.http.routers.{r}.rule"] == "Host(`app.lab.lostops.test`)"
 
 
