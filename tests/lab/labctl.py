@@ -77,6 +77,7 @@ HOST_PACKAGES = [
     "util-linux",  # mount, nsenter
     "tar",
     "curl",  # tests probe HTTP from the outer machine
+    "openssl",  # the lab ACME CA and Pebble's API certificate (outer.py)
 ]
 
 SUITE = "trixie"
