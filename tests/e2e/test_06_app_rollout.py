@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -175,3 +176,63 @@ def test_rollback_on_unhealthy_version(lab, converged, salt_env, state):
             f"{seen['ok']}/{seen['ok']} polls, failing container removed ({run.seconds:.0f} s)",
         )
     assert not problems, "\n".join(problems) + "\n" + run.report(["backend"])
+
+
+@pytest.mark.summary("app roll-out through traefik")
+def test_rollout_through_traefik_loses_no_request(lab, converged, salt_env, state):
+    """A healthy roll-out while the app is polled THROUGH the real Traefik every 100 ms
+    (HTTPS from the lab's internet address, certificate verified against Pebble's
+    root): 0 failed requests. Old and new containers carry different router names
+    (per version), so Traefik serves both until the old one is removed."""
+    from tests.e2e.test_02_traefik import https_get, pebble_roots, verified_ctx
+
+    running = [c for c in app_containers(lab) if c["status"] == "running" and c["health"] == "healthy"]
+    assert len(running) == 1, f"expected one healthy app container, got {running}"
+    old = running[0]
+    new = "1.0.2" if old["version"] != "1.0.2" else "1.0.3"
+    ctx = verified_ctx(pebble_roots())
+    backend = lib.host_ip("backend")
+    stop, seen, errors = threading.Event(), {"ok": 0, "fail": 0}, []
+
+    def poll():
+        while not stop.is_set():
+            try:
+                status, _, body = https_get(backend, "app.lab.lostops.test", "/", ctx)
+                good = status == 200 and b"counter sum:" in body
+                detail = f"{status} {body[:60]!r}"
+            except Exception as exc:  # every failure counts
+                good, detail = False, repr(exc)[:120]
+            seen["ok" if good else "fail"] += 1
+            if not good and len(errors) < 5:
+                errors.append(detail)
+            stop.wait(0.1)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    time_start = time.monotonic()
+    try:
+        run = lib.salt_ssh("backend", "state.apply", env=salt_env, pillar={"app": {"version": new}}, timeout=600)
+        stop.wait(2)
+    finally:
+        stop.set()
+        poller.join(10)
+    seconds = time.monotonic() - time_start
+    total = seen["ok"] + seen["fail"]
+    problems = []
+    if run.rc != 0 or not run.ok("backend"):
+        problems.append("apply failed:\n" + run.report(["backend"]))
+    if [c["name"] for c in app_containers(lab)] != [f"lostops-app-{new}"]:
+        problems.append(f"app containers after the roll-out: {[c['name'] for c in app_containers(lab)]}")
+    if not seen["ok"]:
+        problems.append("no request answered through Traefik")
+    if seen["fail"]:
+        problems.append(f"{seen['fail']}/{total} requests through Traefik failed, e.g. {errors}")
+    summary = (
+        f"{old['version']} -> {new}: {total} requests through Traefik every 100 ms "
+        f"({total / seconds:.1f}/s over {seconds:.0f} s), {seen['fail']} failed"
+    )
+    if problems:
+        lib.SUMMARY.failed("app roll-out through traefik", summary + " | " + problems[0].splitlines()[0])
+    else:
+        lib.SUMMARY.ok("app roll-out through traefik", summary)
+    assert not problems, "\n".join(problems)
