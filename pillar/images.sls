@@ -2,9 +2,10 @@
 # Rendered as name:tag[@digest] by salt/lib/images.jinja. No `latest` anywhere
 # (tests/unit/test_salt_render.py enforces it).
 #
-# An entry may also carry `command` and `healthcheck` (lists, compose syntax)
-# that replace the service's own; only the end-to-end lab uses them, to run
-# its stand-in listener image (pillar/overrides/lab/).
+# The lab replaces an image here and, where the program is a stand-in, its
+# command through the formula's `compose_override` (a compose override file;
+# pillar/overrides/lab/), never through the production templates. The app's
+# per-version command/healthcheck (images:app) go to the roll-out, not to compose.
 images:
   # Traefik < 3.6.1 talks Docker API 1.24 to the Docker provider; Docker
   # Engine 29 refuses anything below API 1.44 ("client version 1.24 is too

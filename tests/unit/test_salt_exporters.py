@@ -17,6 +17,7 @@ import yaml
 
 from lostops import render
 from lostops.inventory import REPO_ROOT as REPO
+from tests.unit import composemerge
 from tests.unit.conftest import _RENDERS as RENDERS
 
 COMPOSE = "/opt/lostops/exporters/compose.yaml"
@@ -51,7 +52,10 @@ def files(host: str, inventory: str = "example") -> dict:
 
 
 def compose(host: str, inventory: str = "example") -> dict:
-    return yaml.safe_load(files(host, inventory)[COMPOSE])
+    """compose.yaml merged with compose.override.yaml (the lab's stand-ins), as compose does."""
+    rendered_files = files(host, inventory)
+    override = rendered_files.get(COMPOSE.replace("compose.yaml", "compose.override.yaml"))
+    return composemerge.merge(yaml.safe_load(rendered_files[COMPOSE]), yaml.safe_load(override) if override else None)
 
 
 def test_every_host_runs_exporters(highstate):

@@ -25,7 +25,7 @@ import yaml
 from lostops import inventory as inv_mod
 from lostops import policy
 from lostops import render as render_mod
-from tests.unit import formula_params
+from tests.unit import composemerge, formula_params
 
 REPO = Path(__file__).resolve().parents[2]
 FORMULA = REPO / "salt" / "monitoring"
@@ -233,7 +233,11 @@ def test_config_changes_reload_the_right_service(inventory):
 
 
 def test_lab_runs_the_real_prometheus_and_alertmanager_and_the_standin_for_grafana():
-    compose = doc("lab", "compose")
+    # The stand-in's command comes from the lab pillar as a compose override
+    # file (monitoring:compose_override), merged over compose.yaml as compose does.
+    override = rendered("lab")["pillar"]["monitoring"]["compose_override"]
+    compose = composemerge.merge(doc("lab", "compose"), override)
+    assert "command" not in doc("lab", "compose")["services"]["grafana"], "no lab hook in the production template"
     prod = doc("example", "compose")
     for name in ("prometheus", "alertmanager"):
         svc = compose["services"][name]

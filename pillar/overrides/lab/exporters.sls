@@ -12,14 +12,16 @@
 images:
   node_exporter: {name: localhost/lostops-lab-node-exporter, tag: lab, digest: ''}
   mysqld_exporter: {name: localhost/lostops-lab-mysqld-exporter, tag: lab, digest: ''}
-  cadvisor:
-    name: localhost/lostops-standin
-    tag: lab
-    digest: ''
-    command: [httpd, -f, -p, '{{ cadvisor }}', -h, /www]
-    healthcheck: [CMD, wget, -q, -O-, 'http://127.0.0.1:{{ cadvisor }}/']
+  cadvisor: {name: localhost/lostops-standin, tag: lab, digest: ''}
 
 exporters:
+  # Lab substitution as a compose override file (salt/lib/compose.jinja): the
+  # stand-in listens on cAdvisor's real port instead of running cAdvisor.
+  compose_override:
+    services:
+      cadvisor:
+        command: [httpd, -f, -p, '{{ cadvisor }}', -h, /www]
+        healthcheck: {test: [CMD, wget, -q, -O-, 'http://127.0.0.1:{{ cadvisor }}/']}
   compose:
     healthcheck:
       # Lab timing only: Docker runs the first health check one interval after

@@ -12,14 +12,17 @@
 images:
   prometheus: {name: localhost/lostops-lab-prometheus, tag: lab, digest: ''}
   alertmanager: {name: localhost/lostops-lab-alertmanager, tag: lab, digest: ''}
-  grafana:
-    name: localhost/lostops-standin
-    tag: lab
-    digest: ''
-    command: [busybox, httpd, -f, -p, '0.0.0.0:3000', -h, /www]
-    healthcheck: [CMD, wget, -q, -O-, 'http://127.0.0.1:3000/']
+  grafana: {name: localhost/lostops-standin, tag: lab, digest: ''}
 
 monitoring:
+  # Lab substitution as a compose override file (compose.override.yaml next to
+  # the production compose.yaml, salt/lib/compose.jinja): the stand-in listens
+  # on Grafana's real internal port instead of running Grafana.
+  compose_override:
+    services:
+      grafana:
+        command: [busybox, httpd, -f, -p, '0.0.0.0:3000', -h, /www]
+        healthcheck: {test: [CMD, wget, -q, -O-, 'http://127.0.0.1:3000/']}
   grafana:
     # Needs the grafana CLI of the real image (stand-in above).
     reset_admin_password: false
