@@ -78,7 +78,7 @@ test: deps ## every test tier: unit, then end-to-end (root; installs missing Deb
 	@rm -rf $(RESULTS); mkdir -p $(RESULTS); rc=0; \
 	$(MAKE) --no-print-directory test-unit PYTEST_ARGS='--junitxml=$(RESULTS)/unit.xml' || rc=$$?; \
 	if [ $$rc -eq 0 ]; then $(MAKE) --no-print-directory e2e E2E_ARGS='$(E2E_ARGS) --junitxml=$(RESULTS)/e2e.xml' || rc=$$?; fi; \
-	$(LOSTOPS) summary tests unit=$(RESULTS)/unit.xml e2e=$(RESULTS)/e2e.xml; \
+	$(LOSTOPS) summary tests $(if $(RECORD_FIGURES),--record) unit=$(RESULTS)/unit.xml e2e=$(RESULTS)/e2e.xml; \
 	exit $$rc
 
 test-unit: deps ## fast unit tier: inventory, policy, stacks, checkov, Salt renders, promtool, workflows
@@ -106,4 +106,4 @@ secrets: deps ## write pillar/secrets.yaml (0600) from LOSTOPS_SECRET_* environm
 -include mk/*.mk
 
 # Targets defined in mk/*.mk need the environment as well.
-render lint-salt test-salt e2e bench-e2e: deps
+render lint-salt test-salt e2e bench-e2e lab: deps

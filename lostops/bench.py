@@ -62,4 +62,12 @@ def run(runs: int | None = None) -> int:
     print(f"(a) project synth: min {min(project):.2f}s  median {ma:.2f}s")
     print(f"(b) floor synth:   min {min(floor):.2f}s  median {mb:.2f}s")
     print(f"median ratio a/b: {ratio:.3f} (target <= {TARGET})")
+    from lostops import figures
+
+    rows = [
+        ("project synth", f"min {min(project):.2f} s, median {ma:.2f} s ({runs} runs)"),
+        ("floor synth", f"min {min(floor):.2f} s, median {mb:.2f} s"),
+        ("median ratio project/floor", f"{ratio:.3f} (target ≤ {TARGET})"),
+    ]
+    print(f"figures: {figures.record('synth', rows)}")
     return 0 if ratio <= TARGET else 1

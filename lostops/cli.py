@@ -243,12 +243,13 @@ def summary_drift(salt_json: str | None, mode: str, cdktf_diff: str | None, no_c
 
 
 @summary.command("tests")
+@click.option("--record", is_flag=True, help="also write the lines to docs/figures.md (section test)")
 @click.argument("reports", nargs=-1, metavar="TIER=REPORT.xml...")
-def summary_tests(reports: tuple[str, ...]) -> None:
+def summary_tests(reports: tuple[str, ...], record: bool) -> None:
     """The closing summary of `make test`: one line per tier, then `total: N passed, N failed`."""
     from lostops import testsummary
 
-    _done(testsummary.run(list(reports)))
+    _done(testsummary.run(list(reports), record=record))
 
 
 # --------------------------------------------------------------------------- release

@@ -61,8 +61,10 @@ def line(tier: Tier) -> str:
     return f"{tier.name} tier: {tier.tests} tests ({', '.join(parts)}) in {duration(tier.seconds)}"
 
 
-def run(args: list[str]) -> int:
-    """Print the summary of TIER=REPORT.xml arguments; 0, or 2 on bad usage."""
+def run(args: list[str], record: bool = False) -> int:
+    """Print the summary of TIER=REPORT.xml arguments; 0, or 2 on bad usage.
+
+    `record`: also write the tiers' lines to docs/figures.md (section `test`)."""
     tiers = []
     for arg in args:
         name, sep, path = arg.partition("=")
@@ -84,4 +86,9 @@ def run(args: list[str]) -> int:
     total = Tier("total", sum(t.tests for t in ran), sum(t.failed for t in ran), sum(t.skipped for t in ran))
     tail = f", {total.skipped} skipped" if total.skipped else ""
     print(f"total: {total.passed} passed, {total.failed} failed{tail}")
+    if record:
+        from lostops import figures
+
+        rows = [(f"{t.name} tier", line(t).split(": ", 1)[1]) for t in tiers]
+        print(f"figures: {figures.record('test', rows)}")
     return 0

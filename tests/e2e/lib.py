@@ -177,6 +177,7 @@ def lab_secret_values() -> dict[str, str]:
 
     cert, key = _mysql_ca()
     tok = lambda: pysecrets.token_hex(12)
+    prometheus_password = "lab-prom-" + tok()
     values = {
         "mysql_root_password": "lab-root-" + tok(),
         "mysql_app_password": "lab-app-" + tok(),
@@ -186,11 +187,14 @@ def lab_secret_values() -> dict[str, str]:
         "app_key": "base64:" + base64.b64encode(pysecrets.token_bytes(32)).decode(),
         "grafana_admin_password": "lab-grafana-" + tok(),
         "discord_webhook_url": "https://discord.com/api/webhooks/000000/lab-e2e-" + tok(),
-        "prometheus_basic_auth": "prometheus:" + _apr1("lab-prom-" + tok()),
+        "prometheus_basic_auth": "prometheus:" + _apr1(prometheus_password),
     }
     missing = set(spec.SPEC) - set(values)
     if missing:  # the SPEC grew: this tier must learn the new key
         raise AssertionError(f"tests/e2e/lib.py has no lab value for secrets {sorted(missing)}")
+    # Not a secret of the platform: the plain password behind the htpasswd line,
+    # for tests and `make lab` that log in to Prometheus through Traefik.
+    values["prometheus_password"] = prometheus_password
     return values
 
 

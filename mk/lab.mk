@@ -1,0 +1,11 @@
+# The whole platform on this machine (included by the Makefile: include
+# mk/*.mk). `make lab` is the README's third path after `make synth` and
+# `make test`: "see it run". Root, like the end-to-end tier; see docs/lab.md.
+.PHONY: lab lab-down
+
+lab: e2e-preflight ## boot the 3 lab hosts, converge them like production, leave them running and print what to open (root)
+	@$(E2E_PYTHON) -m tests.e2e.platform up
+
+lab-down: ## remove the lab: hosts, bridge, outer services; then check that nothing is left (root)
+	@python3 tests/lab/labctl.py down >/dev/null 2>&1 || true
+	@python3 tests/lab/labctl.py check-clean

@@ -1,0 +1,56 @@
+"""13. A real browser looks at the platform: headless Chromium through Traefik.
+
+The app and the Prometheus UI are opened by name through the real Traefik
+(names pinned to the lab hosts with --host-resolver-rules, nothing else
+resolves), trusting ONLY Pebble's issuing root (the lab's ACME CA, written to
+.lab/ca.pem by tests/e2e/platform.py). Without that CA the same page is
+refused. The screenshots are kept as test output in .test-results/screenshots/.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e import browser, lib, platform
+
+SHOTS = lib.REPO / ".test-results" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def site(converged):
+    names = platform.lab_names()
+    roots, _ = platform.wait_for_certificates(names)
+    platform.CA_FILE.write_text(roots)
+    return names
+
+
+def _name(names: dict[str, str], prefix: str) -> str:
+    return next(n for n in names if n.startswith(prefix + "."))
+
+
+@pytest.mark.summary("browser")
+def test_app_and_prometheus_in_chromium_trusting_only_the_lab_ca(site, secret_values):
+    app, prom = _name(site, "app"), _name(site, "prometheus")
+
+    page = browser.look(f"https://{app}/", ca_file=platform.CA_FILE, resolve=site, screenshot=SHOTS / "app.png")
+    assert "counter sum:" in page.text, f"the app page through Traefik: {page.text[:300]!r}"
+    assert "db tls:" in page.text
+
+    refused = browser.look(f"https://{app}/", ca_file=None, resolve=site)
+    assert "counter sum:" not in refused.text, "Chromium accepted the certificate without the lab CA"
+
+    password = secret_values["prometheus_password"]
+    anonymous = browser.look(f"https://{prom}/graph", ca_file=platform.CA_FILE, resolve=site)
+    assert "Prometheus" not in anonymous.text or "401" in anonymous.text, "Prometheus answered without basic auth"
+    ui = browser.look(
+        f"https://prometheus:{password}@{prom}/targets",
+        ca_file=platform.CA_FILE,
+        resolve=site,
+        screenshot=SHOTS / "prometheus-targets.png",
+    )
+    assert "Prometheus" in ui.text, f"the Prometheus UI through Traefik: {ui.text[:300]!r}"
+    lib.SUMMARY.ok(
+        "browser",
+        f"Chromium opened https://{app}/ and https://{prom}/targets through Traefik trusting only the lab CA "
+        f"(refused without it); screenshots in {SHOTS.relative_to(lib.REPO)}/",
+    )
