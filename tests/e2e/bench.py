@@ -89,6 +89,9 @@ def main() -> int:
         print("\nlostops e2e benchmark")
         for k, v in rows:
             print(f"  {k:<{width}}  {v}")
+        from lostops import figures
+
+        print(f"figures: {figures.record('e2e', [r for r in rows if r[0] != 'check-clean'])}")
     return rc
 
 
