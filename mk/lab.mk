@@ -4,7 +4,7 @@
 .PHONY: lab lab-down
 
 lab: e2e-preflight ## boot the 3 lab hosts, converge them like production, leave them running and print what to open (root)
-	@$(E2E_PYTHON) -m tests.e2e.platform up
+	@$(E2E_PYTHON) -m tests.e2e.labup up
 
 lab-down: ## remove the lab: hosts, bridge, outer services; then check that nothing is left (root)
 	@python3 tests/lab/labctl.py down >/dev/null 2>&1 || true

@@ -3,7 +3,7 @@
 The app and the Prometheus UI are opened by name through the real Traefik
 (names pinned to the lab hosts with --host-resolver-rules, nothing else
 resolves), trusting ONLY Pebble's issuing root (the lab's ACME CA, written to
-.lab/ca.pem by tests/e2e/platform.py). Without that CA the same page is
+.lab/ca.pem by tests/e2e/labup.py). Without that CA the same page is
 refused. The screenshots are kept as test output in .test-results/screenshots/.
 """
 
@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e import browser, lib, platform
+from tests.e2e import browser, labup, lib
 
 SHOTS = lib.REPO / ".test-results" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def site(converged):
-    names = platform.lab_names()
-    roots, _ = platform.wait_for_certificates(names)
-    platform.CA_FILE.write_text(roots)
+    names = labup.lab_names()
+    roots, _ = labup.wait_for_certificates(names)
+    labup.CA_FILE.write_text(roots)
     return names
 
 
@@ -32,7 +32,7 @@ def _name(names: dict[str, str], prefix: str) -> str:
 def test_app_and_prometheus_in_chromium_trusting_only_the_lab_ca(site, secret_values):
     app, prom = _name(site, "app"), _name(site, "prometheus")
 
-    page = browser.look(f"https://{app}/", ca_file=platform.CA_FILE, resolve=site, screenshot=SHOTS / "app.png")
+    page = browser.look(f"https://{app}/", ca_file=labup.CA_FILE, resolve=site, screenshot=SHOTS / "app.png")
     assert "counter sum:" in page.text, f"the app page through Traefik: {page.text[:300]!r}"
     assert "db tls:" in page.text
 
@@ -40,11 +40,11 @@ def test_app_and_prometheus_in_chromium_trusting_only_the_lab_ca(site, secret_va
     assert "counter sum:" not in refused.text, "Chromium accepted the certificate without the lab CA"
 
     password = secret_values["prometheus_password"]
-    anonymous = browser.look(f"https://{prom}/graph", ca_file=platform.CA_FILE, resolve=site)
+    anonymous = browser.look(f"https://{prom}/graph", ca_file=labup.CA_FILE, resolve=site)
     assert "Prometheus" not in anonymous.text or "401" in anonymous.text, "Prometheus answered without basic auth"
     ui = browser.look(
         f"https://prometheus:{password}@{prom}/targets",
-        ca_file=platform.CA_FILE,
+        ca_file=labup.CA_FILE,
         resolve=site,
         screenshot=SHOTS / "prometheus-targets.png",
     )

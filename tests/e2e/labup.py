@@ -169,7 +169,7 @@ def cmd_up() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.e2e.platform", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.e2e.labup", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("up",), help="make lab; make lab-down is labctl.py down + check-clean")
     parser.parse_args(argv)
     return cmd_up()
