@@ -1,0 +1,368 @@
+"""12. Release rehearsal: the deploy job's make targets, run from the "internet" address.
+
+The release workflow's deploy job (.github/workflows/release.yml) runs only
+`make --no-print-directory release-*` targets (mk/release.mk) with its inputs
+in environment variables. Here the SAME targets run against the lab with:
+
+- **the runner's address = the lab's "internet" address 10.77.0.200**, which is
+  not in the lab inventory's `ssh.admin_sources` (10.77.0.1/32). Every ssh
+  and scp that salt-ssh starts (and the ProxyCommand ssh that reaches the
+  database through the backend) leaves from it: a directory of wrappers put
+  first in PATH (`ssh`/`scp` exec the real binaries with
+  `-o BindAddress=10.77.0.200`; salt-ssh resolves `ssh`/`scp` through PATH,
+  and ssh runs a ProxyCommand through the shell with the same PATH). The make
+  targets, the roster and the repository are unchanged. sshd's own log on the
+  hosts proves the source address of every login of the rehearsal;
+- **the NSG step stubbed**: `LOSTOPS_JIT_CHANNEL=exec` skips it (there is no
+  NSG in the lab) and says so;
+- **the out-of-band channel emulated**: `LOSTOPS_JIT_EXEC='python3
+  tests/lab/labctl.py exec {host} --'` (nsenter as root, no SSH), standing in
+  for `az vm run-command invoke`;
+- `deps-deploy` assumed done (the venv exists): make runs with
+  `-o <venv>/.synced-deploy -o node_modules/.synced`, and the wrapper
+  directory holds `pipenv`/`npm` stand-ins that fail loudly, so the rehearsal
+  can never run `pipenv sync` or `npm ci`;
+- the secrets file is the lab's (the e2e fixture), not `make release-secrets`
+  (which would write pillar/secrets.yaml into the working tree).
+
+Steps (one summary line each): (1) SSH refused before; (2) `make
+release-access-open` grants it; (3) `make release-guard` + `make
+release-rollout` deploy a new app version (fresh backup first, then the
+migration one-shot, then the switch); (4) `make release-access-close`
+removes access and `make release-access-check` is clean; (5) an element left
+behind (`LOSTOPS_JIT_TTL=5s`) expires by itself; (6) `make release-guard`
+refuses a version older than the serving one unless `FORCE=true`.
+
+The test itself never logs in over SSH (it would come from the admin
+address): it inspects the hosts with `labctl exec` (nsenter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import lib
+
+SOURCE = lib.INTERNET_IP
+DIRECT = ["backend", "monitoring"]  # the JIT targets (no ssh_via)
+MAKE_VENV = os.environ.get("VENV") or ".venv"  # what mk/release.mk's $(VENV) is
+BACKUP_DIR = "/srv/lostops/mysql/backups"  # salt/mysql/parameters (backup:dir)
+STATE_DIR = "/var/lib/lostops/app"  # salt/app/parameters (state_dir)
+ROLLOUT_LOG = "/var/log/lostops/app-rollout.log"
+
+
+def _wrapper(path: Path, body: str) -> None:
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+@pytest.fixture(scope="module")
+def rehearsal(lab, salt_env, converged):
+    """The deploy job's environment, with every ssh bound to the internet address."""
+    real_ssh, real_scp = shutil.which("ssh"), shutil.which("scp")
+    assert real_ssh and real_scp, "ssh/scp not found"
+    bindir = Path(tempfile.mkdtemp(prefix="lostops-rehearsal-bin-"))
+    _wrapper(bindir / "ssh", f'exec {shlex.quote(real_ssh)} -o BindAddress={SOURCE} "$@"')
+    _wrapper(bindir / "scp", f'exec {shlex.quote(real_scp)} -o BindAddress={SOURCE} "$@"')
+    for tool in ("pipenv", "npm"):
+        _wrapper(bindir / tool, f'echo "release rehearsal: {tool} must not run (deps-deploy is done)" >&2; exit 97')
+    env = dict(salt_env)
+    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "APP_DIGEST", "FORCE", "APP_VERSION"):
+        env.pop(k, None)
+    env.update(
+        {
+            "PATH": f"{bindir}:{env['PATH']}",
+            "LOSTOPS_JIT_IP": SOURCE,
+            "LOSTOPS_JIT_CHANNEL": "exec",
+            "LOSTOPS_JIT_EXEC": "python3 tests/lab/labctl.py exec {host} --",
+        }
+    )
+    raw_out = lib.REPO / "salt-apply.json"
+    had_raw = raw_out.exists()
+    state = {"env": env, "bindir": bindir, "lab": lab, "t0": time.time(), "logins": {}}
+    yield state
+    shutil.rmtree(bindir, ignore_errors=True)
+    if not had_raw:  # release rollout's raw salt output (release-cleanup's job in CI)
+        raw_out.unlink(missing_ok=True)
+
+
+def make(rh: dict, target: str, *args: str, timeout: float = 900, **env) -> subprocess.CompletedProcess:
+    """`make --no-print-directory <target>` as the workflow runs it (inputs in the environment)."""
+    e = dict(rh["env"])
+    e.update(env)
+    argv = [
+        "make",
+        "--no-print-directory",
+        "-o",
+        f"{MAKE_VENV}/.synced-deploy",
+        "-o",
+        "node_modules/.synced",
+        target,
+        *args,
+    ]
+    t0 = time.monotonic()
+    r = subprocess.run(argv, cwd=lib.REPO, env=e, capture_output=True, text=True, timeout=timeout)
+    r.seconds = time.monotonic() - t0
+    log = lib.LAB_DIR / "rehearsal"
+    log.mkdir(parents=True, exist_ok=True)
+    (log / f"{time.strftime('%H%M%S')}-{target}.log").write_text(
+        f"{argv} env: { {k: v for k, v in env.items()} }\nexit {r.returncode} in {r.seconds:.1f} s\n"
+        f"--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}\n"
+    )
+    for tool in ("pipenv", "npm"):
+        assert f"{tool} must not run" not in r.stderr, f"make {target} tried to run {tool}"
+    return r
+
+
+def ssh_from_internet(rh: dict, host: str) -> subprocess.CompletedProcess:
+    """`ssh lostops@<host> true` from 10.77.0.200 (the database through the backend)."""
+    args = rh["lab"].ssh_args(host, connect_timeout=3)
+    argv = [str(rh["bindir"] / "ssh"), "-o", "ControlMaster=no", *args[1:], "true"]
+    return subprocess.run(argv, env=rh["env"], capture_output=True, text=True, timeout=60)
+
+
+def reach(rh: dict) -> dict[str, str]:
+    out = {}
+    for h in lib.HOSTS:
+        r = ssh_from_internet(rh, h)
+        out[h] = "ok" if r.returncode == 0 else (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
+    return out
+
+
+def set_elements(rh: dict, host: str) -> list[str]:
+    r = rh["lab"].exec(host, "nft -j list set inet lostops jit_ssh", timeout=60)
+    assert r.returncode == 0, f"{host}: nft list set jit_ssh failed: {r.stderr.strip()}"
+    from lostops.jit import parse_set_elements
+
+    return parse_set_elements(r.stdout)
+
+
+def exec_out(rh: dict, host: str, cmd: str) -> str:
+    r = rh["lab"].exec(host, cmd, timeout=120)
+    assert r.returncode == 0, f"{host}: {cmd!r} failed (exit {r.returncode}): {r.stderr.strip()}"
+    return r.stdout.strip()
+
+
+def logins_since(rh: dict, host: str, since: float) -> list[str]:
+    """Source addresses of sshd's accepted logins on `host` since `since` (epoch seconds)."""
+    out = exec_out(
+        rh,
+        host,
+        f"journalctl -u ssh.service --since @{int(since)} -o cat --no-pager | grep 'Accepted publickey' || true",
+    )
+    return [line.split(" from ", 1)[1].split()[0] for line in out.splitlines() if " from " in line]
+
+
+def serving(rh: dict) -> str:
+    r = subprocess.run(
+        [str(lib.VENV / "bin" / "lostops"), "jit", "serving-version"],
+        cwd=lib.REPO,
+        env=rh["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, f"lostops jit serving-version failed: {r.stderr.strip()}"
+    return r.stdout.strip()
+
+
+def lines(text: str, *needles: str) -> list[str]:
+    return [line for line in text.splitlines() if any(n in line for n in needles)]
+
+
+# --------------------------------------------------------------------------- (1)
+@pytest.mark.summary("rehearsal 1 before")
+def test_ssh_refused_before_open(rehearsal):
+    rh = rehearsal
+    for h in DIRECT:
+        assert set_elements(rh, h) == [], f"{h}: jit_ssh is not empty before the rehearsal"
+    probe = lib.probe_local([("tcp", lib.host_ip(h), 22) for h in DIRECT], SOURCE)
+    got = reach(rh)
+    assert all(v == "timeout" for v in probe.values()), f"TCP to port 22 from {SOURCE}: {probe}"
+    assert all(v != "ok" for v in got.values()), f"ssh from {SOURCE} got in before the open step: {got}"
+    lib.SUMMARY.ok(
+        "rehearsal 1 before",
+        f"from {SOURCE} (not an admin source) SSH is refused: TCP 22 "
+        + ", ".join(f"{h} {probe[f'tcp/{lib.host_ip(h)}:22']}" for h in DIRECT)
+        + "; ssh "
+        + ", ".join(f"{h}: {v.split(': ', 1)[-1]}" for h, v in got.items()),
+    )
+
+
+# --------------------------------------------------------------------------- (2)
+@pytest.mark.summary("rehearsal 2 open")
+def test_open_grants_ssh(rehearsal):
+    rh = rehearsal
+    r = make(rh, "release-access-open")
+    assert r.returncode == 0, f"make release-access-open: exit {r.returncode}: {r.stderr.strip()[-600:]}"
+    assert len(lines(r.stdout, "NSG step skipped")) == len(DIRECT), r.stdout
+    elements = {h: set_elements(rh, h) for h in DIRECT}
+    assert all(v == [SOURCE] for v in elements.values()), f"jit_ssh after open: {elements}"
+    ttl = exec_out(rh, "backend", "nft list set inet lostops jit_ssh | grep -o 'timeout [0-9][0-9hms]*' | head -1")
+    got = reach(rh)
+    assert all(v == "ok" for v in got.values()), f"ssh from {SOURCE} after the open step: {got}"
+    rh["opened"] = True
+    lib.SUMMARY.ok(
+        "rehearsal 2 open",
+        f"make release-access-open ({r.seconds:.1f} s): NSG step skipped (channel exec), "
+        f"jit_ssh = {{{SOURCE}}} on {', '.join(DIRECT)} ({ttl}); ssh from {SOURCE} now reaches all 3 hosts",
+    )
+
+
+# --------------------------------------------------------------------------- (3)
+@pytest.mark.summary("rehearsal 3 roll-out")
+def test_rollout_from_the_internet_address(rehearsal):
+    rh = rehearsal
+    if not rh.get("opened"):
+        pytest.fail("the open step failed: no access for the roll-out", pytrace=False)
+    before = serving(rh)
+    major, minor, _ = (int(x) for x in before.split("."))
+    new = f"{major}.{minor + 1}.0"
+    rh["old"], rh["new"] = before, new
+    t_start = time.time()
+
+    guard = make(rh, "release-guard", APP_VERSION=new, FORCE="false")
+    assert guard.returncode == 0, f"make release-guard {new}: exit {guard.returncode}: {guard.stderr.strip()}"
+    summary_md = lib.LAB_DIR / "rehearsal" / "summary.md"
+    summary_md.unlink(missing_ok=True)
+    r = make(rh, "release-rollout", f"RELEASE_SUMMARY={summary_md}", APP_VERSION=new, APP_DIGEST="", FORCE="false")
+    assert r.returncode == 0, (
+        f"make release-rollout {new}: exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}\n"
+        + (summary_md.read_text() if summary_md.exists() else "")
+    )
+    out = r.stdout.splitlines()
+    i_backup = next((i for i, line in enumerate(out) if "release-rollout: backup:" in line), None)
+    i_apply = next((i for i, line in enumerate(out) if "release-rollout: salt-ssh '*' state.apply" in line), None)
+    assert i_backup is not None and "finished" in out[i_backup], f"no fresh backup reported:\n{r.stdout}"
+    assert i_apply is not None and i_backup < i_apply, f"backup not before the apply:\n{r.stdout}"
+
+    # the backup file, then the migration marker, then the new container
+    backups = exec_out(
+        rh,
+        "database",
+        f"find {BACKUP_DIR} -maxdepth 1 -name 'all-databases-*.sql.gz' -newermt @{int(t_start) - 1} "
+        "-printf '%T@ %s %f\\n' | sort -n",
+    ).splitlines()
+    assert backups, f"no backup file written in {BACKUP_DIR} since the roll-out started"
+    b_time, b_size, b_name = backups[-1].split()
+    marker = f"{STATE_DIR}/migrated-{new}"
+    m_time = exec_out(rh, "backend", f"stat -c %.9Y {marker}")
+    assert float(b_time) < float(m_time), f"backup {b_name} ({b_time}) is not older than {marker} ({m_time})"
+    migration_log = exec_out(rh, "backend", f"grep -c 'running migrations of {new}' {ROLLOUT_LOG} || true")
+    assert migration_log not in ("", "0"), f"{ROLLOUT_LOG} has no migration run of {new}"
+    deployed = exec_out(rh, "backend", f"cat {STATE_DIR}/deployed-version")
+    assert deployed == new, f"deployed-version is {deployed!r}, not {new}"
+    cs = json.loads(
+        exec_out(
+            rh,
+            "backend",
+            "ids=$(docker ps -aq --filter label=lostops.app.managed=true); "
+            "[ -z \"$ids\" ] && echo '[]' || docker inspect $ids",
+        )
+    )
+    versions = [((c["Config"].get("Labels") or {}).get("lostops.app.version"), c["State"]["Status"]) for c in cs]
+    healthy = [(c["State"].get("Health") or {}).get("Status") for c in cs]
+    assert versions == [(new, "running")] and healthy == ["healthy"], f"app containers: {versions} {healthy}"
+
+    # every login of the roll-out came from the internet address
+    logins = {h: logins_since(rh, h, t_start) for h in lib.HOSTS}
+    rh["logins"] = logins
+    for h in DIRECT:
+        assert logins[h] and set(logins[h]) == {SOURCE}, f"{h}: logins since the roll-out started from {logins[h]}"
+    assert logins["database"] and set(logins["database"]) == {lib.host_ip("backend")}, (
+        f"database: logins from {logins['database']} (expected only through the backend)"
+    )
+    lib.SUMMARY.ok(
+        "rehearsal 3 roll-out",
+        f"make release-guard ({guard.stdout.strip().splitlines()[-1]}) + make release-rollout APP_VERSION={new} "
+        f"({r.seconds:.0f} s, exit 0): backup {b_name} ({b_size} B) at {float(b_time):.1f}, then migration "
+        f"marker migrated-{new} at {float(m_time):.1f} (+{float(m_time) - float(b_time):.1f} s), {before} -> {new} "
+        f"healthy, old container removed; sshd logins: "
+        + ", ".join(f"{h} {len(v)}x from {'/'.join(sorted(set(v)))}" for h, v in logins.items()),
+    )
+
+
+# --------------------------------------------------------------------------- (4)
+@pytest.mark.summary("rehearsal 4 close")
+def test_close_removes_access(rehearsal):
+    rh = rehearsal
+    r = make(rh, "release-access-close")
+    assert r.returncode == 0, f"make release-access-close: exit {r.returncode}: {r.stderr.strip()[-600:]}"
+    elements = {h: set_elements(rh, h) for h in DIRECT}
+    assert all(v == [] for v in elements.values()), f"jit_ssh after close: {elements}"
+    got = reach(rh)
+    assert all(v != "ok" for v in got.values()), f"ssh from {SOURCE} still gets in after close: {got}"
+    check = make(rh, "release-access-check")
+    assert check.returncode == 0 and "None: no NSG rule" in check.stdout, (
+        f"make release-access-check after close: exit {check.returncode}\n{check.stdout}{check.stderr}"
+    )
+    lib.SUMMARY.ok(
+        "rehearsal 4 close",
+        f"make release-access-close ({r.seconds:.1f} s): jit_ssh empty on {', '.join(DIRECT)}; ssh from {SOURCE} "
+        f"refused again ({', '.join(sorted(set(v.split(': ', 1)[-1] for v in got.values())))}); "
+        "make release-access-check: clean (exit 0)",
+    )
+
+
+# --------------------------------------------------------------------------- (5)
+@pytest.mark.summary("rehearsal 5 expiry")
+def test_element_left_behind_expires(rehearsal):
+    rh = rehearsal
+    r = make(rh, "release-access-open", LOSTOPS_JIT_TTL="5s")
+    assert r.returncode == 0, f"make release-access-open (5s): exit {r.returncode}: {r.stderr.strip()[-600:]}"
+    t_open = time.monotonic()
+    # the job "dies" here: no close step
+    left = make(rh, "release-access-check")
+    assert left.returncode != 0 and SOURCE in left.stdout, f"the leftover is not reported:\n{left.stdout}"
+    reported = len(lines(left.stdout, "still has"))
+
+    def expired():
+        return all(set_elements(rh, h) == [] for h in DIRECT)
+
+    assert lib.wait_for(expired, 30, 0.5), f"jit_ssh elements did not expire: {[set_elements(rh, h) for h in DIRECT]}"
+    gone_s = time.monotonic() - t_open
+    got = reach(rh)
+    assert all(v != "ok" for v in got.values()), f"ssh from {SOURCE} after the expiry: {got}"
+    check = make(rh, "release-access-check")
+    assert check.returncode == 0, f"make release-access-check after the expiry: {check.stdout}{check.stderr}"
+    lib.SUMMARY.ok(
+        "rehearsal 5 expiry",
+        f"open with LOSTOPS_JIT_TTL=5s and no close: release-access-check reported {reported} leftover(s) "
+        f"(exit {left.returncode}); the elements expired by themselves {gone_s:.1f} s after the open; "
+        "ssh refused, release-access-check clean",
+    )
+
+
+# --------------------------------------------------------------------------- (6)
+@pytest.mark.summary("rehearsal 6 guard")
+def test_older_version_refused_unless_forced(rehearsal):
+    rh = rehearsal
+    if "new" not in rh:
+        pytest.fail("the roll-out step did not run: nothing newer serves", pytrace=False)
+    now, older = serving(rh), rh["old"]
+    assert now == rh["new"], f"serving {now!r}, expected {rh['new']}"
+    refused = make(rh, "release-guard", APP_VERSION=older, FORCE="false")
+    assert refused.returncode != 0, f"release-guard allowed {older} over {now}: {refused.stdout}"
+    msg = (lines(refused.stderr, "release-guard:") or [""])[-1]
+    assert "refused" in msg and f"older than the serving {now}" in msg, refused.stderr
+    same = make(rh, "release-guard", APP_VERSION=now, FORCE="false")
+    assert same.returncode == 0, f"redeploy of {now} refused: {same.stderr}"
+    forced = make(rh, "release-guard", APP_VERSION=older, FORCE="true")
+    assert forced.returncode == 0, f"FORCE=true still refused: {forced.stderr}"
+    assert "(forced)" in forced.stdout, forced.stdout
+    lib.SUMMARY.ok(
+        "rehearsal 6 guard",
+        f"serving {now}: make release-guard APP_VERSION={older} refused (make exit {refused.returncode}: "
+        f"{msg.split(': ', 1)[-1]}); {now} allowed (redeploy); FORCE=true allowed: "
+        f"{forced.stdout.strip().splitlines()[-1]}",
+    )
