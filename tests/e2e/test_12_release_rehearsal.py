@@ -176,6 +176,11 @@ def serving(rh: dict) -> str:
     return r.stdout.strip()
 
 
+def short(reach_result: dict[str, str]) -> str:
+    """The distinct ssh errors, without the "connect to host ..." prefix."""
+    return "; ".join(sorted({v.rsplit(": ", 1)[-1] for v in reach_result.values()}))
+
+
 def lines(text: str, *needles: str) -> list[str]:
     return [line for line in text.splitlines() if any(n in line for n in needles)]
 
@@ -192,10 +197,9 @@ def test_ssh_refused_before_open(rehearsal):
     assert all(v != "ok" for v in got.values()), f"ssh from {SOURCE} got in before the open step: {got}"
     lib.SUMMARY.ok(
         "rehearsal 1 before",
-        f"from {SOURCE} (not an admin source) SSH is refused: TCP 22 "
+        f"from {SOURCE} (not an admin source) SSH is refused: TCP 22 of "
         + ", ".join(f"{h} {probe[f'tcp/{lib.host_ip(h)}:22']}" for h in DIRECT)
-        + "; ssh "
-        + ", ".join(f"{h}: {v.split(': ', 1)[-1]}" for h, v in got.items()),
+        + f"; ssh to all {len(got)} hosts fails ({short(got)})",
     )
 
 
@@ -285,8 +289,8 @@ def test_rollout_from_the_internet_address(rehearsal):
     lib.SUMMARY.ok(
         "rehearsal 3 roll-out",
         f"make release-guard ({guard.stdout.strip().splitlines()[-1]}) + make release-rollout APP_VERSION={new} "
-        f"({r.seconds:.0f} s, exit 0): backup {b_name} ({b_size} B) at {float(b_time):.1f}, then migration "
-        f"marker migrated-{new} at {float(m_time):.1f} (+{float(m_time) - float(b_time):.1f} s), {before} -> {new} "
+        f"({r.seconds:.0f} s, exit 0): fresh backup {b_name} ({b_size} B), then the migration one-shot "
+        f"(marker migrated-{new} {float(m_time) - float(b_time):.1f} s later), {before} -> {new} "
         f"healthy, old container removed; sshd logins: "
         + ", ".join(f"{h} {len(v)}x from {'/'.join(sorted(set(v)))}" for h, v in logins.items()),
     )
@@ -309,7 +313,7 @@ def test_close_removes_access(rehearsal):
     lib.SUMMARY.ok(
         "rehearsal 4 close",
         f"make release-access-close ({r.seconds:.1f} s): jit_ssh empty on {', '.join(DIRECT)}; ssh from {SOURCE} "
-        f"refused again ({', '.join(sorted(set(v.split(': ', 1)[-1] for v in got.values())))}); "
+        f"refused again ({short(got)}); "
         "make release-access-check: clean (exit 0)",
     )
 
@@ -318,13 +322,21 @@ def test_close_removes_access(rehearsal):
 @pytest.mark.summary("rehearsal 5 expiry")
 def test_element_left_behind_expires(rehearsal):
     rh = rehearsal
+    t_open = time.monotonic()
     r = make(rh, "release-access-open", LOSTOPS_JIT_TTL="5s")
     assert r.returncode == 0, f"make release-access-open (5s): exit {r.returncode}: {r.stderr.strip()[-600:]}"
-    t_open = time.monotonic()
+    elements = {h: set_elements(rh, h) for h in DIRECT}
+    left_s = time.monotonic() - t_open
     # the job "dies" here: no close step
+    if left_s < 5:
+        assert all(v == [SOURCE] for v in elements.values()), f"jit_ssh after the 5s open: {elements}"
     left = make(rh, "release-access-check")
-    assert left.returncode != 0 and SOURCE in left.stdout, f"the leftover is not reported:\n{left.stdout}"
-    reported = len(lines(left.stdout, "still has"))
+    check_s = time.monotonic() - t_open
+    if check_s < 4:  # under heavy load the check may finish after the expiry: then it proves nothing here
+        assert left.returncode != 0 and SOURCE in left.stdout, f"the leftover is not reported:\n{left.stdout}"
+        reported = f"release-access-check reported {len(lines(left.stdout, 'still has'))} leftover(s) (make exit {left.returncode})"
+    else:
+        reported = f"release-access-check took until {check_s:.1f} s (not counted)"
 
     def expired():
         return all(set_elements(rh, h) == [] for h in DIRECT)
@@ -337,8 +349,8 @@ def test_element_left_behind_expires(rehearsal):
     assert check.returncode == 0, f"make release-access-check after the expiry: {check.stdout}{check.stderr}"
     lib.SUMMARY.ok(
         "rehearsal 5 expiry",
-        f"open with LOSTOPS_JIT_TTL=5s and no close: release-access-check reported {reported} leftover(s) "
-        f"(exit {left.returncode}); the elements expired by themselves {gone_s:.1f} s after the open; "
+        f"open with LOSTOPS_JIT_TTL=5s and no close: {reported}; "
+        f"the elements expired by themselves within {gone_s:.1f} s of the open; "
         "ssh refused, release-access-check clean",
     )
 
@@ -355,6 +367,7 @@ def test_older_version_refused_unless_forced(rehearsal):
     assert refused.returncode != 0, f"release-guard allowed {older} over {now}: {refused.stdout}"
     msg = (lines(refused.stderr, "release-guard:") or [""])[-1]
     assert "refused" in msg and f"older than the serving {now}" in msg, refused.stderr
+    assert "Error 3" in refused.stderr, f"lostops release guard did not exit 3: {refused.stderr}"
     same = make(rh, "release-guard", APP_VERSION=now, FORCE="false")
     assert same.returncode == 0, f"redeploy of {now} refused: {same.stderr}"
     forced = make(rh, "release-guard", APP_VERSION=older, FORCE="true")
@@ -362,7 +375,7 @@ def test_older_version_refused_unless_forced(rehearsal):
     assert "(forced)" in forced.stdout, forced.stdout
     lib.SUMMARY.ok(
         "rehearsal 6 guard",
-        f"serving {now}: make release-guard APP_VERSION={older} refused (make exit {refused.returncode}: "
+        f"serving {now}: make release-guard APP_VERSION={older} refused (guard exit 3: "
         f"{msg.split(': ', 1)[-1]}); {now} allowed (redeploy); FORCE=true allowed: "
         f"{forced.stdout.strip().splitlines()[-1]}",
     )
