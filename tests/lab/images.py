@@ -412,6 +412,10 @@ IMAGES: dict[str, dict] = {
         "package": "prometheus",
     },
     "alertmanager": {
+        # Go reads every file of these directories as roots, after the system
+        # bundle: the lab CA is trusted too, for the lab's stand-in of
+        # https://discord.com (outer.py webhook; production: public roots only).
+        "Env": [*_PROM_ENV, f"SSL_CERT_DIR=/etc/ssl/certs:/{LAB_CA_IN_IMAGE.rsplit('/', 1)[0]}"],
         "Entrypoint": ["/bin/alertmanager"],
         "Cmd": ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"],
         "User": "nobody",

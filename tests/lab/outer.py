@@ -4,11 +4,16 @@ Started by ``labctl.py up`` (each in the lab's cgroup tree, so ``down`` kills
 them and ``check-clean`` sees a leftover), never reachable from outside the
 machine:
 
-- ``webhook``: a Discord-webhook receiver, http://10.77.0.1:9099/ . Every POST
-  (any path, e.g. ``/api/webhooks/<id>/<token>``) is appended as one JSON line
-  (time, path, content type, body parsed as JSON when it is JSON) to
-  ``.lab/webhook/requests.jsonl`` and answered ``204 No Content`` like
-  Discord; ``GET /requests`` returns the recorded list.
+- ``webhook``: a Discord-webhook receiver, http://10.77.0.1:9099/ and
+  https://10.77.0.1:443/ (certificate for discord.com and discordapp.com,
+  issued by the lab's CA ``lab_ca``, which the lab Alertmanager image trusts;
+  the lab pillar maps discord.com to 10.77.0.1 in the alertmanager container,
+  so the production secret ``https://discord.com/api/webhooks/...`` lands
+  here). Every POST (any path, e.g. ``/api/webhooks/<id>/<token>``) is
+  appended as one JSON line (time, path, content type, user agent, scheme,
+  body parsed as JSON when it is JSON) to ``.lab/outer/webhook.jsonl`` and
+  answered ``204 No Content`` like Discord; ``GET /requests`` returns the
+  recorded list.
 - ``pebble-challtestsrv`` (shipped by Debian's pebble package) as the DNS
   server Pebble asks (10.77.0.1:8053): A records for every ``hosts.<h>.dns``
   name of ``pillar/inventory/lab.yaml`` (-> the host's private IP), added
@@ -29,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -37,14 +44,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 WEBHOOK_PORT = 9099
+WEBHOOK_TLS_PORT = 443
+# The names the webhook's HTTPS certificate is for (lostops/secrets.py accepts both).
+DISCORD_NAMES = ("discord.com", "discordapp.com")
 DNS_PORT = 8053
 DNS_MGMT_PORT = 8055
 PEBBLE_PORT = 14000
 PEBBLE_MGMT_PORT = 15000
+LAB_CACHE = Path(os.environ.get("LOSTOPS_LAB_CACHE", "/var/cache/lostops-lab"))
 
 
 # ------------------------------------------------------------------ webhook --
-def webhook(bind: str, port: int, out: Path) -> None:
+def webhook(bind: str, port: int, out: Path, tls_port: int = 0, cache: Path | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
 
@@ -61,6 +72,8 @@ def webhook(bind: str, port: int, out: Path) -> None:
                 "path": self.path,
                 "content_type": self.headers.get("Content-Type"),
                 "user_agent": self.headers.get("User-Agent"),
+                "scheme": "https" if isinstance(self.connection, ssl.SSLSocket) else "http",
+                "host": self.headers.get("Host"),
                 "body": body,
             }
             with lock, open(out, "a", encoding="utf-8") as fh:
@@ -85,6 +98,15 @@ def webhook(bind: str, port: int, out: Path) -> None:
         def log_message(self, fmt, *args):
             sys.stderr.write("webhook: " + (fmt % args) + "\n")
 
+    if tls_port:
+        # Bound before the plain port: labctl's readiness check (the plain
+        # port answers) then also means HTTPS is up.
+        cert, key = server_cert(cache or LAB_CACHE, out.parent, "discord", [f"DNS:{n}" for n in DISCORD_NAMES])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        tls = ThreadingHTTPServer((bind, tls_port), H)
+        tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+        threading.Thread(target=tls.serve_forever, daemon=True).start()
     ThreadingHTTPServer((bind, port), H).serve_forever()
 
 
@@ -126,14 +148,20 @@ def lab_ca(cache: Path) -> tuple[Path, Path]:
 
 def pebble_cert(cache: Path, out: Path, ip: str) -> tuple[Path, Path]:
     """Pebble's HTTPS certificate for ``ip``, signed by lab_ca (written to ``out``)."""
+    return server_cert(cache, out, "pebble-api", [f"IP:{ip}", "DNS:localhost"])
+
+
+def server_cert(cache: Path, out: Path, stem: str, sans: list[str]) -> tuple[Path, Path]:
+    """A TLS server certificate for ``sans`` (``DNS:x``/``IP:y``), signed by lab_ca,
+    written to ``out/<stem>.pem`` and ``.key``; new at every call (30 days)."""
     ca, ca_key = lab_ca(cache)
     out.mkdir(parents=True, exist_ok=True)
-    cert, key, ext = out / "pebble-api.pem", out / "pebble-api.key", out / "pebble-api.ext"
-    ext.write_text(f"subjectAltName=IP:{ip},DNS:localhost\nextendedKeyUsage=serverAuth\n")
-    csr = out / "pebble-api.csr"
+    cert, key, ext = out / f"{stem}.pem", out / f"{stem}.key", out / f"{stem}.ext"
+    ext.write_text(f"subjectAltName={','.join(sans)}\nextendedKeyUsage=serverAuth\n")
+    csr = out / f"{stem}.csr"
     subprocess.run(
         ["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-subj", f"/CN={ip}", "-keyout", str(key), "-out", str(csr)],
+         "-subj", f"/CN={sans[0].split(':', 1)[1]}", "-keyout", str(key), "-out", str(csr)],
         check=True, capture_output=True,
     )  # fmt: skip
     subprocess.run(
@@ -195,8 +223,10 @@ def main(argv=None) -> int:
     p.add_argument("--bind", required=True)
     p.add_argument("--port", type=int, default=WEBHOOK_PORT)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--tls-port", type=int, default=WEBHOOK_TLS_PORT, help="HTTPS as discord.com; 0: off")
+    p.add_argument("--cache", type=Path, default=LAB_CACHE, help="lab cache (the lab CA)")
     a = ap.parse_args(argv)
-    webhook(a.bind, a.port, a.out)
+    webhook(a.bind, a.port, a.out, a.tls_port, a.cache)
     return 0
 
 

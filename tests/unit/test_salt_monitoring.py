@@ -254,6 +254,24 @@ def test_lab_runs_the_real_prometheus_and_alertmanager_and_the_standin_for_grafa
         assert "ports" not in svc
 
 
+def test_lab_delivers_alerts_to_its_discord_stand_in_with_production_rules():
+    # The e2e alert test (tests/e2e/test_11_alerts.py): in the lab, discord.com is
+    # the outer machine's receiver (one extra_hosts line in the compose override);
+    # only the group interval is shortened; the route otherwise and the receiver
+    # (secret file, send_resolved) are production's. Production has no override.
+    override = rendered("lab")["pillar"]["monitoring"]["compose_override"]
+    compose = composemerge.merge(doc("lab", "compose"), override)
+    assert compose["services"]["alertmanager"]["extra_hosts"] == ["discord.com:10.77.0.1"]
+    assert rendered("example")["pillar"]["monitoring"].get("compose_override", {}) == {}
+    assert "extra_hosts" not in doc("example", "compose")["services"]["alertmanager"]
+    lab, prod = doc("lab", "alertmanager"), doc("example", "alertmanager")
+    assert lab["route"]["group_interval"] == "10s" and prod["route"]["group_interval"] == "5m"
+    assert {k: v for k, v in lab["route"].items() if k != "group_interval"} == {
+        k: v for k, v in prod["route"].items() if k != "group_interval"
+    }
+    assert lab["receivers"] == prod["receivers"]
+
+
 # --------------------------------------------------------------------------- Traefik exposure
 
 

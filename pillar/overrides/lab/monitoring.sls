@@ -23,6 +23,17 @@ monitoring:
       grafana:
         command: [busybox, httpd, -f, -p, '0.0.0.0:3000', -h, /www]
         healthcheck: {test: [CMD, wget, -q, -O-, 'http://127.0.0.1:3000/']}
+      # No DNS and no internet in the lab: discord.com (the production webhook
+      # URL's host) is the outer machine's Discord-webhook receiver, which
+      # serves HTTPS with a discord.com certificate from the lab CA; the lab
+      # Alertmanager image trusts that CA (tests/lab/outer.py, images.py).
+      alertmanager:
+        extra_hosts: ['discord.com:10.77.0.1']
+  alertmanager:
+    route:
+      # Lab timing only: the resolved message waits for the group's next
+      # flush, 5m in production; the e2e alert test waits for it (test_11).
+      group_interval: 10s
   grafana:
     # Needs the grafana CLI of the real image (stand-in above).
     reset_admin_password: false
