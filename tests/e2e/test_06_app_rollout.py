@@ -72,6 +72,75 @@ def wait_healthy(lab, name: str, timeout: float = 30) -> dict | None:
     return lib.wait_for(get, timeout, 1)
 
 
+class TraefikPoll:
+    """GET https://app.<lab zone>/ THROUGH the real Traefik every 100 ms from the
+    lab's internet address (certificate verified against Pebble's root), in a
+    thread; every exception, non-200 or body without the app's DB answer is a
+    failure. ``with TraefikPoll() as tp: ...`` then tp.total, tp.fail, tp.rate."""
+
+    NAME = "app.lab.lostops.test"
+    INTERVAL = 0.1
+
+    def __init__(self, ready_timeout: float = 120):
+        from tests.e2e.test_02_traefik import https_get, pebble_roots, verified_ctx
+
+        self._get, self._ctx = https_get, verified_ctx(pebble_roots())
+        self._ip = lib.host_ip("backend")
+        self.ok = self.fail = 0
+        self.errors: list[str] = []
+        # Alone (-k), the test may run before Traefik has its ACME certificate.
+        if not lib.wait_for(lambda: self.one()[0], ready_timeout, 2):
+            raise AssertionError(f"the app is not served through Traefik before the roll-out: {self.one()[1]}")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def one(self) -> tuple[bool, str]:
+        try:
+            status, _, body = self._get(self._ip, self.NAME, "/", self._ctx)
+            return status == 200 and b"counter sum:" in body, f"{status} {body[:60]!r}"
+        except Exception as exc:  # every failure counts
+            return False, repr(exc)[:120]
+
+    def _run(self):
+        while not self._stop.is_set():
+            good, detail = self.one()
+            if good:
+                self.ok += 1
+            else:
+                self.fail += 1
+                if len(self.errors) < 5:
+                    self.errors.append(detail)
+            self._stop.wait(self.INTERVAL)
+
+    def __enter__(self):
+        self._t0 = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.wait(2)  # keep polling 2 s after the roll-out ended
+        self._stop.set()
+        self._thread.join(10)
+        self.seconds = time.monotonic() - self._t0
+        return False
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.fail
+
+    def text(self) -> str:
+        return (
+            f"{self.total} requests through Traefik every 100 ms ({self.total / self.seconds:.1f}/s over "
+            f"{self.seconds:.0f} s), {self.fail} failed"
+        )
+
+
+def traefik_labels(lab, name: str) -> dict[str, str]:
+    r = lab.run("backend", f"docker inspect -f '{{{{json .Config.Labels}}}}' {name}", timeout=30)
+    assert r.returncode == 0, r.stderr
+    return {k: v for k, v in json.loads(r.stdout).items() if k.startswith("traefik.")}
+
+
 @pytest.fixture(scope="module")
 def state():
     return {}
@@ -129,6 +198,7 @@ def test_rollback_on_unhealthy_version(lab, converged, salt_env, state):
             stop.wait(1.0)
 
     poller = threading.Thread(target=poll, daemon=True)
+    tp = TraefikPoll()
     poller.start()
     bad_pillar = {
         "app": {
@@ -138,11 +208,14 @@ def test_rollback_on_unhealthy_version(lab, converged, salt_env, state):
         }
     }
     try:
-        run = lib.salt_ssh("backend", "state.apply", env=salt_env, pillar=bad_pillar, timeout=600)
+        with tp:
+            run = lib.salt_ssh("backend", "state.apply", env=salt_env, pillar=bad_pillar, timeout=600)
     finally:
         stop.set()
         poller.join(10)
     problems = []
+    if tp.fail or not tp.ok:
+        problems.append(f"through Traefik: {tp.text()}, e.g. {tp.errors}")
     if run.rc == 0:
         problems.append("salt-ssh exited 0 for an unhealthy version")
     deploy = run.state("backend", "app-rollout-deploy-cmd-run")
@@ -173,9 +246,61 @@ def test_rollback_on_unhealthy_version(lab, converged, salt_env, state):
         lib.SUMMARY.ok(
             "app roll-back",
             f"{FAILING_VERSION} unhealthy -> salt-ssh exit {run.rc}, {cur['version']} kept running and answered "
-            f"{seen['ok']}/{seen['ok']} polls, failing container removed ({run.seconds:.0f} s)",
+            f"{seen['ok']}/{seen['ok']} polls at the container and {tp.ok}/{tp.total} through Traefik every 100 ms "
+            f"({tp.total / tp.seconds:.1f}/s), failing container removed ({run.seconds:.0f} s)",
         )
     assert not problems, "\n".join(problems) + "\n" + run.report(["backend"])
+
+
+@pytest.mark.summary("app roll-out, other traefik labels")
+def test_rollout_with_other_traefik_labels_loses_no_request(lab, converged, salt_env, state):
+    """A roll-out to a version whose Traefik labels differ from the old one's in
+    every value a version can change (router/service name prefix app:router,
+    service port app:port: the new container listens on another port) while
+    the app is polled THROUGH the real Traefik every 100 ms: 0 failed requests.
+    (The next test rolls back to the default labels, again polled.)"""
+    running = [c for c in app_containers(lab) if c["status"] == "running" and c["health"] == "healthy"]
+    assert len(running) == 1, f"expected one healthy app container, got {running}"
+    old = running[0]
+    new = "1.1.0" if old["version"] != "1.1.0" else "1.1.1"
+    port = 8081
+    pillar = {
+        "app": {
+            "version": new,
+            "router": "web",
+            "port": port,
+            # the lab app listens on APP_LISTEN_PORT (tests/lab/images.py, lab-app-serve)
+            "versions": {new: {"command": ["env", f"APP_LISTEN_PORT={port}", "lab-app-serve"]}},
+        }
+    }
+    old_labels = traefik_labels(lab, old["name"])
+    with TraefikPoll() as tp:
+        run = lib.salt_ssh("backend", "state.apply", env=salt_env, pillar=pillar, timeout=600)
+    problems = []
+    if run.rc != 0 or not run.ok("backend"):
+        problems.append("apply failed:\n" + run.report(["backend"]))
+    after = app_containers(lab)
+    if [c["name"] for c in after] != [f"lostops-app-{new}"]:
+        problems.append(f"app containers after the roll-out: {[c['name'] for c in after]}")
+        new_labels = {}
+    else:
+        new_labels = traefik_labels(lab, after[0]["name"])
+    ports = sorted({v for k, v in {**old_labels, **new_labels}.items() if k.endswith(".loadbalancer.server.port")})
+    routers = sorted({k.split(".")[3] for k in {**old_labels, **new_labels} if k.startswith("traefik.http.routers.")})
+    if new_labels and (len(ports) != 2 or len(routers) != 2):
+        problems.append(f"the labels do not differ as intended: ports {ports}, routers {routers}")
+    if not tp.ok:
+        problems.append("no request answered through Traefik")
+    if tp.fail:
+        problems.append(f"{tp.fail}/{tp.total} requests through Traefik failed, e.g. {tp.errors}")
+    summary = (
+        f"{old['version']} -> {new} (routers {' -> '.join(routers)}, service port {' -> '.join(ports)}): {tp.text()}"
+    )
+    if problems:
+        lib.SUMMARY.failed("app roll-out, other traefik labels", summary + " | " + problems[0].splitlines()[0])
+    else:
+        lib.SUMMARY.ok("app roll-out, other traefik labels", summary)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.summary("app roll-out through traefik")
