@@ -13,6 +13,8 @@ services (component updates, sync, metrics, safe browsing) are switched off.
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 import subprocess
 import tempfile
@@ -46,8 +48,13 @@ class BrowserError(RuntimeError):
 @dataclass
 class Page:
     url: str
-    text: str
+    text: str  # the DOM (HTML) after the page ran
     screenshot: Path | None
+
+    @property
+    def visible(self) -> str:
+        """The DOM's text without tags, whitespace folded."""
+        return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", self.text)).split())
 
 
 def chromium() -> str:

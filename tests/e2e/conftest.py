@@ -8,7 +8,7 @@ Session fixtures (shared by every test module, in this order):
 ``salt_env``   the environment of every salt-ssh subprocess: ``.lab/env``
                (LOSTOPS_INVENTORY=lab, LOSTOPS_SSH_KEY, LOSTOPS_KNOWN_HOSTS) plus
                LOSTOPS_SECRETS_FILE=.lab/secrets.yaml, written by the real
-               ``scripts/write-secrets`` with throw-away values.
+               ``lostops secrets write`` with throw-away values.
 ``converge``   the first ``salt-ssh '*' state.apply`` (shared; tests/e2e/test_01).
 ``converged``  the same, but fails the requesting test when the first converge
                did not succeed (nothing after it is meaningful then).

@@ -81,6 +81,14 @@ def wait_for_certificates(names: dict[str, str], timeout: float = CERT_TIMEOUT) 
     return roots, time.monotonic() - t0
 
 
+def credentials() -> dict[str, str]:
+    """The throw-away logins `make lab` generated (.lab/credentials), {} when there are none."""
+    if not CREDENTIALS.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in CREDENTIALS.read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs if not k.startswith("#")}
+
+
 def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

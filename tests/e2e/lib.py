@@ -26,7 +26,7 @@ VENV = Path(os.environ.get("VENV") or REPO / ".venv")
 if not VENV.is_absolute():
     VENV = REPO / VENV
 SALT_SSH = VENV / "bin" / "salt-ssh"
-PYTHON = VENV / "bin" / "python"
+LOSTOPS = VENV / "bin" / "lostops"
 SECRETS_FILE = LAB_DIR / "secrets.yaml"
 SSH_CONFIG = LAB_DIR / "ssh_config"
 ACCESS_MATRIX = REPO / "tests" / "access-matrix.yaml"
@@ -137,37 +137,12 @@ def salt_env(lab_env: dict[str, str], secrets_file: Path = SECRETS_FILE) -> dict
 
 # ------------------------------------------------------------------ secrets --
 def _mysql_ca() -> tuple[str, str]:
-    """A throw-away CA: scripts/make-mysql-ca if it exists, else openssl."""
-    script = REPO / "scripts" / "make-mysql-ca"
-    if script.exists():
-        r = subprocess.run(
-            [str(PYTHON), str(script), "--cn", "Lostops lab MySQL CA"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=REPO,
-        )
-        vals = dict(re.findall(r"^export (\w+)='([^']*)'", r.stdout, re.M))
-        return vals["LOSTOPS_SECRET_MYSQL_CA_CERT"], vals["LOSTOPS_SECRET_MYSQL_CA_KEY"]
-    tmp = LAB_DIR / "ca.tmp"
-    tmp.mkdir(exist_ok=True)
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-            "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-            "-subj", "/O=Lostops/CN=Lostops lab MySQL CA",
-            "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", str(tmp / "ca.key"), "-out", str(tmp / "ca.pem"),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    cert, key = (tmp / "ca.pem").read_text(), (tmp / "ca.key").read_text()
-    for p in tmp.iterdir():
-        p.unlink()
-    tmp.rmdir()
-    return cert.strip(), key.strip()
+    """A throw-away MySQL CA from the project's own `lostops mysql-ca` (as production makes it)."""
+    r = subprocess.run(
+        [str(LOSTOPS), "mysql-ca", "--cn", "Lostops lab MySQL CA"], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    vals = dict(re.findall(r"^export (\w+)='([^']*)'", r.stdout, re.M))
+    return vals["LOSTOPS_SECRET_MYSQL_CA_CERT"], vals["LOSTOPS_SECRET_MYSQL_CA_KEY"]
 
 
 def _apr1(password: str) -> str:
@@ -209,20 +184,20 @@ def lab_secret_values() -> dict[str, str]:
 
 
 def write_lab_secrets(lab_env: dict[str, str], path: Path = SECRETS_FILE) -> dict[str, str]:
-    """Write the lab secrets with the real scripts/write-secrets (mode 0600)."""
+    """Write the lab secrets with the real `lostops secrets write` (mode 0600)."""
     values = lab_secret_values()
     env = salt_env(lab_env, path)
     for k, v in values.items():
         env["LOSTOPS_SECRET_" + k.upper()] = v
     r = subprocess.run(
-        [str(PYTHON), str(REPO / "scripts" / "write-secrets")],
+        [str(LOSTOPS), "secrets", "write"],
         env=env,
         cwd=REPO,
         capture_output=True,
         text=True,
     )
     if r.returncode != 0:
-        raise AssertionError(f"scripts/write-secrets failed: {r.stderr.strip() or r.stdout.strip()}")
+        raise AssertionError(f"lostops secrets write failed: {r.stderr.strip() or r.stdout.strip()}")
     return values
 
 
