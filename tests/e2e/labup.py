@@ -26,12 +26,11 @@ import socket
 import ssl
 import sys
 import time
-from pathlib import Path
 
 from tests.e2e import lib, preflight
 
 CA_FILE = lib.LAB_DIR / "ca.pem"
-CREDENTIALS = lib.LAB_DIR / "credentials"
+CREDENTIALS = lib.CREDENTIALS
 CERT_TIMEOUT = 180
 
 
@@ -81,20 +80,6 @@ def wait_for_certificates(names: dict[str, str], timeout: float = CERT_TIMEOUT) 
     return roots, time.monotonic() - t0
 
 
-def credentials() -> dict[str, str]:
-    """The throw-away logins `make lab` generated (.lab/credentials), {} when there are none."""
-    if not CREDENTIALS.exists():
-        return {}
-    pairs = (line.split("=", 1) for line in CREDENTIALS.read_text().splitlines() if "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs if not k.startswith("#")}
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-
-
 def converge() -> dict:
     """Boot (or reuse) the lab, converge it, wait for certificates. Returns facts for the summary."""
     lab = lib.labctl.Lab()
@@ -102,15 +87,9 @@ def converge() -> dict:
     t0 = time.monotonic()
     lab.up()
     lab_env = lib.read_env_file(lab.env_file)
-    if reused and lib.SECRETS_FILE.exists() and CREDENTIALS.exists():
-        values = {}  # same secrets as the running hosts, or every container would be re-created
-    else:
-        values = lib.write_lab_secrets(lab_env)
-        _write_private(
-            CREDENTIALS,
-            "# lab only, throw-away values (make lab)\n"
-            f"prometheus_user=prometheus\nprometheus_password={values['prometheus_password']}\n",
-        )
+    if not (reused and lib.SECRETS_FILE.exists() and lib.CREDENTIALS.exists()):
+        # A reused lab keeps its secrets, or every container would be re-created.
+        lib.write_lab_secrets(lab_env)
     run = lib.salt_ssh("*", "state.apply", env=lib.salt_env(lab_env), timeout=900)
     if not (run.rc == 0 and all(run.ok(h) for h in lib.HOSTS)):
         raise RuntimeError("converge failed:\n" + run.report())

@@ -28,6 +28,7 @@ if not VENV.is_absolute():
 SALT_SSH = VENV / "bin" / "salt-ssh"
 LOSTOPS = VENV / "bin" / "lostops"
 SECRETS_FILE = LAB_DIR / "secrets.yaml"
+CREDENTIALS = LAB_DIR / "credentials"
 SSH_CONFIG = LAB_DIR / "ssh_config"
 ACCESS_MATRIX = REPO / "tests" / "access-matrix.yaml"
 
@@ -156,13 +157,12 @@ def _apr1(password: str) -> str:
     return r.stdout.strip()
 
 
-def lab_secret_values() -> dict[str, str]:
-    """Well-formed test values for every key of lostops/secrets.py SPEC."""
+def lab_secret_values(prometheus_password: str) -> dict[str, str]:
+    """Well-formed test values for every key of lostops/secrets.py SPEC (and nothing else)."""
     from lostops import secrets as spec
 
     cert, key = _mysql_ca()
     tok = lambda: pysecrets.token_hex(12)
-    prometheus_password = "lab-prom-" + tok()
     values = {
         "mysql_root_password": "lab-root-" + tok(),
         "mysql_app_password": "lab-app-" + tok(),
@@ -177,15 +177,16 @@ def lab_secret_values() -> dict[str, str]:
     missing = set(spec.SPEC) - set(values)
     if missing:  # the SPEC grew: this tier must learn the new key
         raise AssertionError(f"tests/e2e/lib.py has no lab value for secrets {sorted(missing)}")
-    # Not a secret of the platform: the plain password behind the htpasswd line,
-    # for tests and `make lab` that log in to Prometheus through Traefik.
-    values["prometheus_password"] = prometheus_password
     return values
 
 
 def write_lab_secrets(lab_env: dict[str, str], path: Path = SECRETS_FILE) -> dict[str, str]:
-    """Write the lab secrets with the real `lostops secrets write` (mode 0600)."""
-    values = lab_secret_values()
+    """Write the lab secrets with the real `lostops secrets write` (mode 0600).
+
+    The plain Prometheus login behind the htpasswd secret goes to
+    .lab/credentials (0600, `credentials()`), for the browser test and `make lab`."""
+    prometheus_password = "lab-prom-" + pysecrets.token_hex(12)
+    values = lab_secret_values(prometheus_password)
     env = salt_env(lab_env, path)
     for k, v in values.items():
         env["LOSTOPS_SECRET_" + k.upper()] = v
@@ -198,7 +199,20 @@ def write_lab_secrets(lab_env: dict[str, str], path: Path = SECRETS_FILE) -> dic
     )
     if r.returncode != 0:
         raise AssertionError(f"lostops secrets write failed: {r.stderr.strip() or r.stdout.strip()}")
+    fd = os.open(CREDENTIALS, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(
+            f"# lab only, throw-away values\nprometheus_user=prometheus\nprometheus_password={prometheus_password}\n"
+        )
     return values
+
+
+def credentials() -> dict[str, str]:
+    """The throw-away logins of the lab (.lab/credentials), {} when there are none."""
+    if not CREDENTIALS.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in CREDENTIALS.read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs if not k.startswith("#")}
 
 
 # ----------------------------------------------------------------- salt-ssh --

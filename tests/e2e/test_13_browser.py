@@ -32,6 +32,7 @@ def _name(names: dict[str, str], prefix: str) -> str:
 
 @pytest.mark.summary("browser")
 def test_app_and_prometheus_in_chromium_trusting_only_the_lab_ca(site, secret_values):
+    # secret_values: the fixture that writes the lab secrets and its Prometheus login (lib.credentials())
     app, prom = _name(site, "app"), _name(site, "prometheus")
 
     page = browser.look(
@@ -43,8 +44,7 @@ def test_app_and_prometheus_in_chromium_trusting_only_the_lab_ca(site, secret_va
     refused = browser.look(f"https://{app}/", ca_file=None, resolve=site)
     assert "counter sum:" not in refused.text, "Chromium accepted the certificate without the lab CA"
 
-    # A reused lab (LOSTOPS_E2E_KEEP=1 after `make lab`) keeps make lab's login.
-    password = secret_values.get("prometheus_password") or labup.credentials()["prometheus_password"]
+    password = lib.credentials()["prometheus_password"]
     # Debian's Prometheus 2.53 ships only the classic UI (/classic/...), not the React one.
     targets = f"https://{prom}/classic/targets"
     anonymous = browser.look(targets, ca_file=labup.CA_FILE, resolve=site)

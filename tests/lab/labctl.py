@@ -1228,13 +1228,18 @@ class Lab:
         return self.ssh(host, cmd, **kw)
 
     def leader_pid(self, host: str) -> int | None:
-        """Outer PID of the host's systemd (PID 1 inside)."""
+        """Outer PID of the host's systemd (PID 1 inside).
+
+        Exactly one PID namespace below ours: the init of a Docker container
+        inside the host is PID 1 of a namespace one level deeper (NSpid has
+        three fields) and must not be taken for the host's, whatever the PID
+        order (PIDs wrap around at pid_max)."""
         for pid in sorted(cgroup_unit_pids(host)):
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("NSpid:"):
                         f = line.split()[1:]
-                        if len(f) >= 2 and f[-1] == "1":
+                        if len(f) == 2 and f[1] == "1":
                             return pid
             except OSError:
                 continue
