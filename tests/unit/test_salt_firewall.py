@@ -59,6 +59,20 @@ def _run(*cmd: str, input: str | None = None, check: bool = True) -> subprocess.
     return proc
 
 
+def _sh(ns: str, *cmd: str) -> subprocess.CompletedProcess:
+    return _run("ip", "netns", "exec", ns, *cmd)
+
+
+def _container_behind_bridge(host: str, ctr: str) -> None:
+    """`ctr` behind a veth named like a Docker bridge (br-test, 172.30.0.1/24) in `host`."""
+    _run("ip", "link", "add", "lfw-k", "netns", ctr, "type", "veth", "peer", "name", "br-test", "netns", host)
+    _sh(host, "ip", "addr", "add", "172.30.0.1/24", "dev", "br-test")
+    _sh(host, "ip", "link", "set", "br-test", "up")
+    _sh(ctr, "ip", "addr", "add", "172.30.0.2/24", "dev", "lfw-k")
+    _sh(ctr, "ip", "link", "set", "lfw-k", "up")
+    _sh(ctr, "ip", "route", "add", "default", "via", "172.30.0.1")
+
+
 @contextmanager
 def netns(*names: str):
     full = [f"lofw{os.getpid() % 10000}-{next(_ns_counter)}-{n}" for n in names]
@@ -268,23 +282,15 @@ def test_published_ports_cannot_bypass_the_policy(highstate, managed_files, tmp_
     path = tmp_path / "nftables.conf"
     path.write_text(_ruleset(highstate, managed_files, "example", "database"))
     with netns("host", "ctr", "cli") as (host, ctr, cli):
-
-        def sh(ns, *cmd):
-            return _run("ip", "netns", "exec", ns, *cmd)
-
+        sh = _sh
         # client --(veth)-- host --(veth named br-test: a Docker bridge)-- container
         _run("ip", "link", "add", "lfw-c", "netns", cli, "type", "veth", "peer", "name", "eth0", "netns", host)
-        _run("ip", "link", "add", "lfw-k", "netns", ctr, "type", "veth", "peer", "name", "br-test", "netns", host)
+        _container_behind_bridge(host, ctr)
         sh(cli, "ip", "addr", "add", f"{backend_ip}/24", "dev", "lfw-c")
         sh(cli, "ip", "addr", "add", f"{other_ip}/24", "dev", "lfw-c")
         sh(cli, "ip", "link", "set", "lfw-c", "up")
         sh(host, "ip", "addr", "add", f"{db_ip}/24", "dev", "eth0")
         sh(host, "ip", "link", "set", "eth0", "up")
-        sh(host, "ip", "addr", "add", "172.30.0.1/24", "dev", "br-test")
-        sh(host, "ip", "link", "set", "br-test", "up")
-        sh(ctr, "ip", "addr", "add", "172.30.0.2/24", "dev", "lfw-k")
-        sh(ctr, "ip", "link", "set", "lfw-k", "up")
-        sh(ctr, "ip", "route", "add", "default", "via", "172.30.0.1")
         sh(host, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         # What Docker does for `ports: ["<ip>:3306:3306", "2375:2375"]`: DNAT, then accept in its FORWARD.
         _nft(
@@ -378,21 +384,13 @@ def test_containers_reach_only_the_flows_this_host_allows_from_itself(highstate,
     path = tmp_path / "nftables.conf"
     path.write_text(_ruleset(highstate, managed_files, "example", "monitoring"))
     with netns("host", "ctr") as (host, ctr):
-
-        def sh(ns, *cmd):
-            return _run("ip", "netns", "exec", ns, *cmd)
-
+        sh = _sh
         # host --(veth named br-test: a Docker bridge)-- container; the host's
         # private address sits on its own NIC (a veth pair standing in for it).
-        _run("ip", "link", "add", "lfw-k", "netns", ctr, "type", "veth", "peer", "name", "br-test", "netns", host)
+        _container_behind_bridge(host, ctr)
         sh(host, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
         sh(host, "ip", "addr", "add", f"{mon_ip}/24", "dev", "eth0")
         sh(host, "ip", "link", "set", "eth0", "up")
-        sh(host, "ip", "addr", "add", "172.30.0.1/24", "dev", "br-test")
-        sh(host, "ip", "link", "set", "br-test", "up")
-        sh(ctr, "ip", "addr", "add", "172.30.0.2/24", "dev", "lfw-k")
-        sh(ctr, "ip", "link", "set", "lfw-k", "up")
-        sh(ctr, "ip", "route", "add", "default", "via", "172.30.0.1")
         _nft(host, "-f", str(path))
         listener = subprocess.Popen(
             ["ip", "netns", "exec", host, sys.executable, "-c", _LISTENER, "22", "9100", "9999"],
