@@ -22,6 +22,6 @@ e2e: e2e-preflight ## end-to-end tier on the nspawn lab: converge, idempotence, 
 	@python3 tests/e2e/preflight.py
 	$(E2E_PYTEST) tests/e2e -v -rfE -p no:cacheprovider $(E2E_ARGS)
 
-bench-e2e: e2e-preflight ## time lab boot, first converge, no-op re-apply (target <= 15 s), peak memory per host (root)
+bench-e2e: e2e-preflight ## time lab boot, first converge, no-op re-apply (target <= 10 s), peak memory per host (root)
 	@python3 tests/e2e/preflight.py
 	$(E2E_PYTHON) tests/e2e/bench.py
