@@ -5,7 +5,8 @@ tests (``tests/unit/conftest.py``, fixture ``highstate``), so both see exactly
 the same data.
 
 Each render runs, in a subprocess of Salt's Python, what ``salt-call --local
---id <host> state.show_highstate`` runs (``salt.client.Caller``), then renders
+--id <host> state.show_highstate`` runs (``salt.client.Caller``; :class:`Renderer`
+keeps that process alive for further renders of the same host), then renders
 every templated ``file.managed`` with ``file.get_managed`` as the state would on
 the host. A throw-away minion configuration sets: file_roots ``salt/``, pillar_roots
 ``pillar/`` of this repository, the selected inventory
@@ -20,10 +21,14 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -123,56 +128,87 @@ def _errors(ret) -> str | None:
     return None
 
 
-# Runs inside Salt's Python (one process per host): compiles the highstate,
-# then renders every file.managed that has a `template` with file.get_managed
-# (exactly what file.managed does on the host), so compose files and configs
-# can be checked without a host.
+# Runs inside Salt's Python, one process per (host, inventory, grains), kept alive
+# for many requests (one JSON line each on stdin, one reply line each): starting
+# Salt costs more than a render. A "render" compiles the highstate (or the given
+# sls), then renders every file.managed that has a `template` with
+# file.get_managed (exactly what file.managed does on the host), so compose files
+# and configs can be checked without a host. A command-line pillar (salt-ssh ...
+# pillar='{...}') is merged into the compiled pillar of the states AND of the
+# templates, and taken out again before the next request.
 _WORKER = r"""
-import json, sys
-import salt.client, salt.config
+import copy, json, os, sys, traceback
+reply = os.fdopen(os.dup(1), "w", encoding="utf-8")
+os.dup2(2, 1)  # whatever Salt prints goes to the log, never into the replies
+import salt.client, salt.config, salt.utils.dictupdate
 opts = salt.config.minion_config(sys.argv[1] + "/minion")
 opts["id"] = sys.argv[2]
 opts["file_client"] = "local"
 caller = salt.client.Caller(mopts=opts)
-mods = sys.argv[3] if len(sys.argv) > 3 else ""
-# A command-line pillar (salt-ssh ... pillar='{...}'): merged into the
-# compiled pillar of the states AND of the templates rendered below.
-extra = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
-kw = {"pillar": extra} if extra else {}
-if extra:
-    import salt.utils.dictupdate
-    salt.utils.dictupdate.update(caller.opts["pillar"], extra)
-hs = caller.cmd("state.show_sls", mods, **kw) if mods else caller.cmd("state.show_highstate", **kw)
-files = {}
-if isinstance(hs, dict):
+
+
+def get_managed(sid, name, source, kw, env):
+    try:
+        sfn, _, comment = caller.cmd(
+            "file.get_managed", name, kw["template"], source, None, None, None, None, None, None,
+            env, kw.get("context"), kw.get("defaults"), skip_verify=True,
+        )
+    except Exception as exc:  # the template's own error, as file.managed would report it
+        sfn, comment = None, f"{type(exc).__name__}: {exc}"
+    if not sfn:
+        return {"state": sid, "error": comment}
+    with open(sfn, encoding="utf-8") as fh:
+        return {"state": sid, "contents": fh.read()}
+
+
+# {destination: {"state", "contents"|"error"}} of every file.managed with contents or a
+# template, and of every file of a templated file.recurse.
+def managed_files(hs):
+    files = {}
+    if not isinstance(hs, dict):
+        return files
     for sid, body in hs.items():
         args = body.get("file")
-        if not isinstance(args, list) or "managed" not in args:
+        if not isinstance(args, list):
             continue
-        kw = {}
-        for item in args:
-            if isinstance(item, dict):
-                kw.update(item)
-        name = kw.get("name", sid)
-        if "contents" in kw:
+        kw = {k: v for item in args if isinstance(item, dict) for k, v in item.items()}
+        name, source, env = kw.get("name", sid), kw.get("source"), body.get("__env__", "base")
+        if "managed" in args and "contents" in kw:
             files[name] = {"state": sid, "contents": kw["contents"]}
+        elif not kw.get("template") or not isinstance(source, str) or not source.startswith("salt://"):
             continue
-        source = kw.get("source")
-        if not kw.get("template") or not isinstance(source, str) or not source.startswith("salt://"):
-            continue
-        try:
-            sfn, _, comment = caller.cmd(
-                "file.get_managed", name, kw["template"], source, None, None, None, None, None, None,
-                body.get("__env__", "base"), kw.get("context"), kw.get("defaults"), skip_verify=True,
-            )
-        except Exception as exc:  # the template's own error, as file.managed would report it
-            sfn, comment = None, f"{type(exc).__name__}: {exc}"
-        if not sfn:
-            files[name] = {"state": sid, "error": comment}
-        else:
-            with open(sfn, encoding="utf-8") as fh:
-                files[name] = {"state": sid, "contents": fh.read()}
-print(json.dumps({"highstate": hs, "files": files}))
+        elif "managed" in args:
+            files[name] = get_managed(sid, name, source, kw, env)
+        elif "recurse" in args:
+            prefix = source[len("salt://"):].rstrip("/") + "/"
+            for path in caller.cmd("cp.list_master", env, prefix):
+                dest = name.rstrip("/") + "/" + path[len(prefix):]
+                files[dest] = get_managed(sid, dest, "salt://" + path, kw, env)
+    return files
+
+
+def render(mods, extra):
+    kw = {"pillar": extra} if extra else {}
+    pillar = caller.opts["pillar"]
+    saved = copy.deepcopy(pillar)
+    try:
+        if extra:
+            salt.utils.dictupdate.update(pillar, copy.deepcopy(extra))
+        hs = caller.cmd("state.show_sls", mods, **kw) if mods else caller.cmd("state.show_highstate", **kw)
+        return {"highstate": hs, "files": managed_files(hs), "pillar": copy.deepcopy(pillar)}
+    finally:
+        pillar.clear()
+        pillar.update(saved)
+
+
+for line in sys.stdin:
+    req = json.loads(line)
+    try:
+        out = {"ok": render(req.get("mods") or "", req.get("pillar"))}
+    except Exception:
+        out = {"exception": traceback.format_exc()[-5000:]}
+    reply.write(json.dumps(out, default=str) + "\n")
+    reply.flush()
 """
 
 
@@ -185,6 +221,156 @@ def salt_python() -> str:
             return str(cand)
     first = sc.read_text(errors="replace").splitlines()[0]
     return first[2:].strip() if first.startswith("#!") else sys.executable
+
+
+def _label(inventory: str) -> str:
+    return Path(inventory).stem if ("/" in inventory or inventory.endswith((".yaml", ".yml"))) else inventory
+
+
+class _Worker:
+    """One Salt process for one (host, inventory, grains); requests are served one at a time."""
+
+    def __init__(self, host: str, inventory: str, grains: dict | None):
+        self.host, self.inventory = host, inventory
+        self.lock = threading.Lock()
+        self.work = Path(tempfile.mkdtemp(prefix=f"lostops-render-{_label(inventory)}-{host}-"))
+        _minion_config(self.work, inventory, grains)
+        self.log = (self.work / "worker.log").open("w+b")
+        self.proc = subprocess.Popen(
+            [salt_python(), "-c", _WORKER, str(self.work), host],
+            cwd=REPO_ROOT,
+            env=render_env(inventory),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+        )
+        self._buffer = b""
+
+    def _salt_said(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace").strip()[-5000:]
+
+    def _readline(self, timeout: float) -> bytes | None:
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def request(self, mods: str, pillar: dict | None, timeout: float) -> dict:
+        with self.lock:
+            if self.proc.poll() is None:
+                try:
+                    self.proc.stdin.write(json.dumps({"mods": mods, "pillar": pillar}).encode() + b"\n")
+                    self.proc.stdin.flush()
+                except BrokenPipeError:
+                    pass
+            line = self._readline(timeout) if self.proc.poll() is None or self._buffer else None
+            if line is None:
+                self.close()
+                why = (
+                    f"no answer within {timeout:.0f} s"
+                    if self.proc.returncode is None
+                    else f"exit {self.proc.returncode}"
+                )
+                raise RenderError(self.host, self.inventory, self._salt_said() or f"Salt worker: {why}")
+            reply = json.loads(line)
+        if "exception" in reply:
+            raise RenderError(self.host, self.inventory, reply["exception"])
+        return reply["ok"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _checked(host: str, inventory: str, data: dict) -> dict:
+    problem = _errors(data["highstate"])
+    if problem is not None:
+        raise RenderError(host, inventory, problem)
+    bad = {n: f["error"] for n, f in data["files"].items() if "error" in f}
+    if bad:
+        raise RenderError(
+            host, inventory, "\n".join(f"file {n} (state {data['files'][n]['state']}): {e}" for n, e in bad.items())
+        )
+    return data
+
+
+class Renderer:
+    """Salt processes kept alive between renders, one per (host, inventory, grains).
+
+    ``render()`` returns what :func:`render_host` returns; Salt starts once per
+    key, not once per render (the unit tests render the same hosts with many
+    command-line pillars). At most ``keep`` processes stay alive (the least
+    recently used one is stopped). Use as a context manager, or call close().
+    """
+
+    def __init__(self, keep: int = 12, timeout: float = 180):
+        self.keep, self.timeout = keep, timeout
+        self._workers: OrderedDict[tuple, _Worker] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _worker(self, host: str, inventory: str, grains: dict | None) -> _Worker:
+        key = (host, inventory, json.dumps(grains, sort_keys=True))
+        stale = []
+        with self._lock:
+            worker = self._workers.pop(key, None)
+            if worker is None or worker.proc.poll() is not None:
+                worker = _Worker(host, inventory, grains)
+            self._workers[key] = worker
+            while len(self._workers) > self.keep:
+                stale.append(self._workers.popitem(last=False)[1])
+        for old in stale:
+            with old.lock:
+                old.close()
+        return worker
+
+    def render(
+        self, host: str, inventory: str = "example", mods: str = "", pillar: dict | None = None, grains=None
+    ) -> dict:
+        """{"highstate": ..., "files": {path: {"state", "contents"}}}; RenderError with Salt's text on failure."""
+        data = self._worker(host, inventory, grains).request(mods, pillar, self.timeout)
+        return _checked(host, inventory, data)
+
+    def render_many(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict | RenderError]:
+        """render() for (host, inventory) pairs in parallel; a failure is returned, not raised."""
+
+        def one(pair):
+            try:
+                return pair, self.render(*pair)
+            except RenderError as exc:
+                return pair, exc
+
+        with ThreadPoolExecutor(max_workers=max(2, min(len(pairs), os.cpu_count() or 2))) as pool:
+            return dict(pool.map(one, pairs))
+
+    def close(self) -> None:
+        with self._lock:
+            workers, self._workers = list(self._workers.values()), OrderedDict()
+        for worker in workers:
+            with worker.lock:
+                worker.close()
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def render_host(
@@ -201,32 +387,8 @@ def render_host(
     like salt-ssh's ``pillar='{...}'`` on the command line.
     Raises RenderError with Salt's message when the pillar or a state fails to render.
     """
-    label = Path(inventory).stem if ("/" in inventory or inventory.endswith((".yaml", ".yml"))) else inventory
-    with tempfile.TemporaryDirectory(prefix=f"lostops-render-{label}-{host}-") as tmp:
-        work = Path(tmp)
-        _minion_config(work, inventory, grains)
-        cmd = [salt_python(), "-c", _WORKER, str(work), host, mods] + ([json.dumps(pillar)] if pillar else [])
-        proc = subprocess.run(
-            cmd, cwd=REPO_ROOT, env=render_env(inventory), capture_output=True, text=True, timeout=timeout, check=False
-        )
-    out = proc.stdout.strip().splitlines()
-    try:
-        data = json.loads(out[-1]) if out else None
-    except ValueError:
-        data = None
-    if not isinstance(data, dict) or "highstate" not in data:
-        raise RenderError(
-            host, inventory, (proc.stderr.strip()[-5000:] or proc.stdout.strip() or f"exit {proc.returncode}")
-        )
-    problem = _errors(data["highstate"])
-    if problem is not None:
-        raise RenderError(host, inventory, problem)
-    bad = {n: f["error"] for n, f in data["files"].items() if "error" in f}
-    if bad:
-        raise RenderError(
-            host, inventory, "\n".join(f"file {n} (state {data['files'][n]['state']}): {e}" for n, e in bad.items())
-        )
-    return data
+    with Renderer(keep=1, timeout=timeout) as renderer:
+        return renderer.render(host, inventory, mods=mods, pillar=pillar, grains=grains)
 
 
 def show_highstate(host: str, inventory: str = "example", grains: dict | None = None, timeout: int = 180) -> dict:
@@ -239,19 +401,10 @@ def show_sls(host: str, mods: str, inventory: str = "example", grains: dict | No
     return render_host(host, inventory, mods=mods, grains=grains, timeout=timeout)["highstate"]
 
 
-def render_many(pairs: list[tuple[str, str]], workers: int | None = None) -> dict[tuple[str, str], dict | RenderError]:
+def render_many(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict | RenderError]:
     """render_host() for (host, inventory) pairs in parallel; a failure is returned, not raised."""
-    workers = workers or max(2, min(len(pairs), os.cpu_count() or 2))
-
-    def one(pair):
-        host, inv = pair
-        try:
-            return pair, render_host(host, inv)
-        except RenderError as exc:
-            return pair, exc
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(pool.map(one, pairs))
+    with Renderer() as renderer:
+        return renderer.render_many(pairs)
 
 
 def states(highstate: dict, function: str | None = None) -> dict[str, dict]:

@@ -1,64 +1,83 @@
-"""salt-call helpers for renders with extra pillar (switches, failure cases).
+"""Salt renders shared by the whole unit session.
 
-Default renders come from the shared session fixtures (tests/unit/conftest.py:
-`highstate`, `managed_files`, rendered by lostops.render like `lostops render`).
-These run salt-call with the same minion configuration (lostops.render) plus
-`pillar=...` on the command line.
+One :class:`lostops.render.Renderer` serves every test: Salt starts once per
+(host, inventory) and then answers every render of that host, the default one
+(``RENDERS``, behind the ``highstate``/``managed_files`` fixtures of
+conftest.py) and the ones with a command-line pillar (``show_sls``,
+``render_error``), exactly as ``salt-ssh ... pillar='{...}'`` merges it.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
-import subprocess
-import tempfile
-from pathlib import Path
+import threading
 
+import pytest
+
+from lostops import inventory as inventory_mod
 from lostops import render
-from lostops.inventory import REPO_ROOT as REPO
 from lostops.inventory import load as load_inventory
 from lostops.pillar import inventory_pillar
 
+RENDERER = render.Renderer()
+atexit.register(RENDERER.close)
+
+
+class _Renders:
+    """Each host's default render (state.show_highstate + its managed files + its pillar), once per session."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], dict | render.RenderError] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, host: str, inventory: str = "example") -> dict:
+        return self.result(host, inventory)["highstate"]
+
+    def files(self, host: str, inventory: str = "example") -> dict[str, str]:
+        return {name: item["contents"] for name, item in self.result(host, inventory)["files"].items()}
+
+    def result(self, host: str, inventory: str = "example") -> dict:
+        """{"highstate", "files", "pillar"}; the first call for an inventory renders all its hosts in parallel."""
+        key = (host, inventory)
+        with self._lock:
+            if key not in self._cache:
+                hosts = list(inventory_mod.load(inventory).hosts)
+                if host not in hosts:
+                    raise AssertionError(f"{host!r} is not a host of inventory {inventory!r} ({', '.join(hosts)})")
+                todo = [(h, inventory) for h in hosts if (h, inventory) not in self._cache]
+                self._cache.update(RENDERER.render_many(todo))
+        result = self._cache[key]
+        if isinstance(result, render.RenderError):
+            pytest.fail(f"Salt could not render {inventory}/{host}:\n{result}", pytrace=False)
+        return result
+
+
+RENDERS = _Renders()
+
 
 @functools.cache
-def _config_dir(inventory: str) -> str:
-    work = Path(tempfile.mkdtemp(prefix=f"lostops-test-{inventory}-"))
-    render._minion_config(work, inventory, None)  # target OS grains, repo roots
-    return str(work)
-
-
-def salt_call(host: str, *args: str, inventory: str = "example") -> object:
-    proc = subprocess.run(
-        [
-            render.salt_call(),
-            "--local",
-            f"--config-dir={_config_dir(inventory)}",
-            f"--id={host}",
-            "--out=json",
-            "--log-level=quiet",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=render.render_env(inventory),
-        cwd=REPO,
-        timeout=300,
-        check=False,
-    )
+def rendered(host: str, sls: str = "", inventory: str = "example", pillar: str = "") -> dict:
+    """Salt's render of `sls` (all of the host's states if empty) with a command-line pillar (JSON text)."""
     try:
-        return json.loads(proc.stdout)["local"]
-    except (json.JSONDecodeError, KeyError):
-        raise AssertionError(
-            f"salt-call {' '.join(args)} failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
-        ) from None
+        return RENDERER.render(host, inventory, mods=sls, pillar=json.loads(pillar) if pillar else None)
+    except render.RenderError as exc:
+        pytest.fail(f"Salt could not render {sls or 'the highstate'} on {inventory}/{host}:\n{exc}", pytrace=False)
 
 
-@functools.cache
 def show_sls(host: str, sls: str, inventory: str = "example", pillar: str = "") -> dict:
-    """state.show_sls with extra pillar (JSON) on the command line."""
-    out = salt_call(host, "state.show_sls", sls, f"pillar={pillar}", inventory=inventory)
-    assert isinstance(out, dict), f"render of {sls} on {host} failed: {out}"
-    return out
+    """state.show_sls with extra pillar (JSON text, as on the salt-ssh command line)."""
+    return rendered(host, sls, inventory, pillar)["highstate"]
+
+
+def render_error(host: str, sls: str, pillar: str, inventory: str = "example") -> str:
+    """Salt's error text for a render that must fail; fails the test if it renders."""
+    try:
+        RENDERER.render(host, inventory, mods=sls, pillar=json.loads(pillar))
+    except render.RenderError as exc:
+        return str(exc)
+    pytest.fail(f"{sls} on {inventory}/{host} rendered with pillar {pillar}; it should have failed", pytrace=False)
 
 
 def state(states: dict, state_id: str) -> tuple[str, dict]:

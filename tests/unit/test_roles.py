@@ -24,6 +24,7 @@ import yaml
 
 from lostops import inventory, pillar, policy, render, roles, secrets
 from lostops.inventory import REPO_ROOT
+from tests.unit.saltcall import RENDERER, render_error
 
 TWO = str(Path(__file__).parent / "data" / "two-backends.yaml")
 # What the release passes on the command line (salt-ssh ... pillar='{"app": {"version": ...}}');
@@ -152,9 +153,7 @@ def test_salt_ssh_top_without_formulas_falls_to_unassigned(tmp_path):
 
 
 def test_a_minion_without_formulas_fails_with_one_line():
-    with pytest.raises(render.RenderError) as exc:
-        render.render_host("backend", "example", pillar={"lostops": {"host": {"formulas": []}}})
-    first = str(exc.value).splitlines()[0]
+    first = render_error("backend", "", json.dumps({"lostops": {"host": {"formulas": []}}})).splitlines()[0]
     assert first.endswith(
         "Rendering SLS 'base:unassigned' failed: Jinja error: lostops:host:formulas: "
         "host backend (role backend) has no formulas; add them to its role in lostops/roles.py"
@@ -171,7 +170,7 @@ def two_renders() -> dict:
 
     def one(host):
         try:
-            return host, render.render_host(host, TWO, pillar=RELEASE_PILLAR)
+            return host, RENDERER.render(host, TWO, pillar=RELEASE_PILLAR)
         except render.RenderError as exc:
             return host, exc
 

@@ -15,7 +15,7 @@ import json
 import yaml
 
 from lostops import render
-from tests.unit.saltcall import salt_call
+from tests.unit.saltcall import show_sls
 
 BASE = "docker compose --project-name mysql --project-directory /opt/lostops/mysql -f /opt/lostops/mysql/compose.yaml"
 OVERRIDE = {"services": {"mysql": {"command": ["sleep", "1"], "healthcheck": {"test": ["CMD", "true"]}}}}
@@ -44,9 +44,7 @@ def test_production_has_no_override_file_and_one_command_line(highstate):
 
 def test_compose_override_from_pillar_is_written_and_used_everywhere():
     pillar = json.dumps({"mysql": {"compose_override": OVERRIDE}})
-    hs = salt_call("database", "state.show_sls", "mysql", f"pillar={pillar}", "concurrent=True")
-    assert isinstance(hs, dict), hs
-    hs = next(iter(hs.values())) if "local" in hs else hs
+    hs = show_sls("database", "mysql", pillar=pillar)
     flat = render.states(hs)
     state = flat["mysql-compose-override-file-managed"]["args"]
     assert state["name"] == "/opt/lostops/mysql/compose.override.yaml"

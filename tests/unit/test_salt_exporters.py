@@ -1,7 +1,7 @@
 """The exporters formula (salt/exporters), rendered through Salt.
 
 Every host of both inventories is rendered with Salt itself
-(lostops.render.render_host: real states, pillar, templates and target-OS
+(lostops.render.Renderer via tests/unit/saltcall.py: real states, pillar, templates and target-OS
 grains), once per (host, inventory) per session; the assertions read the
 rendered compose file and mysqld_exporter's my.cnf.
 """
@@ -18,7 +18,7 @@ import yaml
 from lostops import render
 from lostops.inventory import REPO_ROOT as REPO
 from tests.unit import composemerge
-from tests.unit.conftest import _RENDERS as RENDERS
+from tests.unit.saltcall import RENDERS
 
 COMPOSE = "/opt/lostops/exporters/compose.yaml"
 MYCNF = "/etc/lostops/exporters/mysqld-exporter/my.cnf"
@@ -215,12 +215,10 @@ def test_my_cnf_keeps_every_one_line_password_verbatim(password):
     ],
 )
 def test_exporter_password_that_my_cnf_cannot_hold_fails_the_render(password, message):
-    from tests.unit.saltcall import salt_call
+    from tests.unit.saltcall import render_error
 
     pillar = json.dumps({"secrets": {"mysql_exporter_password": password}})
-    out = salt_call("database", "state.show_sls", "exporters", f"pillar={pillar}", "concurrent=True")
-    assert isinstance(out, list), f"render should fail for {password!r}: {out}"
-    assert message in "\n".join(out)
+    assert message in render_error("database", "exporters", pillar)
 
 
 def test_mysqld_exporter_uses_my_cnf_and_tls():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import yaml
 from lostops import inventory as inventory_mod
 from lostops import render
 from tests.unit import formula_params
+from tests.unit.saltcall import show_sls
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "mapdata"
 INVENTORIES = ("example", "lab")
@@ -35,24 +35,9 @@ FORMULAS = sorted(p.parent.parent.name for p in (formula_params.REPO / "salt").g
 
 
 @cache
-def _mapdata_all() -> dict[tuple[str, str], dict | render.RenderError]:
-    def one(case):
-        inv, host = case
-        try:
-            hs = render.show_sls(host, "lib.mapdata", inv)
-        except render.RenderError as exc:
-            return case, exc
-        return case, {s["args"]["name"]: s["args"]["mapdata"] for s in render.states(hs, "test.nop").values()}
-
-    with ThreadPoolExecutor(max_workers=len(CASES)) as pool:
-        return dict(pool.map(one, CASES))
-
-
 def _mapdata(inv: str, host: str) -> dict:
-    result = _mapdata_all()[(inv, host)]
-    if isinstance(result, render.RenderError):
-        pytest.fail(f"Salt could not render lib.mapdata for {inv}/{host}:\n{result}", pytrace=False)
-    return result
+    hs = show_sls(host, "lib.mapdata", inv)
+    return {s["args"]["name"]: s["args"]["mapdata"] for s in render.states(hs, "test.nop").values()}
 
 
 def _dump(formula: str, inv: str, host: str, data: dict) -> str:

@@ -1,10 +1,10 @@
 """The monitoring formula (salt/monitoring), rendered through Salt.
 
-One subprocess per inventory (example, lab) renders, with Salt's own loader,
-the real pillar and the target OS grains of the `monitoring` minion:
-`state.show_sls monitoring`, the pillar, and every templated file.managed /
-file.recurse of the formula through file.get_managed with the state's own
-context (what file.managed does on the host). The assertions read the rendered
+The session's render of the `monitoring` minion per inventory (example, lab;
+tests/unit/saltcall.py: Salt's own loader, the real pillar, the target OS
+grains): its highstate, its pillar, and every templated file.managed /
+file.recurse through file.get_managed with the state's own context (what
+file.managed does on the host). The assertions read the rendered
 compose file, prometheus.yml, alertmanager.yml and Grafana provisioning, and
 run the real promtool/amtool on them (missing tools FAIL, they do not skip).
 """
@@ -16,7 +16,6 @@ import json
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,8 @@ import yaml
 
 from lostops import inventory as inv_mod
 from lostops import policy
-from lostops import render as render_mod
 from tests.unit import composemerge, formula_params
+from tests.unit.saltcall import RENDERS
 
 REPO = Path(__file__).resolve().parents[2]
 FORMULA = REPO / "salt" / "monitoring"
@@ -46,72 +45,14 @@ TEMPLATES = {
     "alerting": f"{CFG}/grafana/provisioning/alerting/discord.yaml",
 }
 
-# Runs inside Salt's Python: state.show_sls monitoring, the pillar, then every
-# templated file.managed / file.recurse rendered with file.get_managed and the
-# state's own context, exactly as on the host.
-RENDER = r"""
-import json, sys
-conf = sys.argv[2]  # Salt's venv has the lostops package installed: no sys.path edit
-import salt.client, salt.config
-opts = salt.config.minion_config(conf)
-opts["id"] = "monitoring"
-caller = salt.client.Caller(mopts=opts)
-hs = caller.cmd("state.show_sls", "monitoring")
-out = {"show_sls": hs, "pillar": caller.cmd("pillar.items", unmask=True), "files": {}}
-
-def render(sid, name, source, kw, env):
-    sfn, _, comment = caller.cmd("file.get_managed", name, kw["template"], source, None, None, None, None, None,
-                                 None, env, kw.get("context"), kw.get("defaults"), skip_verify=True)
-    if not sfn:
-        raise SystemExit(f"{sid}: {name}: {comment}")
-    with open(sfn, encoding="utf-8") as fh:
-        out["files"][name] = fh.read()
-
-if isinstance(hs, dict):
-    for sid, body in hs.items():
-        args = body.get("file")
-        if not isinstance(args, list):
-            continue
-        kw = {k: v for item in args if isinstance(item, dict) for k, v in item.items()}
-        if not kw.get("template"):
-            continue
-        env = body.get("__env__", "base")
-        if "managed" in args:
-            render(sid, kw["name"], kw["source"], kw, env)
-        elif "recurse" in args:
-            prefix = kw["source"][len("salt://"):].rstrip("/") + "/"
-            for path in caller.cmd("cp.list_master", env, prefix):
-                render(sid, kw["name"] + "/" + path[len(prefix):], "salt://" + path, kw, env)
-print(json.dumps(out, default=str))
-"""
-
-
-@functools.cache
-def _config_file(inventory: str) -> str:
-    """The minion config lostops.render uses (repo roots, target OS grains)."""
-    root = Path(tempfile.mkdtemp(prefix=f"lostops-monitoring-{inventory}-"))
-    render_mod._minion_config(root, inventory, None)
-    return str(root / "minion")
-
 
 @functools.cache
 def rendered(inventory: str) -> dict:
-    env = render_mod.render_env(inventory)
-    proc = subprocess.run(
-        [render_mod.salt_python(), "-c", RENDER, str(REPO), _config_file(inventory)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-    )
-    try:
-        out = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(
-            f"render failed (rc {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
-        ) from None
-    assert isinstance(out["show_sls"], dict), out["show_sls"]
+    """The monitoring host's session render (highstate, pillar, files), the templates by short name."""
+    result = RENDERS.result("monitoring", inventory)
+    out = {"show_sls": result["highstate"], "pillar": result["pillar"], "files": {}}
+    for name, item in result["files"].items():
+        out["files"][name] = item["contents"]
     for key, path in TEMPLATES.items():
         assert path in out["files"], f"{key}: {path} not rendered ({sorted(out['files'])})"
         out[key] = out["files"][path]

@@ -1,6 +1,6 @@
 """The mysql formula (salt/mysql), rendered through Salt.
 
-Every host is rendered with Salt itself (lostops.render.render_host: the real
+Every host is rendered with Salt itself (lostops.render.Renderer via tests/unit/saltcall.py: the real
 states, pillar and templates; the target OS's grains), once per
 (host, inventory) per session. Assertions read the rendered compose file,
 mysqld options, users.sql, TLS script and backup units. The CA script
@@ -10,7 +10,6 @@ with openssl.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
@@ -22,7 +21,7 @@ import pytest
 import yaml
 
 from lostops import render
-from tests.unit import formula_params
+from tests.unit import formula_params, saltcall
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = "/etc/lostops/mysql/conf.d/lostops.cnf"
@@ -36,9 +35,8 @@ TIMER = "/etc/systemd/system/lostops-mysql-backup.timer"
 SERVICE = "/etc/systemd/system/lostops-mysql-backup.service"
 
 
-@functools.cache
 def rendered(host: str = "database", inventory: str = "example") -> dict:
-    return render.render_host(host, inventory, mods="mysql")
+    return saltcall.rendered(host, "mysql", inventory)
 
 
 def inv(inventory: str = "example") -> dict:

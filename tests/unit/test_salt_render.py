@@ -125,3 +125,26 @@ def test_private_ip_is_an_address():
     for inv in INVENTORIES:
         for host in inventory_mod.load(inv).hosts.values():
             assert ipaddress.IPv4Address(str(host.private_ip)).is_private
+
+
+def test_a_kept_salt_process_forgets_a_command_line_pillar():
+    """The Renderer answers many renders from one Salt process: a pillar given on one
+    render (salt-ssh's pillar='{...}') must not leak into the next render of that host."""
+    from lostops import render
+
+    with render.Renderer(keep=1) as renderer:
+        before = renderer.render("backend", "example", mods="app", pillar={"app": {"version": "1.2.3"}})
+        plain = renderer.render("backend", "example", mods="traefik")
+        after = renderer.render("backend", "example", mods="app", pillar={"app": {"version": "2.0.0"}})
+        again = renderer.render("database", "example", mods="mysql")  # keep=1: backend's process is stopped
+        bad = None
+        try:
+            renderer.render("database", "example", mods="no.such.sls")
+        except render.RenderError as exc:
+            bad = str(exc)
+    assert before["pillar"]["app"]["version"] == "1.2.3"
+    assert plain["pillar"]["app"]["version"] == "0.1.0", "the example inventory's own version (pillar/overrides)"
+    assert after["pillar"]["app"]["version"] == "2.0.0"
+    assert "app:1.2.3" in json.dumps(before["highstate"]) and "app:1.2.3" not in json.dumps(after["highstate"])
+    assert "mysql-compose-up-cmd-run" in again["highstate"]
+    assert bad and "no.such.sls" in bad, bad

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from lostops.inventory import REPO_ROOT as REPO
-from tests.unit.saltcall import host_view, salt_call, show_sls, state
+from tests.unit.saltcall import host_view, render_error, show_sls, state
 
 HOSTS = ["backend", "monitoring"]
 COMPOSE = "/opt/lostops/traefik/compose.yaml"
@@ -153,14 +153,8 @@ def test_dashboard_enabled_gets_host_rule_and_basic_auth():
 
 
 def test_dashboard_enabled_without_host_fails_the_render():
-    out = salt_call(
-        "backend",
-        "state.show_sls",
-        "traefik",
-        'pillar={"traefik": {"dashboard": {"enabled": true}}}',
-    )
-    assert isinstance(out, list)
-    assert "traefik:dashboard:host: required" in out[0]
+    error = render_error("backend", "traefik", '{"traefik": {"dashboard": {"enabled": true}}}')
+    assert "traefik:dashboard:host: required" in error
 
 
 @pytest.mark.parametrize("host", HOSTS)
