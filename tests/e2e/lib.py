@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +96,18 @@ class Summary:
 
     def time(self, key: str, seconds: float) -> None:
         self.timings[key] = round(seconds, 1)
+
+    def conclude(self, key: str, problems: list[str], ok: str | Callable[[], str]) -> None:
+        """Record the check's line and fail the test on any problem.
+
+        With problems: a FAILED line of each problem's first line, then an
+        assertion listing them in full. Without: the `ok` text (a callable is
+        only called then, so it may read values that exist only on success)."""
+        if problems:
+            self.failed(key, " | ".join(p.splitlines()[0] for p in problems))
+        else:
+            self.ok(key, ok() if callable(ok) else ok)
+        assert not problems, "\n".join(problems)
 
     def render(self) -> list[str]:
         out = []
