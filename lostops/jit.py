@@ -21,7 +21,7 @@ configuration (no cdktf deploy, no pillar):
    job dies. It is sent out of band, without SSH: Azure's
    `az vm run-command invoke --command-id RunShellScript` (channel `azure`),
    or any command prefix given in LOSTOPS_JIT_EXEC (channel `exec`, the lab:
-   e.g. `python3 tests/lab/labctl.py exec {host} --`; the host script is
+   e.g. `.venv/bin/python -m tests.lab.labctl exec {host} --`; the host script is
    appended as one argument, or replaces `{script}`). Channel `exec` skips
    the NSG step (there is none in the lab) and says so.
 
@@ -235,7 +235,9 @@ def host_command(channel: str, t: Target, script: str) -> list[str]:
         ]
     template = os.environ.get("LOSTOPS_JIT_EXEC", "")
     if not template:
-        raise JitError("channel exec needs LOSTOPS_JIT_EXEC, e.g. 'python3 tests/lab/labctl.py exec {host} --'")
+        raise JitError(
+            "channel exec needs LOSTOPS_JIT_EXEC, e.g. '.venv/bin/python -m tests.lab.labctl exec {host} --'"
+        )
     argv = [part.replace("{host}", t.host) for part in shlex.split(template)]
     if "{script}" in argv:
         return [script if part == "{script}" else part for part in argv]

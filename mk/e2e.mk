@@ -16,12 +16,12 @@ export VENV
 # Checked first (before `deps` installs the venv), and again with the venv.
 e2e-preflight:
 	@python3 scripts/deps-system --tier e2e
-	@python3 tests/e2e/preflight.py --no-venv
+	@python3 -m tests.e2e.preflight --no-venv
 
 e2e: e2e-preflight ## end-to-end tier on the nspawn lab: converge, idempotence, host facts, ports, matrix, roll-out, persistence, bad input (root)
-	@python3 tests/e2e/preflight.py
+	@python3 -m tests.e2e.preflight
 	$(E2E_PYTEST) tests/e2e -v -rfE -p no:cacheprovider $(E2E_ARGS)
 
 bench-e2e: e2e-preflight ## time lab boot, first converge, no-op re-apply (target <= 10 s), peak memory per host (root)
-	@python3 tests/e2e/preflight.py
-	$(E2E_PYTHON) tests/e2e/bench.py
+	@python3 -m tests.e2e.preflight
+	$(E2E_PYTHON) -m tests.e2e.bench

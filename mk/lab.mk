@@ -7,5 +7,5 @@ lab: e2e-preflight ## boot the 3 lab hosts, converge them like production, leave
 	@$(E2E_PYTHON) -m tests.e2e.labup up
 
 lab-down: ## remove the lab: hosts, bridge, outer services; then check that nothing is left (root)
-	@python3 tests/lab/labctl.py down >/dev/null 2>&1 || true
-	@python3 tests/lab/labctl.py check-clean
+	@$(E2E_PYTHON) -m tests.lab.labctl down >/dev/null 2>&1 || true
+	@$(E2E_PYTHON) -m tests.lab.labctl check-clean

@@ -6,7 +6,7 @@ no-op re-apply of all three hosts (`salt-ssh '*' state.apply`, exactly as the
 tier does), prints the lab boot time, both apply times, the number of changes
 on the re-apply, the peak memory of each host (its cgroup's high-water mark,
 page cache included, and the anonymous memory now), then tears the lab down
-and verifies `labctl.py check-clean`.
+and verifies `labctl check-clean`.
 
 Exit 0: all measured and the re-apply met its target (<= REAPPLY_TARGET_S,
 0 changes); 1: something failed (converge, teardown); 3: the re-apply target
@@ -15,20 +15,17 @@ was missed.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from tests.e2e import lib
+from tests.e2e import labenv, labsecrets, probes, saltrun
+from tests.lab import labctl
 
 REAPPLY_TARGET_S = 10.0  # issue budget: no-op re-apply of 3 hosts <= 10 s
 
 
 def main() -> int:
-    lab = lib.labctl.Lab()
+    lab = labctl.Lab()
     rc = 0
     rows: list[tuple[str, str]] = []
     try:
@@ -37,19 +34,19 @@ def main() -> int:
         t0 = time.monotonic()
         lab.up()
         rows.append(("lab boot (3 hosts, fresh, to sshd + settled)", f"{time.monotonic() - t0:.1f} s"))
-        env = lib.salt_env(lib.read_env_file(lab.env_file))
-        lib.write_lab_secrets(lib.read_env_file(lab.env_file))
-        first = lib.salt_ssh("*", "state.apply", env=env, timeout=900)
-        ok = first.rc == 0 and all(first.ok(h) for h in lib.HOSTS)
+        env = labenv.salt_env(labenv.read_env_file(lab.env_file))
+        labsecrets.write_lab_secrets(labenv.read_env_file(lab.env_file))
+        first = saltrun.salt_ssh("*", "state.apply", env=env, timeout=900)
+        ok = first.rc == 0 and all(first.ok(h) for h in labenv.HOSTS)
         rows.append(("first converge, 3 hosts", f"{first.seconds:.1f} s ({'OK' if ok else f'FAILED exit {first.rc}'})"))
         if not ok:
-            print(first.report(lib.HOSTS), file=sys.stderr)
+            print(first.report(labenv.HOSTS), file=sys.stderr)
             rc = 1
-        peak_first = {h: lab.peak_memory(h) for h in lib.HOSTS}
-        for h in lib.HOSTS:
+        peak_first = {h: lab.peak_memory(h) for h in labenv.HOSTS}
+        for h in labenv.HOSTS:
             lab.reset_peak_memory(h)
-        second = lib.salt_ssh("*", "state.apply", env=env, timeout=600)
-        changes = sum(len(second.changed(h)) for h in lib.HOSTS)
+        second = saltrun.salt_ssh("*", "state.apply", env=env, timeout=600)
+        changes = sum(len(second.changed(h)) for h in labenv.HOSTS)
         met = second.rc == 0 and changes == 0 and second.seconds <= REAPPLY_TARGET_S
         rows.append(
             (
@@ -60,7 +57,7 @@ def main() -> int:
         )
         if not met and rc == 0:
             rc = 3
-        for h in lib.HOSTS:
+        for h in labenv.HOSTS:
             m = lab.memory(h)
             rows.append(
                 (
@@ -71,17 +68,8 @@ def main() -> int:
                 )
             )
     finally:
-        for h in lib.HOSTS:
-            try:
-                lib.shorten_final_kill(lab, h)
-            except Exception:
-                pass
-        t0 = time.monotonic()
-        lab.down()
-        rows.append(("lab down", f"{time.monotonic() - t0:.1f} s"))
-        r = subprocess.run(
-            [sys.executable, str(lib.REPO / "tests/lab/labctl.py"), "check-clean"], capture_output=True, text=True
-        )
+        down_s, r = probes.down_and_check_clean(lab)
+        rows.append(("lab down", f"{down_s:.1f} s"))
         rows.append(("check-clean", r.stdout.strip() or r.stderr.strip()))
         if r.returncode != 0:
             rc = 1

@@ -4,7 +4,7 @@ Session fixtures (shared by every test module, in this order):
 
 ``lab``        boots the lab (tests/lab/labctl.py ``Lab().up()``, fresh hosts) and
                ALWAYS tears it down in a finalizer (``down()``, then
-               ``labctl.py check-clean``), also when tests fail.
+               ``labctl check-clean``), also when tests fail.
 ``salt_env``   the environment of every salt-ssh subprocess: ``.lab/env``
                (LOSTOPS_INVENTORY=lab, LOSTOPS_SSH_KEY, LOSTOPS_KNOWN_HOSTS) plus
                LOSTOPS_SECRETS_FILE=.lab/secrets.yaml, written by the real
@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.e2e import lib
+from tests.e2e import labenv, labsecrets, probes, saltrun
+from tests.e2e.summary import SUMMARY
+from tests.lab import labctl
 
 _T0 = time.monotonic()
 KEEP = os.environ.get("LOSTOPS_E2E_KEEP") == "1"
@@ -60,101 +60,89 @@ def lib_preflight() -> str | None:
 
 @pytest.fixture(scope="session")
 def lab(request):
-    the_lab = lib.labctl.Lab()
+    the_lab = labctl.Lab()
 
     def teardown():
         mem = []
-        for h in lib.HOSTS:
+        for h in labenv.HOSTS:
             try:
                 mem.append(f"{h} {the_lab.memory(h)['anon'] / 2**20:.0f} MiB")
             except Exception:  # a host may be down after a failure
                 pass
-        if mem and "memory" in lib.SUMMARY.lines:
-            lib.SUMMARY.lines["memory"] += "; anonymous memory at the end: " + ", ".join(mem)
-        lib.close_ssh_masters()
+        if mem and "memory" in SUMMARY.lines:
+            SUMMARY.lines["memory"] += "; anonymous memory at the end: " + ", ".join(mem)
+        labenv.close_ssh_masters()
         if KEEP:
-            lib.SUMMARY.ok("teardown", "SKIPPED (LOSTOPS_E2E_KEEP=1): the lab is still up")
+            SUMMARY.ok("teardown", "SKIPPED (LOSTOPS_E2E_KEEP=1): the lab is still up")
             return
-        for h in lib.HOSTS:  # stand-in containers ignore SIGTERM: see lib.shorten_final_kill
-            try:
-                lib.shorten_final_kill(the_lab, h)
-            except Exception:
-                pass
-        t0 = time.monotonic()
-        the_lab.down()
-        down_s = time.monotonic() - t0
-        r = subprocess.run(
-            [sys.executable, str(lib.REPO / "tests/lab/labctl.py"), "check-clean"],
-            capture_output=True,
-            text=True,
-        )
+        down_s, r = probes.down_and_check_clean(the_lab)
         if r.returncode == 0:
-            lib.SUMMARY.ok("teardown", f"down in {down_s:.1f} s, check-clean: clean")
+            SUMMARY.ok("teardown", f"down in {down_s:.1f} s, check-clean: clean")
         else:
-            lib.SUMMARY.failed("teardown", f"check-clean: {r.stdout.strip()} {r.stderr.strip()}")
+            SUMMARY.failed("teardown", f"check-clean: {r.stdout.strip()} {r.stderr.strip()}")
             raise AssertionError(f"lab not clean after down:\n{r.stdout}{r.stderr}")
 
     request.addfinalizer(teardown)  # before up(): a partial up is torn down too
     if the_lab.is_up() and not KEEP:
-        lib.labctl.log("e2e: a lab is already running; taking it down for fresh hosts")
+        labctl.log("e2e: a lab is already running; taking it down for fresh hosts")
         the_lab.down()
     t0 = time.monotonic()
     try:
         the_lab.up()
     except Exception as exc:
-        lib.SUMMARY.failed("lab", f"up: {str(exc).splitlines()[0]}")
+        SUMMARY.failed("lab", f"up: {str(exc).splitlines()[0]}")
         raise
     up_s = time.monotonic() - t0
-    lib.SUMMARY.time("lab up", up_s)
-    lib.SUMMARY.ok("lab", f"3 hosts up in {up_s:.1f} s (boot to sshd {the_lab.timings.get('boot_to_sshd_s')})")
+    SUMMARY.time("lab up", up_s)
+    SUMMARY.ok("lab", f"3 hosts up in {up_s:.1f} s (boot to sshd {the_lab.timings.get('boot_to_sshd_s')})")
     return the_lab
 
 
 @pytest.fixture(scope="session")
 def lab_env(lab):
-    return lib.read_env_file(lab.env_file)
+    return labenv.read_env_file(lab.env_file)
 
 
 @pytest.fixture(scope="session")
 def secret_values(lab_env):
-    if KEEP and lib.SECRETS_FILE.exists():
+    if KEEP and labenv.SECRETS_FILE.exists():
         # reused lab: same secrets, or every container would be re-created
         from lostops import secrets
 
-        return secrets.read(lib.SECRETS_FILE)
-    return lib.write_lab_secrets(lab_env)
+        return secrets.read(labenv.SECRETS_FILE)
+    return labsecrets.write_lab_secrets(lab_env)
 
 
 @pytest.fixture(scope="session")
 def salt_env(lab_env, secret_values):
-    return lib.salt_env(lab_env)
+    return labenv.salt_env(lab_env)
 
 
 @pytest.fixture(scope="session")
 def ssh_config(lab):
-    return lib.write_ssh_config(lab)
+    return labenv.write_ssh_config(lab)
 
 
 @pytest.fixture(scope="session")
 def converge(lab, salt_env):
     """The first converge of all three hosts (run once, shared)."""
     if "run" not in _CONVERGE:
-        run = lib.salt_ssh("*", "state.apply", env=salt_env, timeout=900)
+        run = saltrun.salt_ssh("*", "state.apply", env=salt_env, timeout=900)
         _CONVERGE["run"] = run
         try:
-            mem = ", ".join(f"{h} {lab.peak_memory(h) / 2**20:.0f} MiB" for h in lib.HOSTS)
-            lib.SUMMARY.ok("memory", f"peak per host during boot + first converge (incl. page cache): {mem}")
+            mem = ", ".join(f"{h} {lab.peak_memory(h) / 2**20:.0f} MiB" for h in labenv.HOSTS)
+            SUMMARY.ok("memory", f"peak per host during boot + first converge (incl. page cache): {mem}")
         except Exception:  # a host may have died
             pass
-        lib.SUMMARY.time("first converge", run.seconds)
-        ok = [h for h in lib.HOSTS if run.ok(h)]
-        if run.rc == 0 and len(ok) == len(lib.HOSTS):
-            lib.SUMMARY.ok("converge", f"{len(ok)}/{len(lib.HOSTS)} hosts OK ({run.seconds:.0f} s)")
+        SUMMARY.time("first converge", run.seconds)
+        ok = [h for h in labenv.HOSTS if run.ok(h)]
+        if run.rc == 0 and len(ok) == len(labenv.HOSTS):
+            SUMMARY.ok("converge", f"{len(ok)}/{len(labenv.HOSTS)} hosts OK ({run.seconds:.0f} s)")
         else:
-            bad = [h for h in lib.HOSTS if h not in ok]
-            lib.SUMMARY.failed(
+            bad = [h for h in labenv.HOSTS if h not in ok]
+            SUMMARY.failed(
                 "converge",
-                f"{len(ok)}/{len(lib.HOSTS)} hosts OK, exit {run.rc}; failing: "
+                f"{len(ok)}/{len(labenv.HOSTS)} hosts OK, exit {run.rc}; failing: "
                 + ", ".join(f"{h} ({len(run.failures(h))} states)" for h in bad),
             )
     return _CONVERGE["run"]
@@ -162,7 +150,7 @@ def converge(lab, salt_env):
 
 @pytest.fixture(scope="session")
 def converged(converge):
-    if not (converge.rc == 0 and all(converge.ok(h) for h in lib.HOSTS)):
+    if not (converge.rc == 0 and all(converge.ok(h) for h in labenv.HOSTS)):
         pytest.fail(
             "the first converge failed (see test_first_converge); this check needs converged hosts", pytrace=False
         )
@@ -180,9 +168,9 @@ def pytest_runtest_makereport(item, call):
     mark = item.get_closest_marker("summary")
     if mark and rep.failed and rep.when in ("setup", "call"):
         key = mark.args[0]
-        if "FAILED" not in lib.SUMMARY.lines.get(key, ""):
+        if "FAILED" not in SUMMARY.lines.get(key, ""):
             text = str(call.excinfo.value).strip() if call.excinfo else ""
-            lib.SUMMARY.failed(key, (text.splitlines() or ["failed"])[0][:300])
+            SUMMARY.failed(key, (text.splitlines() or ["failed"])[0][:300])
 
 
 def pytest_runtest_logreport(report):
@@ -200,12 +188,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     n = _FACTS["passed"] + _FACTS["failed"]
     if n:
         if _FACTS["failed"]:
-            lib.SUMMARY.failed(
-                "host facts", f"{_FACTS['passed']}/{n} checks OK; failed: {', '.join(_FACTS['failed_ids'])}"
-            )
+            SUMMARY.failed("host facts", f"{_FACTS['passed']}/{n} checks OK; failed: {', '.join(_FACTS['failed_ids'])}")
         else:
-            lib.SUMMARY.ok("host facts", f"{n}/{n} checks OK (testinfra over ssh)")
-    lib.SUMMARY.time("tier total", time.monotonic() - _T0)
+            SUMMARY.ok("host facts", f"{n}/{n} checks OK (testinfra over ssh)")
+    SUMMARY.time("tier total", time.monotonic() - _T0)
     terminalreporter.write_sep("=", "lostops end-to-end summary")
-    for line in lib.SUMMARY.render():
+    for line in SUMMARY.render():
         terminalreporter.write_line(line)

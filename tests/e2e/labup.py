@@ -4,7 +4,7 @@
     make lab-down   # remove everything (hosts, bridge, outer services), then check-clean
 
 `make lab` boots the lab (tests/lab/labctl.py), writes throw-away secrets with
-the real `lostops secrets write` (tests/e2e/lib.py), converges the hosts with
+the real `lostops secrets write` (tests/e2e/labsecrets.py), converges the hosts with
 the same `salt-ssh '*' state.apply` as production and the end-to-end tier,
 waits until Traefik serves the certificates it obtained from the lab's Pebble
 ACME server, and leaves everything running. It ends by printing what to open
@@ -20,59 +20,25 @@ On a machine that cannot run the lab it prints one line and exits 2.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
-import socket
-import ssl
 import sys
 import time
 
-from tests.e2e import lib, preflight
+from tests.e2e import labenv, labsecrets, preflight, saltrun, tls
+from tests.lab import labctl
 
-CA_FILE = lib.LAB_DIR / "ca.pem"
-CREDENTIALS = lib.CREDENTIALS
+CA_FILE = labenv.LAB_DIR / "ca.pem"
+CREDENTIALS = labenv.CREDENTIALS
 CERT_TIMEOUT = 180
-
-
-def lab_names() -> dict[str, str]:
-    """{DNS name: private IP} of the lab inventory's hosts (Traefik's routers)."""
-    from lostops import inventory
-
-    inv = inventory.load("lab")
-    return {name: str(host.private_ip) for host in inv.hosts.values() for name in host.dns}
-
-
-def pebble_roots() -> str:
-    """PEM of Pebble's current issuing root (new at every Pebble start), over its verified API."""
-    import outer  # tests/lab/outer.py: on sys.path through lib (like labctl)
-
-    ctx = ssl.create_default_context(cafile=str(outer.lab_ca(lib.labctl.CACHE)[0]))
-    conn = http.client.HTTPSConnection(lib.ADMIN_IP, outer.PEBBLE_MGMT_PORT, context=ctx, timeout=5)
-    conn.request("GET", "/roots/0")
-    resp = conn.getresponse()
-    if resp.status != 200:
-        raise RuntimeError(f"Pebble /roots/0 answered {resp.status}")
-    return resp.read().decode()
-
-
-def serves_verified(ip: str, name: str, roots: str, source: str = lib.INTERNET_IP) -> bool:
-    """Does ip:443 present a certificate for `name` that chains to `roots`?"""
-    ctx = ssl.create_default_context(cadata=roots)
-    try:
-        raw = socket.create_connection((ip, 443), timeout=5, source_address=(source, 0))
-        with ctx.wrap_socket(raw, server_hostname=name):
-            return True
-    except (OSError, ssl.SSLError):
-        return False
 
 
 def wait_for_certificates(names: dict[str, str], timeout: float = CERT_TIMEOUT) -> tuple[str, float]:
     """Wait until every name is served with a certificate from Pebble; (roots PEM, seconds)."""
     t0 = time.monotonic()
-    roots = pebble_roots()
+    roots = tls.pebble_roots()
     pending = dict(names)
     while pending and time.monotonic() - t0 < timeout:
-        pending = {n: ip for n, ip in pending.items() if not serves_verified(ip, n, roots)}
+        pending = {n: ip for n, ip in pending.items() if not tls.serves_verified(ip, n, roots)}
         if pending:
             time.sleep(2)
     if pending:
@@ -82,18 +48,18 @@ def wait_for_certificates(names: dict[str, str], timeout: float = CERT_TIMEOUT) 
 
 def converge() -> dict:
     """Boot (or reuse) the lab, converge it, wait for certificates. Returns facts for the summary."""
-    lab = lib.labctl.Lab()
+    lab = labctl.Lab()
     reused = lab.is_up()
     t0 = time.monotonic()
     lab.up()
-    lab_env = lib.read_env_file(lab.env_file)
-    if not (reused and lib.SECRETS_FILE.exists() and lib.CREDENTIALS.exists()):
+    lab_env = labenv.read_env_file(lab.env_file)
+    if not (reused and labenv.SECRETS_FILE.exists() and labenv.CREDENTIALS.exists()):
         # A reused lab keeps its secrets, or every container would be re-created.
-        lib.write_lab_secrets(lab_env)
-    run = lib.salt_ssh("*", "state.apply", env=lib.salt_env(lab_env), timeout=900)
-    if not (run.rc == 0 and all(run.ok(h) for h in lib.HOSTS)):
+        labsecrets.write_lab_secrets(lab_env)
+    run = saltrun.salt_ssh("*", "state.apply", env=labenv.salt_env(lab_env), timeout=900)
+    if not (run.rc == 0 and all(run.ok(h) for h in labenv.HOSTS)):
         raise RuntimeError("converge failed:\n" + run.report())
-    names = lab_names()
+    names = tls.lab_names()
     roots, cert_s = wait_for_certificates(names)
     CA_FILE.write_text(roots)
     return {
@@ -102,6 +68,7 @@ def converge() -> dict:
         "total_s": time.monotonic() - t0,
         "cert_s": cert_s,
         "names": names,
+        "webhook_log": lab.webhook_log,
     }
 
 
@@ -111,12 +78,13 @@ def instructions(facts: dict) -> str:
     prom = next(n for n in names if n.startswith("prometheus."))
     resolve = " ".join(f"--resolve {n}:443:{ip}" for n, ip in sorted(names.items()))
     rel = os.path.relpath
-    how = "re-converged the running hosts" if facts["reused"] else "booted and converged 3 hosts"
+    how = "re-converged the running hosts" if facts["reused"] else f"booted and converged {len(labenv.HOSTS)} hosts"
+    hosts = "   ".join(f"{h} {ip}" + (f" (through {via})" if via else "") for h, ip, via in labenv.host_addresses())
     return f"""
 Lostops lab is up: {how} in {facts["total_s"]:.0f} s (salt-ssh {facts["converge_s"]:.0f} s,
 ACME certificates from Pebble {facts["cert_s"]:.0f} s after). Everything below runs on this machine only.
 
-Hosts:  backend {lib.host_ip("backend")}   database {lib.host_ip("database")} (through backend)   monitoring {lib.host_ip("monitoring")}
+Hosts:  {hosts}
 Names:  {", ".join(f"{n} -> {ip}" for n, ip in sorted(names.items()))}  (no DNS: use --resolve)
 
 Trust ONLY the lab CA (Pebble's issuing root, new at every lab start): {rel(CA_FILE)}
@@ -130,12 +98,12 @@ Trust ONLY the lab CA (Pebble's issuing root, new at every lab start): {rel(CA_F
     after importing {rel(CA_FILE)} as an authority (tests/e2e/browser.py does it headless).
 
 SSH (key .lab/id_ed25519, host keys checked):
-    python3 tests/lab/labctl.py ssh backend          # as lostops; sudo -n works
-    python3 tests/lab/labctl.py ssh database         # through backend, like production
+    .venv/bin/python -m tests.lab.labctl ssh backend     # as lostops; sudo -n works
+    .venv/bin/python -m tests.lab.labctl ssh database    # through backend, like production
 Salt, exactly as production:
     . .lab/env && LOSTOPS_SECRETS_FILE=.lab/secrets.yaml .venv/bin/salt-ssh '*' state.apply
 Alerts: Alertmanager posts to the lab's Discord-webhook receiver; each POST is a line of
-    .lab/webhook/requests.jsonl
+    {rel(facts["webhook_log"])}
 Tear it all down:  make lab-down
 """.rstrip()
 
@@ -147,7 +115,7 @@ def cmd_up() -> int:
         return 2
     try:
         facts = converge()
-    except (lib.labctl.LabError, RuntimeError, AssertionError) as exc:
+    except (labctl.LabError, RuntimeError, AssertionError) as exc:
         print(f"make lab: {exc}", file=sys.stderr)
         print("make lab: the lab is left as it is for inspection; `make lab-down` removes it", file=sys.stderr)
         return 1
@@ -157,7 +125,7 @@ def cmd_up() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.e2e.labup", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("up",), help="make lab; make lab-down is labctl.py down + check-clean")
+    parser.add_argument("action", choices=("up",), help="make lab; make lab-down is labctl down + check-clean")
     parser.parse_args(argv)
     return cmd_up()
 

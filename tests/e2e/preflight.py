@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Can this machine run the end-to-end tier? Prints ONE line and exits 2 if not.
 
-Used by `make e2e` (mk/e2e.mk) before anything else (`--no-venv`: the venv
+Used by `make e2e` (mk/e2e.mk; `python3 -m tests.e2e.preflight`) before anything else (`--no-venv`: the venv
 may still be installed by `make deps`) and again before pytest, and by tests/e2e/conftest.py at
 session start, so the tier never skips silently on a machine without root,
 systemd-nspawn or the project venv.
@@ -21,14 +21,13 @@ def problem(check_venv: bool = True) -> str | None:
     if os.geteuid() != 0:
         return "e2e: cannot run: must run as root (the lab uses systemd-nspawn, mounts, a bridge and cgroups)"
     if shutil.which("systemd-nspawn") is None and not Path("/usr/bin/systemd-nspawn").exists():
-        return "e2e: cannot run: systemd-nspawn is missing (install with: python3 tests/lab/labctl.py deps)"
+        return "e2e: cannot run: systemd-nspawn is missing (install with: make deps-system)"
     venv = Path(os.environ.get("VENV") or REPO / ".venv")
     if not venv.is_absolute():
         venv = REPO / venv
     if check_venv and not (venv / "bin" / "salt-ssh").exists():
         return f"e2e: cannot run: {venv}/bin/salt-ssh is missing (run: make deps)"
-    sys.path.insert(0, str(REPO / "tests" / "lab"))
-    import labctl
+    from tests.lab import labctl  # imports without the venv: the inventory is read on first use only
 
     lab = labctl.Lab()
     try:

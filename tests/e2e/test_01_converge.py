@@ -9,38 +9,40 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e import lib
+from tests.e2e import labenv, saltrun
+from tests.e2e.summary import SUMMARY
 
 
 @pytest.mark.summary("converge")
 def test_first_converge(converge):
     """Exit 0 and every state result true on all three hosts."""
-    missing = [h for h in lib.HOSTS if h not in converge.returns]
-    bad = {h: converge.failures(h) for h in lib.HOSTS if not converge.ok(h)}
+    missing = [h for h in labenv.HOSTS if h not in converge.returns]
+    bad = {h: converge.failures(h) for h in labenv.HOSTS if not converge.ok(h)}
     assert converge.rc == 0 and not bad and not missing, (
-        f"first converge failed (exit {converge.rc}); hosts without a return: {missing}\n" + converge.report(lib.HOSTS)
+        f"first converge failed (exit {converge.rc}); hosts without a return: {missing}\n"
+        + converge.report(labenv.HOSTS)
     )
-    counts = {h: len(converge.states(h)) for h in lib.HOSTS}
+    counts = {h: len(converge.states(h)) for h in labenv.HOSTS}
     print(f"first converge: {counts} states in {converge.seconds:.1f} s")
 
 
 @pytest.mark.summary("second apply")
 def test_second_apply_reports_no_changes(converged, salt_env):
     """A second apply changes nothing on any host."""
-    run = lib.salt_ssh("*", "state.apply", env=salt_env, timeout=600)
-    lib.SUMMARY.time("no-op re-apply", run.seconds)
-    changed = {h: run.changed(h) for h in lib.HOSTS}
+    run = saltrun.salt_ssh("*", "state.apply", env=salt_env, timeout=600)
+    SUMMARY.time("no-op re-apply", run.seconds)
+    changed = {h: run.changed(h) for h in labenv.HOSTS}
     n = sum(len(v) for v in changed.values())
-    ok = run.rc == 0 and all(run.ok(h) for h in lib.HOSTS) and n == 0
+    ok = run.rc == 0 and all(run.ok(h) for h in labenv.HOSTS) and n == 0
     if ok:
-        lib.SUMMARY.ok("second apply", f"0 changes ({run.seconds:.1f} s for 3 hosts)")
+        SUMMARY.ok("second apply", f"0 changes ({run.seconds:.1f} s for 3 hosts)")
     else:
-        lib.SUMMARY.failed(
+        SUMMARY.failed(
             "second apply",
             f"{n} changes, exit {run.rc}: "
             + "; ".join(f"{h}: {[c.split(':')[0] for c in v]}" for h, v in changed.items() if v),
         )
-    assert run.rc == 0 and all(run.ok(h) for h in lib.HOSTS), run.report(lib.HOSTS)
+    assert run.rc == 0 and all(run.ok(h) for h in labenv.HOSTS), run.report(labenv.HOSTS)
     assert n == 0, "states changed on the second apply:\n" + "\n".join(
         f"  {h}: {c}" for h, v in changed.items() for c in v
     )

@@ -14,7 +14,7 @@ import pytest
 import testinfra
 import yaml
 
-from tests.e2e import lib
+from tests.e2e import labenv
 
 SECRET_MODES_OK = {0o600, 0o400}
 # Convention (docs/salt-conventions.md): secrets 0600, or 0640 root:<container gid>
@@ -24,7 +24,9 @@ SECRET_MODES_GROUP = {0o640, 0o440}
 
 @pytest.fixture(scope="module")
 def hosts(converged, ssh_config):
-    return {h: testinfra.get_host(f"ssh://{lib.host_ip(h)}", ssh_config=str(ssh_config), sudo=True) for h in lib.HOSTS}
+    return {
+        h: testinfra.get_host(f"ssh://{labenv.host_ip(h)}", ssh_config=str(ssh_config), sudo=True) for h in labenv.HOSTS
+    }
 
 
 def _state_name(run, host, state_id):
@@ -33,7 +35,7 @@ def _state_name(run, host, state_id):
     return st["name"]
 
 
-@pytest.mark.parametrize("host", lib.HOSTS)
+@pytest.mark.parametrize("host", labenv.HOSTS)
 @pytest.mark.parametrize("service", ["docker", "ssh"])
 def test_service_enabled_and_running(hosts, host, service):
     svc = hosts[host].service(service)
@@ -41,7 +43,7 @@ def test_service_enabled_and_running(hosts, host, service):
     assert svc.is_running, f"{host}: {service} not running"
 
 
-@pytest.mark.parametrize("host", lib.HOSTS)
+@pytest.mark.parametrize("host", labenv.HOSTS)
 def test_sshd_effective_config(hosts, host):
     out = hosts[host].check_output("sshd -T")
     cfg = {}
@@ -55,7 +57,7 @@ def test_sshd_effective_config(hosts, host):
     assert cfg.get("kbdinteractiveauthentication", "no") == "no", f"{host}: keyboard-interactive auth is on"
 
 
-@pytest.mark.parametrize("host", lib.HOSTS)
+@pytest.mark.parametrize("host", labenv.HOSTS)
 def test_files_holding_secrets_are_private(hosts, host, secret_values):
     """Every file under the Lostops dirs that contains a lab secret value is 0600 (or 0640 root:<container gid>)."""
     ti = hosts[host]
@@ -104,7 +106,7 @@ def test_acme_storage_exists_0600(hosts, converged, host):
 
 def test_mysql_data_dir_owner(hosts, converged):
     path = _state_name(converged, "database", "mysql-data-dir-file-directory")
-    uid = yaml.safe_load(Path(lib.REPO, "salt/mysql/parameters/defaults.yaml").read_text())["uid"]
+    uid = yaml.safe_load(Path(labenv.REPO, "salt/mysql/parameters/defaults.yaml").read_text())["uid"]
     assert uid == 999, "the official MySQL image runs mysqld as uid 999"
     f = hosts["database"].file(path)
     assert f.is_directory, f"database: {path} missing"

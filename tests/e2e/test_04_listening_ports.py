@@ -17,7 +17,8 @@ from __future__ import annotations
 import pytest
 
 from lostops import inventory, policy
-from tests.e2e import lib
+from tests.e2e import labenv, probes
+from tests.e2e.summary import SUMMARY
 
 
 def expected_ports(inv, host: str) -> set[int]:
@@ -32,10 +33,10 @@ def expected_ports(inv, host: str) -> set[int]:
 def test_listening_ports_equal_policy(lab, converged):
     inv = inventory.load("lab")
     problems, seen = [], {}
-    for host in lib.HOSTS:
-        ip = lib.host_ip(host)
+    for host in labenv.HOSTS:
+        ip = labenv.host_ip(host)
         exp = expected_ports(inv, host)
-        found = lib.exposed(lib.listeners(lab, host))
+        found = probes.exposed(probes.listeners(lab, host))
         got = {x.port for x in found}
         seen[host] = sorted(got)
         extra, missing = got - exp, exp - got
@@ -53,8 +54,4 @@ def test_listening_ports_equal_policy(lab, converged):
                 + ", ".join(f"{x.addr}:{x.port} ({x.process})" for x in odd)
             )
     detail = "; ".join(f"{h} {','.join(map(str, p))}" for h, p in seen.items())
-    if problems:
-        lib.SUMMARY.failed("listening ports", " | ".join(problems))
-    else:
-        lib.SUMMARY.ok("listening ports", f"equal to the policy ({detail})")
-    assert not problems, "\n".join(problems)
+    SUMMARY.conclude("listening ports", problems, f"equal to the policy ({detail})")

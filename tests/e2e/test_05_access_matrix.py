@@ -27,13 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from tests.e2e import lib
+from tests.e2e import labenv, probes
+from tests.e2e.summary import SUMMARY
 
 UNIT = "lostops-e2e-listen"
 
 
 def matrix_flows() -> list[dict]:
-    rows = yaml.safe_load(lib.ACCESS_MATRIX.read_text())
+    rows = yaml.safe_load(labenv.ACCESS_MATRIX.read_text())
     flows = []
     for row in rows:
         for port in row["ports"]:
@@ -50,7 +51,7 @@ def matrix_flows() -> list[dict]:
 
 
 def _start_listeners(lab, host: str, tcp_ports: set[int], udp_ports: set[int]) -> list[str]:
-    ip = lib.host_ip(host)
+    ip = labenv.host_ip(host)
     cmds = []
     for port in sorted(tcp_ports):
         cmds.append(
@@ -59,7 +60,7 @@ def _start_listeners(lab, host: str, tcp_ports: set[int], udp_ports: set[int]) -
         )
     for port in sorted(udp_ports):
         cmds.append(
-            f"systemd-run --quiet --collect --unit={UNIT}-udp-{port} python3 -c {shlex.quote(lib.UDP_ECHO)} {ip} {port}"
+            f"systemd-run --quiet --collect --unit={UNIT}-udp-{port} python3 -c {shlex.quote(probes.UDP_ECHO)} {ip} {port}"
         )
     if not cmds:
         return []
@@ -71,10 +72,10 @@ def _start_listeners(lab, host: str, tcp_ports: set[int], udp_ports: set[int]) -
     def listening():
         out = lab.run(host, "ss -Hltn; echo ---; ss -Hlun", timeout=30).stdout
         tcp_txt, _, udp_txt = out.partition("---")
-        have = {("tcp", x.port) for x in lib.parse_ss(tcp_txt)} | {("udp", x.port) for x in lib.parse_ss(udp_txt)}
+        have = {("tcp", x.port) for x in probes.parse_ss(tcp_txt)} | {("udp", x.port) for x in probes.parse_ss(udp_txt)}
         return want <= have
 
-    assert lib.wait_for(listening, 20, 0.3), f"{host}: temporary listeners did not come up"
+    assert probes.wait_for(listening, 20, 0.3), f"{host}: temporary listeners did not come up"
     return [f"{host}:{p}/tcp" for p in sorted(tcp_ports)] + [f"{host}:{p}/udp" for p in sorted(udp_ports)]
 
 
@@ -86,10 +87,10 @@ def _stop_listeners(lab, host: str) -> None:
 
 def _probe(lab, source: str, targets: list[tuple[str, str, int]]) -> dict[str, str]:
     if source == "internet":
-        return lib.probe_local(targets, lib.INTERNET_IP)
+        return probes.probe_local(targets, labenv.INTERNET_IP)
     if source == "admin":
-        return lib.probe_local(targets, lib.ADMIN_IP)
-    return lib.probe_from_host(lab, source, targets)
+        return probes.probe_local(targets, labenv.ADMIN_IP)
+    return probes.probe_from_host(lab, source, targets)
 
 
 @pytest.mark.summary("matrix")
@@ -97,11 +98,11 @@ def test_access_matrix_with_real_packets(lab, converged):
     flows = matrix_flows()
     # Which (host, port) already has a listener reachable on the private IP?
     served = {}
-    for host in lib.HOSTS:
-        ip = lib.host_ip(host)
-        served[host] = {x.port for x in lib.exposed(lib.listeners(lab, host)) if x.wildcard or x.addr == ip}
-    need_tcp = {h: set() for h in lib.HOSTS}
-    need_udp = {h: set() for h in lib.HOSTS}
+    for host in labenv.HOSTS:
+        ip = labenv.host_ip(host)
+        served[host] = {x.port for x in probes.exposed(probes.listeners(lab, host)) if x.wildcard or x.addr == ip}
+    need_tcp = {h: set() for h in labenv.HOSTS}
+    need_udp = {h: set() for h in labenv.HOSTS}
     for f in flows:
         if f["proto"] == "tcp" and f["port"] not in served[f["to"]]:
             need_tcp[f["to"]].add(f["port"])
@@ -111,30 +112,30 @@ def test_access_matrix_with_real_packets(lab, converged):
     results: dict[tuple, str] = {}
     t0 = time.monotonic()
     try:
-        for h in lib.HOSTS:
+        for h in labenv.HOSTS:
             temp += _start_listeners(lab, h, need_tcp[h], need_udp[h])
         # the UDP echo listeners answer locally (else a UDP deny would prove nothing)
-        for h in lib.HOSTS:
+        for h in labenv.HOSTS:
             if need_udp[h]:
-                own = lib.probe_from_host(lab, h, [("udp", lib.host_ip(h), p) for p in sorted(need_udp[h])])
+                own = probes.probe_from_host(lab, h, [("udp", labenv.host_ip(h), p) for p in sorted(need_udp[h])])
                 dead = [k for k, v in own.items() if v != "connected"]
                 assert not dead, f"{h}: temporary UDP echo listeners do not answer locally: {dead}"
         by_source: dict[str, list] = {}
         for f in flows:
-            by_source.setdefault(f["from"], []).append((f["proto"], lib.host_ip(f["to"]), f["port"]))
+            by_source.setdefault(f["from"], []).append((f["proto"], labenv.host_ip(f["to"]), f["port"]))
         with ThreadPoolExecutor(max_workers=len(by_source)) as pool:
             futs = {src: pool.submit(_probe, lab, src, sorted(set(t))) for src, t in by_source.items()}
             for src, fut in futs.items():
                 for key, val in fut.result().items():
                     results[(src, key)] = val
     finally:
-        for h in lib.HOSTS:
+        for h in labenv.HOSTS:
             _stop_listeners(lab, h)
     probe_s = time.monotonic() - t0
 
     bad, counts = [], {"tcp": [0, 0], "udp": [0, 0]}
     for f in flows:
-        key = f"{f['proto']}/{lib.host_ip(f['to'])}:{f['port']}"
+        key = f"{f['proto']}/{labenv.host_ip(f['to'])}:{f['port']}"
         got = results.get((f["from"], key), "not probed")
         ok = (got == "connected") if f["expect"] == "allow" else (got not in ("connected", "not probed"))
         counts[f["proto"]][0] += 1
@@ -149,18 +150,16 @@ def test_access_matrix_with_real_packets(lab, converged):
         f"the rest real services; {probe_s:.1f} s"
     )
     if tcp_ok == tcp_n:
-        lib.SUMMARY.ok("matrix", f"{tcp_ok}/{tcp_n} flows as expected (TCP: {detail})")
+        SUMMARY.ok("matrix", f"{tcp_ok}/{tcp_n} flows as expected (TCP: {detail})")
     else:
-        lib.SUMMARY.failed(
-            "matrix", f"{tcp_ok}/{tcp_n} TCP flows as expected; " + "; ".join(b for b in bad if "/tcp" in b)
-        )
+        SUMMARY.failed("matrix", f"{tcp_ok}/{tcp_n} TCP flows as expected; " + "; ".join(b for b in bad if "/tcp" in b))
     if udp_n:
         if udp_ok == udp_n:
-            lib.SUMMARY.ok(
+            SUMMARY.ok(
                 "matrix udp",
                 f"{udp_ok}/{udp_n} UDP flows as expected (all deny; UDP echo listeners answered locally, no reply from the source)",
             )
         else:
-            lib.SUMMARY.failed("matrix udp", f"{udp_ok}/{udp_n}; " + "; ".join(b for b in bad if "/udp" in b))
+            SUMMARY.failed("matrix udp", f"{udp_ok}/{udp_n}; " + "; ".join(b for b in bad if "/udp" in b))
     print(f"temporary listeners: {temp}")
     assert not bad, f"{len(bad)} of {len(flows)} flows differ from tests/access-matrix.yaml:\n  " + "\n  ".join(bad)

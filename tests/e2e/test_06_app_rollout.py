@@ -21,7 +21,8 @@ import time
 
 import pytest
 
-from tests.e2e import lib
+from tests.e2e import labenv, probes, saltrun, tls
+from tests.e2e.summary import SUMMARY
 
 FAILING_VERSION = "9.9.9"
 
@@ -69,7 +70,7 @@ def wait_healthy(lab, name: str, timeout: float = 30) -> dict | None:
                 return c
         return None
 
-    return lib.wait_for(get, timeout, 1)
+    return probes.wait_for(get, timeout, 1)
 
 
 class TraefikPoll:
@@ -78,25 +79,23 @@ class TraefikPoll:
     thread; every exception, non-200 or body without the app's DB answer is a
     failure. ``with TraefikPoll() as tp: ...`` then tp.total, tp.fail, tp.rate."""
 
-    NAME = "app.lab.lostops.test"
     INTERVAL = 0.1
 
     def __init__(self, ready_timeout: float = 120):
-        from tests.e2e.test_02_traefik import https_get, pebble_roots, verified_ctx
-
-        self._get, self._ctx = https_get, verified_ctx(pebble_roots())
-        self._ip = lib.host_ip("backend")
+        self._name = tls.name_of("app.")
+        self._ctx = tls.verified_ctx(tls.pebble_roots())
+        self._ip = labenv.host_ip("backend")
         self.ok = self.fail = 0
         self.errors: list[str] = []
         # Alone (-k), the test may run before Traefik has its ACME certificate.
-        if not lib.wait_for(lambda: self.one()[0], ready_timeout, 2):
+        if not probes.wait_for(lambda: self.one()[0], ready_timeout, 2):
             raise AssertionError(f"the app is not served through Traefik before the roll-out: {self.one()[1]}")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def one(self) -> tuple[bool, str]:
         try:
-            status, _, body = self._get(self._ip, self.NAME, "/", self._ctx)
+            status, _, body = tls.https_get(self._ip, self._name, "/", self._ctx)
             return status == 200 and b"counter sum:" in body, f"{status} {body[:60]!r}"
         except Exception as exc:  # every failure counts
             return False, repr(exc)[:120]
@@ -142,17 +141,21 @@ def traefik_labels(lab, name: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def state():
-    return {}
+def served_through_traefik(converged):
+    """The app answers through Traefik before a test polls it there.
+
+    Alone (-k), a test may run before Traefik has its ACME certificate; in file
+    order the earlier tests waited for it already and this is one request."""
+    TraefikPoll()  # its constructor waits until the app is served (fails after its ready_timeout)
 
 
 @pytest.mark.summary("app roll-out")
-def test_rollout_healthy_version(lab, converged, salt_env, state):
+def test_rollout_healthy_version(lab, converged, salt_env):
     before = [c for c in app_containers(lab) if c["status"] == "running"]
     assert len(before) == 1, f"expected one running app container before the roll-out, got {before}"
     old = before[0]
     new = "1.0.1" if old["version"] != "1.0.1" else "1.0.2"
-    run = lib.salt_ssh("backend", "state.apply", env=salt_env, pillar={"app": {"version": new}}, timeout=600)
+    run = saltrun.salt_ssh("backend", "state.apply", env=salt_env, pillar={"app": {"version": new}}, timeout=600)
     problems = []
     if run.rc != 0 or not run.ok("backend"):
         problems.append("apply failed:\n" + run.report(["backend"]))
@@ -169,21 +172,15 @@ def test_rollout_healthy_version(lab, converged, salt_env, state):
         problems.append(f"{want} is not healthy: {after}")
     elif not answers(lab, cur):
         problems.append(f"{want} does not answer HTTP on {cur['ip']}:{cur['port']}")
-    if problems:
-        lib.SUMMARY.failed(
-            "app roll-out", f"{old['version']} -> {new}: " + " | ".join(p.splitlines()[0] for p in problems)
-        )
-    else:
-        state["current"] = cur
-        lib.SUMMARY.ok(
-            "app roll-out",
-            f"{old['version']} -> {new}: new container healthy and answering, old one removed ({run.seconds:.0f} s)",
-        )
-    assert not problems, "\n".join(problems)
+    SUMMARY.conclude(
+        "app roll-out",
+        problems,
+        f"{old['version']} -> {new}: new container healthy and answering, old one removed ({run.seconds:.0f} s)",
+    )
 
 
 @pytest.mark.summary("app roll-back")
-def test_rollback_on_unhealthy_version(lab, converged, salt_env, state):
+def test_rollback_on_unhealthy_version(lab, converged, salt_env):
     running = [c for c in app_containers(lab) if c["status"] == "running" and c["health"] == "healthy"]
     assert len(running) == 1, f"expected one healthy app container before the failing roll-out, got {running}"
     cur = running[0]
@@ -209,7 +206,7 @@ def test_rollback_on_unhealthy_version(lab, converged, salt_env, state):
     }
     try:
         with tp:
-            run = lib.salt_ssh("backend", "state.apply", env=salt_env, pillar=bad_pillar, timeout=600)
+            run = saltrun.salt_ssh("backend", "state.apply", env=salt_env, pillar=bad_pillar, timeout=600)
     finally:
         stop.set()
         poller.join(10)
@@ -240,20 +237,19 @@ def test_rollback_on_unhealthy_version(lab, converged, salt_env, state):
         )
     if len(after) != 1:
         problems.append(f"app containers after the roll-back: {[c['name'] for c in after]}")
-    if problems:
-        lib.SUMMARY.failed("app roll-back", " | ".join(p.splitlines()[0] for p in problems))
-    else:
-        lib.SUMMARY.ok(
-            "app roll-back",
-            f"{FAILING_VERSION} unhealthy -> salt-ssh exit {run.rc}, {cur['version']} kept running and answered "
-            f"{seen['ok']}/{seen['ok']} polls at the container and {tp.ok}/{tp.total} through Traefik every 100 ms "
-            f"({tp.total / tp.seconds:.1f}/s), failing container removed ({run.seconds:.0f} s)",
-        )
-    assert not problems, "\n".join(problems) + "\n" + run.report(["backend"])
+    if problems:  # the run's report goes into the assertion, not into the summary line
+        problems[-1] += "\n" + run.report(["backend"])
+    SUMMARY.conclude(
+        "app roll-back",
+        problems,
+        f"{FAILING_VERSION} unhealthy -> salt-ssh exit {run.rc}, {cur['version']} kept running and answered "
+        f"{seen['ok']}/{seen['ok']} polls at the container and {tp.ok}/{tp.total} through Traefik every 100 ms "
+        f"({tp.total / tp.seconds:.1f}/s), failing container removed ({run.seconds:.0f} s)",
+    )
 
 
 @pytest.mark.summary("app roll-out, other traefik labels")
-def test_rollout_with_other_traefik_labels_loses_no_request(lab, converged, salt_env, state):
+def test_rollout_with_other_traefik_labels_loses_no_request(lab, converged, salt_env):
     """A roll-out to a version whose Traefik labels differ from the old one's in
     every value a version can change (router/service name prefix app:router,
     service port app:port: the new container listens on another port) while
@@ -275,7 +271,7 @@ def test_rollout_with_other_traefik_labels_loses_no_request(lab, converged, salt
     }
     old_labels = traefik_labels(lab, old["name"])
     with TraefikPoll() as tp:
-        run = lib.salt_ssh("backend", "state.apply", env=salt_env, pillar=pillar, timeout=600)
+        run = saltrun.salt_ssh("backend", "state.apply", env=salt_env, pillar=pillar, timeout=600)
     problems = []
     if run.rc != 0 or not run.ok("backend"):
         problems.append("apply failed:\n" + run.report(["backend"]))
@@ -296,68 +292,28 @@ def test_rollout_with_other_traefik_labels_loses_no_request(lab, converged, salt
     summary = (
         f"{old['version']} -> {new} (routers {' -> '.join(routers)}, service port {' -> '.join(ports)}): {tp.text()}"
     )
-    if problems:
-        lib.SUMMARY.failed("app roll-out, other traefik labels", summary + " | " + problems[0].splitlines()[0])
-    else:
-        lib.SUMMARY.ok("app roll-out, other traefik labels", summary)
-    assert not problems, "\n".join(problems)
+    SUMMARY.conclude("app roll-out, other traefik labels", problems, summary)
 
 
 @pytest.mark.summary("app roll-out through traefik")
-def test_rollout_through_traefik_loses_no_request(lab, converged, salt_env, state):
+def test_rollout_through_traefik_loses_no_request(lab, converged, salt_env, served_through_traefik):
     """A healthy roll-out while the app is polled THROUGH the real Traefik every 100 ms
     (HTTPS from the lab's internet address, certificate verified against Pebble's
     root): 0 failed requests. Old and new containers carry different router names
     (per version), so Traefik serves both until the old one is removed."""
-    from tests.e2e.test_02_traefik import https_get, pebble_roots, verified_ctx
-
     running = [c for c in app_containers(lab) if c["status"] == "running" and c["health"] == "healthy"]
     assert len(running) == 1, f"expected one healthy app container, got {running}"
     old = running[0]
     new = "1.0.2" if old["version"] != "1.0.2" else "1.0.3"
-    ctx = verified_ctx(pebble_roots())
-    backend = lib.host_ip("backend")
-    stop, seen, errors = threading.Event(), {"ok": 0, "fail": 0}, []
-
-    def poll():
-        while not stop.is_set():
-            try:
-                status, _, body = https_get(backend, "app.lab.lostops.test", "/", ctx)
-                good = status == 200 and b"counter sum:" in body
-                detail = f"{status} {body[:60]!r}"
-            except Exception as exc:  # every failure counts
-                good, detail = False, repr(exc)[:120]
-            seen["ok" if good else "fail"] += 1
-            if not good and len(errors) < 5:
-                errors.append(detail)
-            stop.wait(0.1)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    time_start = time.monotonic()
-    try:
-        run = lib.salt_ssh("backend", "state.apply", env=salt_env, pillar={"app": {"version": new}}, timeout=600)
-        stop.wait(2)
-    finally:
-        stop.set()
-        poller.join(10)
-    seconds = time.monotonic() - time_start
-    total = seen["ok"] + seen["fail"]
+    with TraefikPoll() as tp:
+        run = saltrun.salt_ssh("backend", "state.apply", env=salt_env, pillar={"app": {"version": new}}, timeout=600)
     problems = []
     if run.rc != 0 or not run.ok("backend"):
         problems.append("apply failed:\n" + run.report(["backend"]))
     if [c["name"] for c in app_containers(lab)] != [f"lostops-app-{new}"]:
         problems.append(f"app containers after the roll-out: {[c['name'] for c in app_containers(lab)]}")
-    if not seen["ok"]:
+    if not tp.ok:
         problems.append("no request answered through Traefik")
-    if seen["fail"]:
-        problems.append(f"{seen['fail']}/{total} requests through Traefik failed, e.g. {errors}")
-    summary = (
-        f"{old['version']} -> {new}: {total} requests through Traefik every 100 ms "
-        f"({total / seconds:.1f}/s over {seconds:.0f} s), {seen['fail']} failed"
-    )
-    if problems:
-        lib.SUMMARY.failed("app roll-out through traefik", summary + " | " + problems[0].splitlines()[0])
-    else:
-        lib.SUMMARY.ok("app roll-out through traefik", summary)
-    assert not problems, "\n".join(problems)
+    if tp.fail:
+        problems.append(f"{tp.fail}/{tp.total} requests through Traefik failed, e.g. {tp.errors}")
+    SUMMARY.conclude("app roll-out through traefik", problems, f"{old['version']} -> {new}: {tp.text()}")

@@ -5,7 +5,7 @@ The data location is the one the mysql formula manages (state
 container mounts as /var/lib/mysql. A MySQL setting changed on the salt-ssh
 command line (`mysql:config`, salt/mysql/pillar.example: "A change recreates
 the container") must re-create the container; then the database host really
-reboots (tests/lab/labctl.py reboot) and the containers come back by
+reboots (labctl reboot) and the containers come back by
 themselves (restart policy + docker enabled), with the marker still there.
 The stand-in is not MySQL: this proves the host-path volume and the restart
 policy, not InnoDB durability.
@@ -17,7 +17,8 @@ import uuid
 
 import pytest
 
-from tests.e2e import lib
+from tests.e2e import probes, saltrun
+from tests.e2e.summary import SUMMARY
 
 KNOB = "max_connections"
 MYSQL_FILTER = "--filter label=com.docker.compose.project=mysql --filter label=com.docker.compose.service=mysql"
@@ -26,7 +27,7 @@ MYSQL_FILTER = "--filter label=com.docker.compose.project=mysql --filter label=c
 def mysql_container(lab) -> tuple[str, dict]:
     found = [
         (n, c)
-        for n, c in lib.containers(lab, "database").items()
+        for n, c in probes.containers(lab, "database").items()
         if c["project"] == "mysql" and c["service"] == "mysql"
     ]
     assert len(found) == 1, f"expected one mysql container, found {found}"
@@ -34,27 +35,37 @@ def mysql_container(lab) -> tuple[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def ctx():
-    return {}
+def mysql_marker(lab, converged) -> dict[str, str]:
+    """A marker file with a fresh token in MySQL's data dir (the mysql formula's state), written once per module.
+
+    Both tests check it: the re-creation must keep it, and so must the reboot
+    after it (or, run alone, the reboot of the freshly converged host)."""
+    data_dir = converged.state("database", "mysql-data-dir-file-directory")["name"]
+    path = f"{data_dir}/lostops-e2e-marker"
+    token = uuid.uuid4().hex
+    r = lab.run("database", f"echo {token} > {path} && sync", timeout=30)
+    assert r.returncode == 0, f"cannot write the marker {path}: {r.stderr}"
+    return {"marker": path, "token": token, "data_dir": data_dir}
+
+
+def marker_lost(lab, mysql_marker: dict[str, str], when: str) -> list[str]:
+    """[] when the marker still holds its token, else the problem."""
+    got = lab.run("database", f"cat {mysql_marker['marker']}", timeout=30).stdout.strip()
+    return [] if got == mysql_marker["token"] else [f"marker {mysql_marker['marker']} lost {when}: {got!r}"]
 
 
 @pytest.mark.summary("mysql re-create")
-def test_mysql_recreated_on_config_change(lab, converged, salt_env, ctx):
-    data_dir = converged.state("database", "mysql-data-dir-file-directory")["name"]
+def test_mysql_recreated_on_config_change(lab, converged, salt_env, mysql_marker):
+    data_dir = mysql_marker["data_dir"]
     name, before = mysql_container(lab)
     assert before["mounts"].get("/var/lib/mysql") == data_dir, (
         f"the container mounts {before['mounts'].get('/var/lib/mysql')} as /var/lib/mysql, the state manages {data_dir}"
     )
-    marker = f"{data_dir}/lostops-e2e-marker"
-    token = uuid.uuid4().hex
-    r = lab.run("database", f"echo {token} > {marker} && sync", timeout=30)
-    assert r.returncode == 0, r.stderr
-    ctx.update(marker=marker, token=token, data_dir=data_dir)
 
     cnf = converged.state("database", "mysql-config-file-managed")["name"]
     cur = lab.run("database", f"grep -E '^\\s*{KNOB}\\s*=' {cnf}", timeout=30).stdout.strip()
     value = 173 if "173" not in cur else 174
-    run = lib.salt_ssh(
+    run = saltrun.salt_ssh(
         "database", "state.apply", env=salt_env, pillar={"mysql": {"config": {KNOB: value}}}, timeout=600
     )
     problems = []
@@ -68,44 +79,34 @@ def test_mysql_recreated_on_config_change(lab, converged, salt_env, ctx):
         problems.append(f"the mysql container was not re-created (id {before['id'][:12]} -> {after['id'][:12]})")
     if after["status"] != "running":
         problems.append(f"mysql container {after['status']} after the re-creation")
-    got = lab.run("database", f"cat {marker}", timeout=30).stdout.strip()
-    if got != token:
-        problems.append(f"marker lost by the re-creation: {got!r}")
-    if problems:
-        lib.SUMMARY.failed("mysql re-create", " | ".join(p.splitlines()[0] for p in problems))
-    else:
-        lib.SUMMARY.ok(
-            "mysql re-create",
-            f"{KNOB}={value} on the command line re-created the container "
-            f"({before['id'][:12]} -> {after['id'][:12]}), marker in {data_dir} kept ({run.seconds:.0f} s)",
-        )
-    assert not problems, "\n".join(problems)
+    problems += marker_lost(lab, mysql_marker, "by the re-creation")
+    SUMMARY.conclude(
+        "mysql re-create",
+        problems,
+        f"{KNOB}={value} on the command line re-created the container "
+        f"({before['id'][:12]} -> {after['id'][:12]}), marker in {data_dir} kept ({run.seconds:.0f} s)",
+    )
 
 
 @pytest.mark.summary("persistence after reboot")
-def test_persistence_after_reboot(lab, converged, ctx):
-    assert ctx.get("marker"), "needs test_mysql_recreated_on_config_change (it writes the marker)"
-    before = {n: c for n, c in lib.containers(lab, "database").items() if c["status"] == "running"}
+def test_persistence_after_reboot(lab, converged, mysql_marker):
+    data_dir = mysql_marker["data_dir"]
+    before = {n: c for n, c in probes.containers(lab, "database").items() if c["status"] == "running"}
     assert before, "no running container on the database host before the reboot"
-    # stand-in only: see lib.shorten_final_kill (live-restore keeps containers running at shutdown)
-    assert lib.shorten_final_kill(lab, "database"), "cannot shorten the shutdown's final kill timeout"
+    # stand-in only: see probes.shorten_final_kill (live-restore keeps containers running at shutdown)
+    assert probes.shorten_final_kill(lab, "database"), "cannot shorten the shutdown's final kill timeout"
     reboot_s = lab.reboot("database")  # waits for sshd and `systemctl is-system-running --wait`
-    lib.SUMMARY.time("database reboot", reboot_s)
+    SUMMARY.time("database reboot", reboot_s)
 
-    now, problems = lib.wait_containers_back(lab, "database", list(before))
+    now, problems = probes.wait_containers_back(lab, "database", list(before))
     for n, c in before.items():
         a = now.get(n)
         if a and a["status"] == "running" and a["started"] == c["started"]:
             problems.append(f"{n} was not restarted by the reboot?")
-    got = lab.run("database", f"cat {ctx['marker']}", timeout=30).stdout.strip()
-    if got != ctx["token"]:
-        problems.append(f"marker {ctx['marker']} lost: {got!r}")
-    if problems:
-        lib.SUMMARY.failed("persistence after reboot", " | ".join(problems))
-    else:
-        lib.SUMMARY.ok(
-            "persistence after reboot",
-            f"OK (database rebooted in {reboot_s:.1f} s; {len(before)} containers back running/healthy "
-            f"by themselves; marker in {ctx['data_dir']} intact)",
-        )
-    assert not problems, "\n".join(problems)
+    problems += marker_lost(lab, mysql_marker, "by the reboot")
+    SUMMARY.conclude(
+        "persistence after reboot",
+        problems,
+        f"OK (database rebooted in {reboot_s:.1f} s; {len(before)} containers back running/healthy "
+        f"by themselves; marker in {data_dir} intact)",
+    )

@@ -15,12 +15,12 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from lostops import secrets as secrets_mod
-from tests.e2e import lib
+from tests.e2e import labenv, probes, saltrun
+from tests.e2e.summary import SUMMARY
 
 MISSING = "discord_webhook_url"
 
@@ -54,7 +54,7 @@ echo '== units'; systemctl list-units --all --no-legend --plain 'lostops*' docke
 
 def snapshot(lab) -> dict[str, list[str]]:
     out = {}
-    for h in lib.HOSTS:
+    for h in labenv.HOSTS:
         r = lab.run(h, SNAPSHOT, timeout=120)
         assert r.returncode == 0, f"{h}: snapshot failed: {r.stderr}"
         out[h] = r.stdout.splitlines()
@@ -64,12 +64,12 @@ def snapshot(lab) -> dict[str, list[str]]:
 @pytest.mark.summary("missing secret")
 def test_missing_secret_stops_before_any_change(lab, converged, salt_env, secret_values):
     values = {k: v for k, v in secret_values.items() if k != MISSING}
-    broken = lib.LAB_DIR / "secrets-missing.yaml"
+    broken = labenv.LAB_DIR / "secrets-missing.yaml"
     secrets_mod.write(values, broken)
     env = dict(salt_env, LOSTOPS_SECRETS_FILE=str(broken))
     before = snapshot(lab)
     try:
-        run = lib.salt_ssh("*", "state.apply", env=env, timeout=600)
+        run = saltrun.salt_ssh("*", "state.apply", env=env, timeout=600)
     finally:
         broken.unlink()
     after = snapshot(lab)
@@ -81,63 +81,39 @@ def test_missing_secret_stops_before_any_change(lab, converged, salt_env, secret
         problems.append("salt-ssh exited 0 with a secret missing")
     if not lines:
         problems.append(f"no message names secrets.{MISSING}; output tail:\n{text[-2000:]}")
-    ran = [h for h in lib.HOSTS if run.states(h)]
+    ran = [h for h in labenv.HOSTS if run.states(h)]
     if ran:
         problems.append(f"states ran on {ran} although the pre-flight failed")
-    no_msg = [h for h in lib.HOSTS if f"secrets.{MISSING}" not in str(run.returns.get(h, ""))]
+    no_msg = [h for h in labenv.HOSTS if f"secrets.{MISSING}" not in str(run.returns.get(h, ""))]
     if no_msg:
         problems.append(f"the pre-flight message is missing from the return of {no_msg}")
     changed = {}
-    for h in lib.HOSTS:
+    for h in labenv.HOSTS:
         diff = sorted(set(before[h]) ^ set(after[h]))
         if diff:
             changed[h] = diff
     if changed:
         problems.append("hosts changed: " + "; ".join(f"{h}: {d[:6]}" for h, d in changed.items()))
     msg = lines[0] if lines else "-"
-    if problems:
-        lib.SUMMARY.failed("missing secret", " | ".join(p.splitlines()[0] for p in problems))
-    else:
-        lib.SUMMARY.ok(
-            "missing secret",
-            f"stopped before any state (exit {run.rc}), {len(lib.HOSTS)}/{len(lib.HOSTS)} hosts unchanged; "
-            f"message: {msg}",
-        )
-    assert not problems, "\n".join(problems)
-
-
-def _power_off(lab, host: str) -> None:
-    lib.shorten_final_kill(lab, host)
-    lab._lock()
-    try:
-        lab._stop_host(host)
-    finally:
-        lab._unlock()
-
-
-def _power_on(lab, host: str) -> float:
-    lab._lock()
-    try:
-        t0 = time.monotonic()
-        lab._start_host(host)
-        lab.wait_ssh(host, t0)
-        lab.wait_settled(host)
-        return time.monotonic() - t0
-    finally:
-        lab._unlock()
+    SUMMARY.conclude(
+        "missing secret",
+        problems,
+        f"stopped before any state (exit {run.rc}), {len(labenv.HOSTS)}/{len(labenv.HOSTS)} hosts unchanged; message: {msg}",
+    )
 
 
 @pytest.mark.summary("unreachable host")
 def test_unreachable_host_does_not_stop_the_others(lab, converged, salt_env):
     host = "monitoring"
-    running_before = sorted(n for n, c in lib.containers(lab, host).items() if c["status"] == "running")
-    _power_off(lab, host)
+    running_before = sorted(n for n, c in probes.containers(lab, host).items() if c["status"] == "running")
+    probes.shorten_final_kill(lab, host)
+    lab.power_off(host)
     try:
-        run = lib.salt_ssh("*", "state.apply", env=salt_env, timeout=600)
+        run = saltrun.salt_ssh("*", "state.apply", env=salt_env, timeout=600)
     finally:
-        boot_s = _power_on(lab, host)
+        boot_s = lab.power_on(host)
     problems = []
-    others = [h for h in lib.HOSTS if h != host]
+    others = [h for h in labenv.HOSTS if h != host]
     for h in others:
         if not run.ok(h):
             problems.append(f"{h} did not converge while {host} was down:\n" + run.report([h]))
@@ -149,15 +125,12 @@ def test_unreachable_host_does_not_stop_the_others(lab, converged, salt_env):
     if run.rc == 0:
         problems.append("salt-ssh exited 0 although a host was unreachable")
 
-    _, gone = lib.wait_containers_back(lab, host, running_before)
+    _, gone = probes.wait_containers_back(lab, host, running_before)
     problems += [f"{host}: {g}" for g in gone]
     short = re.sub(r"\s+", " ", err)[:160]
-    if problems:
-        lib.SUMMARY.failed("unreachable host", " | ".join(p.splitlines()[0] for p in problems))
-    else:
-        lib.SUMMARY.ok(
-            "unreachable host",
-            f"{host} powered off -> {short!r}; {' and '.join(others)} converged (all results true, "
-            f"exit {run.rc}, {run.seconds:.0f} s); {host} booted again in {boot_s:.1f} s with its containers",
-        )
-    assert not problems, "\n".join(problems)
+    SUMMARY.conclude(
+        "unreachable host",
+        problems,
+        f"{host} powered off -> {short!r}; {' and '.join(others)} converged (all results true, "
+        f"exit {run.rc}, {run.seconds:.0f} s); {host} booted again in {boot_s:.1f} s with its containers",
+    )

@@ -21,7 +21,8 @@ import time
 
 import pytest
 
-from tests.e2e import lib
+from tests.e2e import labenv, probes
+from tests.e2e.summary import SUMMARY
 
 MYSQL_IMAGE = "localhost/lostops-lab-mysql:lab"
 STANDIN_JOBS = {"cadvisor", "grafana"}  # busybox stand-ins: no /metrics
@@ -41,7 +42,7 @@ def client(lab, host: str, args: list[str], network: str = "host", mounts: list[
 
 @pytest.mark.summary("database tls and grants")
 def test_database_tls_and_grants(lab, converged, secret_values):
-    db_ip = lib.host_ip("database")
+    db_ip = labenv.host_ip("database")
     pw = secret_values["mysql_app_password"]
     xpw = secret_values["mysql_exporter_password"]
     ca_app = "/etc/lostops/app/mysql-ca.pem:/ca.pem:ro"
@@ -72,7 +73,7 @@ def test_database_tls_and_grants(lab, converged, secret_values):
     else:
         facts.append("app user from another host refused (no grant for that address)")
 
-    probe = lib.probe_from_host(lab, "monitoring", [("tcp", db_ip, 3306)])
+    probe = probes.probe_from_host(lab, "monitoring", [("tcp", db_ip, 3306)])
     if any(v == "connected" for v in probe.values()):
         problems.append(f"monitoring reaches {db_ip}:3306: {probe}")
     else:
@@ -88,11 +89,9 @@ def test_database_tls_and_grants(lab, converged, secret_values):
     elif r.returncode == 0:
         facts.append("exporter reads status, not the app's tables")
 
-    if problems:
-        lib.SUMMARY.failed("database tls and grants", " | ".join(problems))
-    else:
-        lib.SUMMARY.ok("database tls and grants", "; ".join(facts) + " (MariaDB 11.8 standing in for MySQL 8.0)")
-    assert not problems, "\n".join(problems)
+    SUMMARY.conclude(
+        "database tls and grants", problems, "; ".join(facts) + " (MariaDB 11.8 standing in for MySQL 8.0)"
+    )
 
 
 PROM_TARGETS = (
@@ -130,12 +129,9 @@ def test_prometheus_scrapes_every_real_target(lab, converged):
         problems.append(f"real targets not up: {down}")
     standins = sorted({f"{j}@{h}" for j, h, *_ in got or [] if j in STANDIN_JOBS})
     jobs = sorted({t[0] for t in real})
-    if problems:
-        lib.SUMMARY.failed("prometheus targets", " | ".join(problems))
-    else:
-        lib.SUMMARY.ok(
-            "prometheus targets",
-            f"{len(real)}/{len(real)} targets of real programs up (jobs {', '.join(jobs)}), over the private "
-            f"addresses through both firewalls; not counted (stand-ins): {', '.join(standins)}",
-        )
-    assert not problems, "\n".join(problems)
+    SUMMARY.conclude(
+        "prometheus targets",
+        problems,
+        f"{len(real)}/{len(real)} targets of real programs up (jobs {', '.join(jobs)}), over the private "
+        f"addresses through both firewalls; not counted (stand-ins): {', '.join(standins)}",
+    )

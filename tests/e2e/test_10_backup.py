@@ -24,9 +24,10 @@ import time
 
 import pytest
 
-from tests.e2e import lib
+from tests.e2e import labenv
+from tests.e2e.summary import SUMMARY
 
-DOC = lib.REPO / "docs" / "mysql.md"
+DOC = labenv.REPO / "docs" / "mysql.md"
 MARKER = "<!-- restore-scratch:"
 BACKUP_DIR = "/srv/lostops/mysql/backups"
 SCRIPT = "/usr/local/sbin/lostops-mysql-backup"
@@ -175,8 +176,4 @@ echo '### compare'
         lab.run("database", f"rm -f {old_f} {young_f}")
         mysql_root(lab, f"DROP DATABASE IF EXISTS {SCRATCH}")
 
-    if problems:
-        lib.SUMMARY.failed("backup and restore", " | ".join(p.splitlines()[0] for p in problems))
-    else:
-        lib.SUMMARY.ok("backup and restore", "; ".join(facts))
-    assert not problems, "\n".join(problems)
+    SUMMARY.conclude("backup and restore", problems, "; ".join(facts))

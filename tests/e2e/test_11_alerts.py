@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e import lib
+from tests.e2e import probes
+from tests.e2e.summary import SUMMARY
 
 FIRING_TIMEOUT = 330  # <= 30 s scrape + 30 s eval + 2m for + 30 s eval + 30 s group_wait, and margin
 RESOLVED_TIMEOUT = 180
@@ -118,7 +119,7 @@ def test_target_down_alert_reaches_discord_and_resolves(lab, converged, secret_v
     r = node_exporter(lab, "stop")
     assert r.returncode == 0, f"docker stop node-exporter: {r.stderr.strip()}"
     try:
-        firing = lib.wait_for(lambda: find(webhook_records(lab), t_stop, "firing"), FIRING_TIMEOUT, 5)
+        firing = probes.wait_for(lambda: find(webhook_records(lab), t_stop, "firing"), FIRING_TIMEOUT, 5)
     finally:
         t_start = time.time()
         r = node_exporter(lab, "start")
@@ -135,7 +136,7 @@ def test_target_down_alert_reaches_discord_and_resolves(lab, converged, secret_v
         )
     fire_s = firing["time"] - t_stop
     problems += [f"firing: {p}" for p in shape_problems(firing, url)]
-    resolved = lib.wait_for(lambda: find(webhook_records(lab), firing["time"], "resolved"), RESOLVED_TIMEOUT, 5)
+    resolved = probes.wait_for(lambda: find(webhook_records(lab), firing["time"], "resolved"), RESOLVED_TIMEOUT, 5)
     if not resolved:
         problems.append(f"no resolved message within {RESOLVED_TIMEOUT} s after node-exporter was started again")
         summary = f"InstanceDown(node@database) delivered {fire_s:.0f} s after the stop; NO resolved message"
@@ -152,8 +153,4 @@ def test_target_down_alert_reaches_discord_and_resolves(lab, converged, secret_v
             f"as discord.com over verified HTTPS in {fire_s:.0f} s ('{firing['body']['embeds'][0]['title'][:60]}'); "
             f"restarted -> resolved in {resolved['time'] - t_start:.0f} s ({how}); Discord shape, secret's path"
         )
-    if problems:
-        lib.SUMMARY.failed("alert delivery", " | ".join(problems))
-    else:
-        lib.SUMMARY.ok("alert delivery", summary)
-    assert not problems, "\n".join(problems)
+    SUMMARY.conclude("alert delivery", problems, summary)

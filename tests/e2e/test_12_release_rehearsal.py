@@ -15,8 +15,8 @@ in environment variables. Here the SAME targets run against the lab with:
   hosts proves the source address of every login of the rehearsal;
 - **the NSG step stubbed**: `LOSTOPS_JIT_CHANNEL=exec` skips it (there is no
   NSG in the lab) and says so;
-- **the out-of-band channel emulated**: `LOSTOPS_JIT_EXEC='python3
-  tests/lab/labctl.py exec {host} --'` (nsenter as root, no SSH), standing in
+- **the out-of-band channel emulated**: `LOSTOPS_JIT_EXEC='<venv python> -m
+  tests.lab.labctl exec {host} --'` (nsenter as root, no SSH), standing in
   for `az vm run-command invoke`;
 - `deps-deploy` assumed done (the venv exists): make runs with
   `-o <venv>/.synced-deploy -o node_modules/.synced`, and the wrapper
@@ -31,7 +31,10 @@ release-rollout` deploy a new app version (fresh backup first, then the
 migration one-shot, then the switch); (4) `make release-access-close`
 removes access and `make release-access-check` is clean; (5) an element left
 behind (`LOSTOPS_JIT_TTL=5s`) expires by itself; (6) `make release-guard`
-refuses a version older than the serving one unless `FORCE=true`.
+refuses a version older than the serving one unless `FORCE=true`. Every step
+also runs alone (`-k`): fixtures provide what the earlier steps leave behind in
+file order (access open before (4), closed before (5), the roll-out of (3),
+done once per module, before (3) and (6)) and do nothing when it is there.
 
 The test itself never logs in over SSH (it would come from the admin
 address): it inspects the hosts with `labctl exec` (nsenter).
@@ -45,15 +48,17 @@ import shlex
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e import lib
+from tests.e2e import labenv, probes
+from tests.e2e.summary import SUMMARY
 
-SOURCE = lib.INTERNET_IP
+SOURCE = labenv.INTERNET_IP
 DIRECT = ["backend", "monitoring"]  # the JIT targets (no ssh_via)
 MAKE_VENV = os.environ.get("VENV") or ".venv"  # what mk/release.mk's $(VENV) is
 BACKUP_DIR = "/srv/lostops/mysql/backups"  # salt/mysql/parameters (backup:dir)
@@ -84,13 +89,12 @@ def rehearsal(lab, salt_env, converged):
             "PATH": f"{bindir}:{env['PATH']}",
             "LOSTOPS_JIT_IP": SOURCE,
             "LOSTOPS_JIT_CHANNEL": "exec",
-            "LOSTOPS_JIT_EXEC": "python3 tests/lab/labctl.py exec {host} --",
+            "LOSTOPS_JIT_EXEC": f"{shlex.quote(sys.executable)} -m tests.lab.labctl exec {{host}} --",
         }
     )
-    raw_out = lib.REPO / "salt-apply.json"
+    raw_out = labenv.REPO / "salt-apply.json"
     had_raw = raw_out.exists()
-    state = {"env": env, "bindir": bindir, "lab": lab, "t0": time.time(), "logins": {}}
-    yield state
+    yield {"env": env, "bindir": bindir, "lab": lab}
     shutil.rmtree(bindir, ignore_errors=True)
     if not had_raw:  # release rollout's raw salt output (release-cleanup's job in CI)
         raw_out.unlink(missing_ok=True)
@@ -111,9 +115,9 @@ def make(rh: dict, target: str, *args: str, timeout: float = 900, **env) -> subp
         *args,
     ]
     t0 = time.monotonic()
-    r = subprocess.run(argv, cwd=lib.REPO, env=e, capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(argv, cwd=labenv.REPO, env=e, capture_output=True, text=True, timeout=timeout)
     r.seconds = time.monotonic() - t0
-    log = lib.LAB_DIR / "rehearsal"
+    log = labenv.LAB_DIR / "rehearsal"
     log.mkdir(parents=True, exist_ok=True)
     (log / f"{time.strftime('%H%M%S')}-{target}.log").write_text(
         f"{argv} env: { {k: v for k, v in env.items()} }\nexit {r.returncode} in {r.seconds:.1f} s\n"
@@ -133,7 +137,7 @@ def ssh_from_internet(rh: dict, host: str) -> subprocess.CompletedProcess:
 
 def reach(rh: dict) -> dict[str, str]:
     out = {}
-    for h in lib.HOSTS:
+    for h in labenv.HOSTS:
         r = ssh_from_internet(rh, h)
         out[h] = "ok" if r.returncode == 0 else (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
     return out
@@ -165,8 +169,8 @@ def logins_since(rh: dict, host: str, since: float) -> list[str]:
 
 def serving(rh: dict) -> str:
     r = subprocess.run(
-        [str(lib.VENV / "bin" / "lostops"), "jit", "serving-version"],
-        cwd=lib.REPO,
+        [str(labenv.VENV / "bin" / "lostops"), "jit", "serving-version"],
+        cwd=labenv.REPO,
         env=rh["env"],
         capture_output=True,
         text=True,
@@ -185,20 +189,92 @@ def lines(text: str, *needles: str) -> list[str]:
     return [line for line in text.splitlines() if any(n in line for n in needles)]
 
 
+def ensure_open(rh: dict) -> bool:
+    """SSH from SOURCE allowed (jit_ssh has it on every JIT target): `make release-access-open`
+    unless it is so already. True when this call opened it."""
+    if all(set_elements(rh, h) == [SOURCE] for h in DIRECT):
+        return False
+    r = make(rh, "release-access-open")
+    assert r.returncode == 0, f"make release-access-open (precondition): exit {r.returncode}: {r.stderr.strip()[-600:]}"
+    elements = {h: set_elements(rh, h) for h in DIRECT}
+    assert all(v == [SOURCE] for v in elements.values()), f"jit_ssh after the precondition's open: {elements}"
+    return True
+
+
+def ensure_closed(rh: dict) -> None:
+    """No jit_ssh element on any JIT target: `make release-access-close` unless it is so already."""
+    if all(set_elements(rh, h) == [] for h in DIRECT):
+        return
+    r = make(rh, "release-access-close")
+    assert r.returncode == 0, (
+        f"make release-access-close (precondition): exit {r.returncode}: {r.stderr.strip()[-600:]}"
+    )
+    elements = {h: set_elements(rh, h) for h in DIRECT}
+    assert all(v == [] for v in elements.values()), f"jit_ssh after the precondition's close: {elements}"
+
+
+def next_version(rh: dict, serving_version: str) -> str:
+    """The next minor version after the serving one whose migrations never ran on this lab.
+
+    The roll-out must run the migration one-shot (step 3 checks its marker is
+    newer than the backup): a version an earlier test rolled out already (e.g.
+    test_06's 1.1.0 when the backend still serves 1.0.x) is skipped."""
+    major, minor, _ = (int(x) for x in serving_version.split("."))
+    markers = set(exec_out(rh, "backend", f"ls -1 {STATE_DIR} 2>/dev/null || true").split())
+    minor += 1
+    while f"migrated-{major}.{minor}.0" in markers:
+        minor += 1
+    return f"{major}.{minor}.0"
+
+
+@pytest.fixture
+def access_open(rehearsal):
+    """SSH from SOURCE is allowed: left so by the open step (2) in file order, opened here when alone."""
+    ensure_open(rehearsal)
+
+
+@pytest.fixture
+def access_closed(rehearsal):
+    """No access is left open: so after the close step (4) in file order or after a converge, closed here otherwise."""
+    ensure_closed(rehearsal)
+
+
+@pytest.fixture(scope="module")
+def rollout(rehearsal):
+    """The rehearsal's roll-out, once per module: `make release-guard` + `make release-rollout` of
+    a new version (next_version) with access open, as the deploy job does. Step 3 checks it,
+    step 6 needs the version it deployed. When access was not open (step 3 or 6 alone)
+    it is opened for the roll-out and closed again after it."""
+    rh = rehearsal
+    opened = ensure_open(rh)
+    before = serving(rh)
+    new = next_version(rh, before)
+    t_start = time.time()
+    guard = make(rh, "release-guard", APP_VERSION=new, FORCE="false")
+    summary_md = labenv.LAB_DIR / "rehearsal" / "summary.md"
+    summary_md.unlink(missing_ok=True)
+    r = None
+    if guard.returncode == 0:
+        r = make(rh, "release-rollout", f"RELEASE_SUMMARY={summary_md}", APP_VERSION=new, APP_DIGEST="", FORCE="false")
+    if opened:
+        ensure_closed(rh)
+    return {"old": before, "new": new, "t_start": t_start, "guard": guard, "run": r, "summary_md": summary_md}
+
+
 # --------------------------------------------------------------------------- (1)
 @pytest.mark.summary("rehearsal 1 before")
 def test_ssh_refused_before_open(rehearsal):
     rh = rehearsal
     for h in DIRECT:
         assert set_elements(rh, h) == [], f"{h}: jit_ssh is not empty before the rehearsal"
-    probe = lib.probe_local([("tcp", lib.host_ip(h), 22) for h in DIRECT], SOURCE)
+    probe = probes.probe_local([("tcp", labenv.host_ip(h), 22) for h in DIRECT], SOURCE)
     got = reach(rh)
     assert all(v == "timeout" for v in probe.values()), f"TCP to port 22 from {SOURCE}: {probe}"
     assert all(v != "ok" for v in got.values()), f"ssh from {SOURCE} got in before the open step: {got}"
-    lib.SUMMARY.ok(
+    SUMMARY.ok(
         "rehearsal 1 before",
         f"from {SOURCE} (not an admin source) SSH is refused: TCP 22 of "
-        + ", ".join(f"{h} {probe[f'tcp/{lib.host_ip(h)}:22']}" for h in DIRECT)
+        + ", ".join(f"{h} {probe[f'tcp/{labenv.host_ip(h)}:22']}" for h in DIRECT)
         + f"; ssh to all {len(got)} hosts fails ({short(got)})",
     )
 
@@ -215,8 +291,7 @@ def test_open_grants_ssh(rehearsal):
     ttl = exec_out(rh, "backend", "nft list set inet lostops jit_ssh | grep -o 'timeout [0-9][0-9hms]*' | head -1")
     got = reach(rh)
     assert all(v == "ok" for v in got.values()), f"ssh from {SOURCE} after the open step: {got}"
-    rh["opened"] = True
-    lib.SUMMARY.ok(
+    SUMMARY.ok(
         "rehearsal 2 open",
         f"make release-access-open ({r.seconds:.1f} s): NSG step skipped (channel exec), "
         f"jit_ssh = {{{SOURCE}}} on {', '.join(DIRECT)} ({ttl}); ssh from {SOURCE} now reaches all 3 hosts",
@@ -225,21 +300,11 @@ def test_open_grants_ssh(rehearsal):
 
 # --------------------------------------------------------------------------- (3)
 @pytest.mark.summary("rehearsal 3 roll-out")
-def test_rollout_from_the_internet_address(rehearsal):
+def test_rollout_from_the_internet_address(rehearsal, rollout):
     rh = rehearsal
-    if not rh.get("opened"):
-        pytest.fail("the open step failed: no access for the roll-out", pytrace=False)
-    before = serving(rh)
-    major, minor, _ = (int(x) for x in before.split("."))
-    new = f"{major}.{minor + 1}.0"
-    rh["old"], rh["new"] = before, new
-    t_start = time.time()
-
-    guard = make(rh, "release-guard", APP_VERSION=new, FORCE="false")
+    before, new, t_start = rollout["old"], rollout["new"], rollout["t_start"]
+    guard, r, summary_md = rollout["guard"], rollout["run"], rollout["summary_md"]
     assert guard.returncode == 0, f"make release-guard {new}: exit {guard.returncode}: {guard.stderr.strip()}"
-    summary_md = lib.LAB_DIR / "rehearsal" / "summary.md"
-    summary_md.unlink(missing_ok=True)
-    r = make(rh, "release-rollout", f"RELEASE_SUMMARY={summary_md}", APP_VERSION=new, APP_DIGEST="", FORCE="false")
     assert r.returncode == 0, (
         f"make release-rollout {new}: exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}\n"
         + (summary_md.read_text() if summary_md.exists() else "")
@@ -279,14 +344,13 @@ def test_rollout_from_the_internet_address(rehearsal):
     assert versions == [(new, "running")] and healthy == ["healthy"], f"app containers: {versions} {healthy}"
 
     # every login of the roll-out came from the internet address
-    logins = {h: logins_since(rh, h, t_start) for h in lib.HOSTS}
-    rh["logins"] = logins
+    logins = {h: logins_since(rh, h, t_start) for h in labenv.HOSTS}
     for h in DIRECT:
         assert logins[h] and set(logins[h]) == {SOURCE}, f"{h}: logins since the roll-out started from {logins[h]}"
-    assert logins["database"] and set(logins["database"]) == {lib.host_ip("backend")}, (
+    assert logins["database"] and set(logins["database"]) == {labenv.host_ip("backend")}, (
         f"database: logins from {logins['database']} (expected only through the backend)"
     )
-    lib.SUMMARY.ok(
+    SUMMARY.ok(
         "rehearsal 3 roll-out",
         f"make release-guard ({guard.stdout.strip().splitlines()[-1]}) + make release-rollout APP_VERSION={new} "
         f"({r.seconds:.0f} s, exit 0): fresh backup {b_name} ({b_size} B), then the migration one-shot "
@@ -296,21 +360,27 @@ def test_rollout_from_the_internet_address(rehearsal):
     )
 
 
+def assert_shut(rh, when: str) -> dict:
+    """SSH from the runner's address is refused on every host and release-access-check is clean; reach()."""
+    got = reach(rh)
+    assert all(v != "ok" for v in got.values()), f"ssh from {SOURCE} still gets in {when}: {got}"
+    check = make(rh, "release-access-check")
+    assert check.returncode == 0 and "None: no NSG rule" in check.stdout, (
+        f"make release-access-check {when}: exit {check.returncode}\n{check.stdout}{check.stderr}"
+    )
+    return got
+
+
 # --------------------------------------------------------------------------- (4)
 @pytest.mark.summary("rehearsal 4 close")
-def test_close_removes_access(rehearsal):
+def test_close_removes_access(rehearsal, access_open):
     rh = rehearsal
     r = make(rh, "release-access-close")
     assert r.returncode == 0, f"make release-access-close: exit {r.returncode}: {r.stderr.strip()[-600:]}"
     elements = {h: set_elements(rh, h) for h in DIRECT}
     assert all(v == [] for v in elements.values()), f"jit_ssh after close: {elements}"
-    got = reach(rh)
-    assert all(v != "ok" for v in got.values()), f"ssh from {SOURCE} still gets in after close: {got}"
-    check = make(rh, "release-access-check")
-    assert check.returncode == 0 and "None: no NSG rule" in check.stdout, (
-        f"make release-access-check after close: exit {check.returncode}\n{check.stdout}{check.stderr}"
-    )
-    lib.SUMMARY.ok(
+    got = assert_shut(rh, "after close")
+    SUMMARY.ok(
         "rehearsal 4 close",
         f"make release-access-close ({r.seconds:.1f} s): jit_ssh empty on {', '.join(DIRECT)}; ssh from {SOURCE} "
         f"refused again ({short(got)}); "
@@ -320,7 +390,7 @@ def test_close_removes_access(rehearsal):
 
 # --------------------------------------------------------------------------- (5)
 @pytest.mark.summary("rehearsal 5 expiry")
-def test_element_left_behind_expires(rehearsal):
+def test_element_left_behind_expires(rehearsal, access_closed):
     rh = rehearsal
     t_open = time.monotonic()
     r = make(rh, "release-access-open", LOSTOPS_JIT_TTL="5s")
@@ -341,13 +411,12 @@ def test_element_left_behind_expires(rehearsal):
     def expired():
         return all(set_elements(rh, h) == [] for h in DIRECT)
 
-    assert lib.wait_for(expired, 30, 0.5), f"jit_ssh elements did not expire: {[set_elements(rh, h) for h in DIRECT]}"
+    assert probes.wait_for(expired, 30, 0.5), (
+        f"jit_ssh elements did not expire: {[set_elements(rh, h) for h in DIRECT]}"
+    )
     gone_s = time.monotonic() - t_open
-    got = reach(rh)
-    assert all(v != "ok" for v in got.values()), f"ssh from {SOURCE} after the expiry: {got}"
-    check = make(rh, "release-access-check")
-    assert check.returncode == 0, f"make release-access-check after the expiry: {check.stdout}{check.stderr}"
-    lib.SUMMARY.ok(
+    assert_shut(rh, "after the expiry")
+    SUMMARY.ok(
         "rehearsal 5 expiry",
         f"open with LOSTOPS_JIT_TTL=5s and no close: {reported}; "
         f"the elements expired by themselves within {gone_s:.1f} s of the open; "
@@ -357,12 +426,10 @@ def test_element_left_behind_expires(rehearsal):
 
 # --------------------------------------------------------------------------- (6)
 @pytest.mark.summary("rehearsal 6 guard")
-def test_older_version_refused_unless_forced(rehearsal):
+def test_older_version_refused_unless_forced(rehearsal, rollout):
     rh = rehearsal
-    if "new" not in rh:
-        pytest.fail("the roll-out step did not run: nothing newer serves", pytrace=False)
-    now, older = serving(rh), rh["old"]
-    assert now == rh["new"], f"serving {now!r}, expected {rh['new']}"
+    now, older = serving(rh), rollout["old"]
+    assert now == rollout["new"], f"serving {now!r}, expected {rollout['new']} (the rehearsal's roll-out)"
     refused = make(rh, "release-guard", APP_VERSION=older, FORCE="false")
     assert refused.returncode != 0, f"release-guard allowed {older} over {now}: {refused.stdout}"
     msg = (lines(refused.stderr, "release-guard:") or [""])[-1]
@@ -373,7 +440,7 @@ def test_older_version_refused_unless_forced(rehearsal):
     forced = make(rh, "release-guard", APP_VERSION=older, FORCE="true")
     assert forced.returncode == 0, f"FORCE=true still refused: {forced.stderr}"
     assert "(forced)" in forced.stdout, forced.stdout
-    lib.SUMMARY.ok(
+    SUMMARY.ok(
         "rehearsal 6 guard",
         f"serving {now}: make release-guard APP_VERSION={older} refused (guard exit 3: "
         f"{msg.split(': ', 1)[-1]}); {now} allowed (redeploy); FORCE=true allowed: "

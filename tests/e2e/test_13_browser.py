@@ -13,14 +13,15 @@ import re
 
 import pytest
 
-from tests.e2e import browser, labup, lib
+from tests.e2e import browser, labenv, labsecrets, labup, tls
+from tests.e2e.summary import SUMMARY
 
-SHOTS = lib.REPO / ".test-results" / "screenshots"
+SHOTS = labenv.REPO / ".test-results" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def site(converged):
-    names = labup.lab_names()
+    names = tls.lab_names()
     roots, _ = labup.wait_for_certificates(names)
     labup.CA_FILE.write_text(roots)
     return names
@@ -32,7 +33,7 @@ def _name(names: dict[str, str], prefix: str) -> str:
 
 @pytest.mark.summary("browser")
 def test_app_and_prometheus_in_chromium_trusting_only_the_lab_ca(site, secret_values):
-    # secret_values: the fixture that writes the lab secrets and its Prometheus login (lib.credentials())
+    # secret_values: the fixture that writes the lab secrets and its Prometheus login (labsecrets.credentials())
     app, prom = _name(site, "app"), _name(site, "prometheus")
 
     page = browser.look(
@@ -44,7 +45,7 @@ def test_app_and_prometheus_in_chromium_trusting_only_the_lab_ca(site, secret_va
     refused = browser.look(f"https://{app}/", ca_file=None, resolve=site)
     assert "counter sum:" not in refused.text, "Chromium accepted the certificate without the lab CA"
 
-    password = lib.credentials()["prometheus_password"]
+    password = labsecrets.credentials()["prometheus_password"]
     # Debian's Prometheus 2.53 ships only the classic UI (/classic/...), not the React one.
     targets = f"https://{prom}/classic/targets"
     anonymous = browser.look(targets, ca_file=labup.CA_FILE, resolve=site)
@@ -59,8 +60,8 @@ def test_app_and_prometheus_in_chromium_trusting_only_the_lab_ca(site, secret_va
         assert re.search(rf"\b{job} \(\d+/\d+ up\)", ui.visible), (
             f"job {job} not on the targets page: {ui.visible[:600]!r}"
         )
-    lib.SUMMARY.ok(
+    SUMMARY.ok(
         "browser",
         f"Chromium opened https://{app}/ and {targets} through Traefik trusting only the lab CA "
-        f"(refused without it); screenshots in {SHOTS.relative_to(lib.REPO)}/",
+        f"(refused without it); screenshots in {SHOTS.relative_to(labenv.REPO)}/",
     )

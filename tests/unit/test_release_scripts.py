@@ -338,10 +338,11 @@ def test_jit_host_command_azure_run_command_and_exec_template(monkeypatch):
     cmd = jit.host_command("azure", t, "echo hi")
     assert cmd[:4] == ["az", "vm", "run-command", "invoke"]
     assert dict(zip(cmd[4::2], cmd[5::2], strict=False))["--scripts"] == "echo hi"
-    monkeypatch.setenv("LOSTOPS_JIT_EXEC", "python3 tests/lab/labctl.py exec {host} --")
+    monkeypatch.setenv("LOSTOPS_JIT_EXEC", ".venv/bin/python -m tests.lab.labctl exec {host} --")
     assert jit.host_command("exec", t, "echo hi") == [
-        "python3",
-        "tests/lab/labctl.py",
+        ".venv/bin/python",
+        "-m",
+        "tests.lab.labctl",
         "exec",
         "backend",
         "--",
