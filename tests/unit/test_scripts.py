@@ -341,52 +341,93 @@ def write(tmp_path, name, text):
     return str(path)
 
 
-def test_drift_summary_clean(tmp_path):
-    salt = write(tmp_path, "salt.json", CLEAN_BACKEND + "\n" + CLEAN_DATABASE + "\n")
-    result = run("drift-summary", salt)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "## Drift report" in result.stdout
-    assert "| backend | 2 | 0 | 0 |" in result.stdout
-    assert "| database | 1 | 0 | 0 |" in result.stdout
-    assert "No drift." in result.stdout
+# drift-summary over salt-ssh's JSON: (case, salt-ssh output, extra args, exit code, in the report, never in it)
+DRIFT_CASES = [
+    (
+        "clean",
+        CLEAN_BACKEND + "\n" + CLEAN_DATABASE + "\n",
+        [],
+        0,
+        ["## Drift report", "| backend | 2 | 0 | 0 |", "| database | 1 | 0 | 0 |", "No drift."],
+        [],
+    ),
+    (
+        "pending changes",
+        CLEAN_BACKEND + DRIFT_MONITORING,
+        ["--mode", "test"],
+        1,
+        [
+            "| monitoring | 2 | 0 | 1 |",
+            "#### Drift (would change)",
+            "`monitoring` prometheus-config-file-managed (file.managed /etc/lostops/prometheus/prometheus.yml)",
+            "is set to be changed Note: No changes made",
+        ],
+        ["SECRET-DIFF"],  # the changes themselves are never printed
+    ),
+    (
+        "true with changes is drift",
+        minion_doc("backend", state("x", "cmd.run", "x", True, "would run", changes={"retcode": 0})),
+        [],
+        1,
+        ["| backend | 1 | 0 | 1 |"],
+        [],
+    ),
+    (
+        "unreachable minion",
+        CLEAN_BACKEND + UNREACHABLE_DATABASE,
+        [],
+        1,
+        ["| database | error | - | - |", "Connection timed out"],
+        [],
+    ),
+    ("render error", RENDER_ERROR_DATABASE, [], 1, ["Rendering SLS 'base:mysql' failed"], []),
+    (
+        "stray non-JSON line",
+        "[WARNING ] a stray warning\n" + CLEAN_BACKEND + "\n",
+        [],
+        0,
+        ["1 line(s) of salt-ssh output were not JSON"],
+        [],
+    ),
+    (
+        "apply mode lists failed state comments",
+        FAILED_BACKEND + CLEAN_DATABASE,
+        ["--mode", "apply"],
+        1,
+        [
+            "## Salt apply result",
+            "| backend | 2 | 1 | 1 |",
+            "#### Failed states",
+            "failed its health check; the previous version keeps serving",
+        ],
+        ["APP_VERSION=1.4.2"],
+    ),
+    (
+        "apply mode changes are not failures",
+        minion_doc(
+            "backend",
+            state(
+                "app-config-file-managed", "file.managed", "/etc/lostops/app/app.env", True, "updated", {"diff": "x"}
+            ),
+        ),
+        ["--mode", "apply"],
+        0,
+        ["All states succeeded (1 changed)."],
+        [],
+    ),
+]
 
 
-def test_drift_summary_reports_pending_changes(tmp_path):
-    salt = write(tmp_path, "salt.json", CLEAN_BACKEND + DRIFT_MONITORING)
-    result = run("drift-summary", "--mode", "test", salt)
-    assert result.returncode == 1
-    md = result.stdout
-    assert "| monitoring | 2 | 0 | 1 |" in md
-    assert "#### Drift (would change)" in md
-    assert ("`monitoring` prometheus-config-file-managed (file.managed /etc/lostops/prometheus/prometheus.yml)") in md
-    assert "is set to be changed Note: No changes made" in md
-    assert "SECRET-DIFF" not in md  # the changes themselves are never printed
-
-
-def test_drift_summary_counts_true_with_changes_as_drift(tmp_path):
-    doc = minion_doc("backend", state("x", "cmd.run", "x", True, "would run", changes={"retcode": 0}))
-    result = run("drift-summary", write(tmp_path, "s.json", doc))
-    assert result.returncode == 1
-    assert "| backend | 1 | 0 | 1 |" in result.stdout
-
-
-def test_drift_summary_minion_errors(tmp_path):
-    salt = write(tmp_path, "s.json", CLEAN_BACKEND + UNREACHABLE_DATABASE)
-    result = run("drift-summary", salt)
-    assert result.returncode == 1
-    assert "| database | error | - | - |" in result.stdout
-    assert "Connection timed out" in result.stdout
-    salt = write(tmp_path, "s2.json", RENDER_ERROR_DATABASE)
-    result = run("drift-summary", salt)
-    assert result.returncode == 1
-    assert "Rendering SLS 'base:mysql' failed" in result.stdout
-
-
-def test_drift_summary_skips_non_json_lines(tmp_path):
-    text = "[WARNING ] a stray warning\n" + CLEAN_BACKEND + "\n"
-    result = run("drift-summary", write(tmp_path, "s.json", text))
-    assert result.returncode == 0
-    assert "1 line(s) of salt-ssh output were not JSON" in result.stdout
+@pytest.mark.parametrize(
+    ("salt", "args", "code", "present", "absent"), [c[1:] for c in DRIFT_CASES], ids=[c[0] for c in DRIFT_CASES]
+)
+def test_drift_summary(tmp_path, salt, args, code, present, absent):
+    result = run("drift-summary", *args, write(tmp_path, "salt.json", salt))
+    assert result.returncode == code, result.stdout + result.stderr
+    for text in present:
+        assert text in result.stdout, text
+    for text in absent:
+        assert text not in result.stdout, text
 
 
 def test_drift_summary_stdin_and_empty(tmp_path):
@@ -398,35 +439,6 @@ def test_drift_summary_stdin_and_empty(tmp_path):
     result = run("drift-summary", str(tmp_path / "missing.json"))
     assert result.returncode == 1
     assert "cannot read" in result.stdout
-
-
-def test_apply_mode_lists_failed_state_comments(tmp_path):
-    salt = write(tmp_path, "s.json", FAILED_BACKEND + CLEAN_DATABASE)
-    result = run("drift-summary", "--mode", "apply", salt)
-    assert result.returncode == 1
-    md = result.stdout
-    assert "## Salt apply result" in md
-    assert "| backend | 2 | 1 | 1 |" in md
-    assert "#### Failed states" in md
-    assert "failed its health check; the previous version keeps serving" in md
-    assert "APP_VERSION=1.4.2" not in md
-
-
-def test_apply_mode_changes_are_not_failures(tmp_path):
-    doc = minion_doc(
-        "backend",
-        state(
-            "app-config-file-managed",
-            "file.managed",
-            "/etc/lostops/app/app.env",
-            True,
-            "updated",
-            changes={"diff": "x"},
-        ),
-    )
-    result = run("drift-summary", "--mode", "apply", write(tmp_path, "s.json", doc))
-    assert result.returncode == 0
-    assert "All states succeeded (1 changed)." in result.stdout
 
 
 CDKTF_NO_CHANGES = """network  Initializing the backend...
