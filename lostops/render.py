@@ -137,7 +137,7 @@ def _errors(ret) -> str | None:
 # pillar='{...}') is merged into the compiled pillar of the states AND of the
 # templates, and taken out again before the next request.
 _WORKER = r"""
-import copy, json, os, sys, traceback
+import copy, fnmatch, json, os, sys, traceback
 reply = os.fdopen(os.dup(1), "w", encoding="utf-8")
 os.dup2(2, 1)  # whatever Salt prints goes to the log, never into the replies
 import salt.client, salt.config, salt.utils.dictupdate
@@ -182,32 +182,37 @@ def managed_files(hs):
         elif "recurse" in args:
             prefix = source[len("salt://"):].rstrip("/") + "/"
             for path in caller.cmd("cp.list_master", env, prefix):
-                dest = name.rstrip("/") + "/" + path[len(prefix):]
+                rel = path[len(prefix):]
+                if not fnmatch.fnmatch(os.path.basename(rel), kw.get("include_pat") or "*"):
+                    continue
+                dest = name.rstrip("/") + "/" + rel
                 files[dest] = get_managed(sid, dest, "salt://" + path, kw, env)
     return files
 
 
+# The reply line (JSON) of one render, serialized before a command-line pillar is taken out again.
 def render(mods, extra):
     kw = {"pillar": extra} if extra else {}
     pillar = caller.opts["pillar"]
-    saved = copy.deepcopy(pillar)
+    saved = copy.deepcopy(pillar) if extra else None
     try:
         if extra:
             salt.utils.dictupdate.update(pillar, copy.deepcopy(extra))
         hs = caller.cmd("state.show_sls", mods, **kw) if mods else caller.cmd("state.show_highstate", **kw)
-        return {"highstate": hs, "files": managed_files(hs), "pillar": copy.deepcopy(pillar)}
+        return json.dumps({"ok": {"highstate": hs, "files": managed_files(hs), "pillar": pillar}}, default=str)
     finally:
-        pillar.clear()
-        pillar.update(saved)
+        if extra:
+            pillar.clear()
+            pillar.update(saved)
 
 
 for line in sys.stdin:
     req = json.loads(line)
     try:
-        out = {"ok": render(req.get("mods") or "", req.get("pillar"))}
+        out = render(req.get("mods") or "", req.get("pillar"))
     except Exception:
-        out = {"exception": traceback.format_exc()[-5000:]}
-    reply.write(json.dumps(out, default=str) + "\n")
+        out = json.dumps({"exception": traceback.format_exc()[-5000:]})
+    reply.write(out + "\n")
     reply.flush()
 """
 
