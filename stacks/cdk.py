@@ -1,4 +1,5 @@
-"""The only module that imports cdktf and the azurerm provider bindings.
+"""The only module of the app that imports cdktf and the azurerm provider bindings
+(the unit tests also use cdktf's ``Testing`` assertions).
 
 CDKTF was archived by HashiCorp (2025-12); CDK Terrain (`cdktn`) is the
 drop-in community fork. Switching is a change to these imports only:

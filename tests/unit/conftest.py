@@ -13,6 +13,10 @@ fails the test with Salt's own error text.
 → ``{absolute path: content}`` of every ``file.managed`` (and templated ``file.recurse``) of that host, templates
 rendered by Salt's ``file.get_managed`` exactly as on the host (same render).
 
+The synthesized network stack comes from one child process (tests/unit/synth.py),
+started as soon as a test marked ``synth`` is collected; those tests run last,
+so the seconds it takes to load the azurerm bindings overlap with the Salt tests.
+
 Flatten a state with ``lostops.render.states(hs, "file.managed")`` →
 ``{id: {"module", "function", "args": {...}, "sls"}}``.
 """
@@ -21,7 +25,20 @@ from __future__ import annotations
 
 import pytest
 
+from tests.unit import synth
 from tests.unit.saltcall import RENDERS
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "synth: needs the synthesized network stack (tests/unit/synth.py)")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked `synth` run last, and the synth worker starts now when any was collected: it
+    loads cdktf and the azurerm bindings on the other core while the Salt tests run."""
+    items.sort(key=lambda item: item.get_closest_marker("synth") is not None)  # stable sort
+    if any(item.get_closest_marker("synth") for item in items):
+        synth.start()
 
 
 @pytest.fixture(scope="session")

@@ -1,31 +1,104 @@
-"""Synthesize the network stack once per test session (jsii loads once).
+"""The network stack synthesized by cdktf, in one child process for the whole session.
 
-The azurerm assembly costs seconds to load; every test that needs synthesized
-JSON calls :func:`synth` and shares one real ``app.synth()`` output directory.
+Importing the azurerm provider bindings costs several seconds (the package
+imports all of its ~1,100 modules and loads the jsii assembly). conftest.py
+starts this worker (``start()``) as soon as a test marked ``synth`` is
+collected, so that the load runs on the other core while the Salt tests run;
+the marked tests run last. Each request is a real
+``app.synth()`` of ``stacks.network.NetworkStack`` into its own directory.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
-import tempfile
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
-os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+from lostops.inventory import REPO_ROOT
+
+_WORKER = r"""
+import json, os, sys, tempfile, traceback
+from pathlib import Path
+reply = os.fdopen(os.dup(1), "w", encoding="utf-8")
+os.dup2(2, 1)  # jsii's and node's notices go to stderr, never into the replies
+from lostops.inventory import load, parse
+from stacks import cdk
+from stacks.network import NetworkStack
+for line in sys.stdin:
+    req = json.loads(line)
+    try:
+        inv = parse(req["data"], name=req["name"]) if "data" in req else load(req["inventory"])
+        outdir = Path(tempfile.mkdtemp(prefix="lostops-synth-"))
+        app = cdk.App(outdir=str(outdir))
+        NetworkStack(app, "network", inv)
+        app.synth()
+        doc = json.loads((outdir / "stacks" / "network" / "cdk.tf.json").read_text())
+        out = {"outdir": str(outdir), "doc": doc}
+    except Exception:
+        out = {"error": traceback.format_exc()[-4000:]}
+    reply.write(json.dumps(out) + "\n")
+    reply.flush()
+"""
+
+_lock = threading.Lock()
+_proc: subprocess.Popen | None = None
+
+
+def start() -> None:
+    """Start the worker (idempotent); it loads cdktf and the azurerm bindings right away."""
+    global _proc
+    with _lock:
+        if _proc is None or _proc.poll() is not None:
+            env = dict(os.environ)
+            env.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
+            env.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+            _proc = subprocess.Popen(
+                [sys.executable, "-c", _WORKER],
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+
+
+def stop() -> None:
+    """End the worker; it holds nothing to save (a run that never asked still loads its imports: kill it)."""
+    with _lock:
+        if _proc is not None and _proc.poll() is None:
+            _proc.kill()
+            _proc.wait(timeout=30)
+
+
+atexit.register(stop)
+
+
+def _request(req: dict) -> tuple[Path, dict]:
+    start()
+    with _lock:
+        _proc.stdin.write(json.dumps(req) + "\n")
+        _proc.stdin.flush()
+        line = _proc.stdout.readline()
+    if not line:
+        raise AssertionError(f"the synth worker exited ({_proc.poll()}) before answering {req}")
+    out = json.loads(line)
+    if "error" in out:
+        raise AssertionError(f"synth of {req.get('inventory') or req.get('name')} failed:\n{out['error']}")
+    return Path(out["outdir"]), out["doc"]
 
 
 @functools.cache
-def synth(inventory: str = "example") -> tuple[Path, dict, object]:
-    """(cdktf.out directory, parsed cdk.tf.json, the NetworkStack) for one inventory (a name or a path)."""
-    from lostops.inventory import load
-    from stacks import cdk
-    from stacks.network import NetworkStack
+def synth(inventory: str = "example") -> tuple[Path, dict]:
+    """(cdktf.out directory, parsed cdk.tf.json) for one inventory (a name or a path)."""
+    return _request({"inventory": inventory})
 
-    outdir = Path(tempfile.mkdtemp(prefix=f"lostops-synth-{Path(inventory).stem}-"))
-    app = cdk.App(outdir=str(outdir))
-    stack = NetworkStack(app, "network", load(inventory))
-    app.synth()
-    path = outdir / "stacks" / "network" / "cdk.tf.json"
-    return outdir, json.loads(path.read_text()), stack
+
+def synth_data(data: dict, name: str) -> dict:
+    """The parsed cdk.tf.json of an inventory given as data (a variant of a committed one)."""
+    return _request({"data": data, "name": name})[1]

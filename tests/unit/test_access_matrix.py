@@ -12,6 +12,8 @@ from lostops.inventory import load
 from tests.unit.nsgsim import NsgModel, source_address
 from tests.unit.synth import synth
 
+pytestmark = pytest.mark.synth  # runs last; tests/unit/conftest.py
+
 MATRIX = yaml.safe_load((Path(__file__).resolve().parents[1] / "access-matrix.yaml").read_text())
 INV = load("example")
 

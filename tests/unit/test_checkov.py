@@ -27,6 +27,8 @@ import pytest
 
 from tests.unit.synth import synth
 
+pytestmark = pytest.mark.synth  # runs last; tests/unit/conftest.py
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

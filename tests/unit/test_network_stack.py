@@ -12,10 +12,12 @@ import json
 import os
 from pathlib import Path
 
+import cdktf  # the Testing assertions only: cdktf's core, not the azurerm bindings
 import pytest
 
-from stacks import cdk
-from tests.unit.synth import synth
+from tests.unit.synth import synth, synth_data
+
+pytestmark = pytest.mark.synth  # runs last; tests/unit/conftest.py
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -53,7 +55,7 @@ def doc() -> dict:
 
 def test_three_nsgs_each_associated_with_its_nic(synthesized, doc):
     for host in ("backend", "database", "monitoring"):
-        assert cdk.Testing.to_have_resource_with_properties(
+        assert cdktf.Testing.to_have_resource_with_properties(
             synthesized, "azurerm_network_security_group", {"name": f"lostops-{host}-nsg", "location": "westeurope"}
         )
         assoc = doc["resource"]["azurerm_network_interface_security_group_association"][f"{host}-nsg-association"]
@@ -63,10 +65,10 @@ def test_three_nsgs_each_associated_with_its_nic(synthesized, doc):
 
 
 def test_existing_vms_and_nics_are_only_looked_up(synthesized, doc):
-    assert cdk.Testing.to_have_data_source_with_properties(
+    assert cdktf.Testing.to_have_data_source_with_properties(
         synthesized, "azurerm_virtual_machine", {"name": "lostops-database", "resource_group_name": "lostops-vms"}
     )
-    assert cdk.Testing.to_have_data_source_with_properties(
+    assert cdktf.Testing.to_have_data_source_with_properties(
         synthesized, "azurerm_network_interface", {"name": "lostops-database-nic"}
     )
     for kind in ("azurerm_linux_virtual_machine", "azurerm_virtual_machine", "azurerm_windows_virtual_machine"):
@@ -99,7 +101,7 @@ def test_nics_with_a_public_ip_are_adopted_by_import_never_recreated(doc):
 
 
 def test_dns_a_records_in_the_existing_zone_point_at_the_public_ips(synthesized, doc):
-    assert cdk.Testing.to_have_data_source_with_properties(
+    assert cdktf.Testing.to_have_data_source_with_properties(
         synthesized, "azurerm_dns_zone", {"name": "lostops.example.com"}
     )
     records = doc["resource"]["azurerm_dns_a_record"]
@@ -145,8 +147,7 @@ def test_state_backend_local_by_default_azurerm_when_configured():
 
     import yaml
 
-    from lostops.inventory import REPO_ROOT, parse
-    from stacks.network import NetworkStack
+    from lostops.inventory import REPO_ROOT
 
     assert synth("example")[1]["terraform"]["backend"] == {"local": {"path": "terraform.network.tfstate"}}
     data = yaml.safe_load((REPO_ROOT / "pillar/inventory/example.yaml").read_text())
@@ -157,8 +158,7 @@ def test_state_backend_local_by_default_azurerm_when_configured():
         "container": "tfstate",
         "key": "network.tfstate",
     }
-    stack = NetworkStack(cdk.Testing.app(), "network", parse(data, name="prod"))
-    backend = json.loads(cdk.Testing.synth(stack))["terraform"]["backend"]
+    backend = synth_data(data, name="prod")["terraform"]["backend"]
     assert backend == {
         "azurerm": {
             "container_name": "tfstate",

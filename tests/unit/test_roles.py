@@ -204,10 +204,11 @@ def test_two_backends_inventory_is_the_example_plus_backend2():
     assert inv.hosts_with_role("backend") == ["backend", "backend2"]
 
 
+@pytest.mark.synth
 def test_two_backends_synthesize():
     from tests.unit.synth import synth
 
-    _, doc, _ = synth(TWO)
+    _, doc = synth(TWO)
     res = doc["resource"]
     assert res["azurerm_network_security_group"]["backend2-nsg"]["name"] == "lostops-backend2-nsg"
     assoc = res["azurerm_network_interface_security_group_association"]["backend2-nsg-association"]
