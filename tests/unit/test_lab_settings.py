@@ -28,3 +28,17 @@ def test_admin_and_internet_addresses_come_from_the_address_space():
     # the release rehearsal's runner: inside the bridge, but not an admin source nor a host
     assert not any(internet in src for src in inv.ssh.admin_sources)
     assert str(internet) not in {h["ip"] for h in settings.HOSTS.values()}
+
+
+def test_the_lab_pillar_points_at_the_outer_machine():
+    """The two addresses the lab pillar types (Pebble's directory, discord.com for Alertmanager) are the
+    admin address of the lab inventory, where tests/lab/outer.py serves them."""
+    from tests.lab import outer
+    from tests.unit.saltcall import RENDERS
+
+    pillar = RENDERS.result("monitoring", "lab")["pillar"]
+    assert pillar["traefik"]["acme"]["ca_servers"]["production"] == (
+        f"https://{settings.ADMIN_IP}:{outer.PEBBLE_PORT}/dir"
+    )
+    alertmanager = pillar["monitoring"]["compose_override"]["services"]["alertmanager"]
+    assert alertmanager["extra_hosts"] == [f"discord.com:{settings.ADMIN_IP}"]
