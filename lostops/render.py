@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
 
+from lostops.childproc import CHILD_PREAMBLE, ChildGone, JsonLineChild
 from lostops.inventory import REPO_ROOT
 
 SECRETS_EXAMPLE = REPO_ROOT / "pillar" / "secrets.yaml.example"
@@ -136,10 +134,10 @@ def _errors(ret) -> str | None:
 # and configs can be checked without a host. A command-line pillar (salt-ssh ...
 # pillar='{...}') is merged into the compiled pillar of the states AND of the
 # templates, and taken out again before the next request.
-_WORKER = r"""
-import copy, fnmatch, json, os, sys, traceback
-reply = os.fdopen(os.dup(1), "w", encoding="utf-8")
-os.dup2(2, 1)  # whatever Salt prints goes to the log, never into the replies
+_WORKER = (
+    CHILD_PREAMBLE
+    + r"""
+import copy, fnmatch, json, sys, traceback
 import salt.client, salt.config, salt.utils.dictupdate
 opts = salt.config.minion_config(sys.argv[1] + "/minion")
 opts["id"] = sys.argv[2]
@@ -215,6 +213,7 @@ for line in sys.stdin:
     reply.write(out + "\n")
     reply.flush()
 """
+)
 
 
 def salt_python() -> str:
@@ -233,73 +232,39 @@ def _label(inventory: str) -> str:
 
 
 class _Worker:
-    """One Salt process for one (host, inventory, grains); requests are served one at a time."""
+    """One Salt process for one (host, inventory, grains); its stderr (Salt's log) goes to a file."""
 
     def __init__(self, host: str, inventory: str, grains: dict | None):
         self.host, self.inventory = host, inventory
-        self.lock = threading.Lock()
         self.work = Path(tempfile.mkdtemp(prefix=f"lostops-render-{_label(inventory)}-{host}-"))
         _minion_config(self.work, inventory, grains)
         self.log = (self.work / "worker.log").open("w+b")
-        self.proc = subprocess.Popen(
+        self.child = JsonLineChild(
             [salt_python(), "-c", _WORKER, str(self.work), host],
             cwd=REPO_ROOT,
             env=render_env(inventory),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
             stderr=self.log,
         )
-        self._buffer = b""
+
+    def alive(self) -> bool:
+        return self.child.alive()
 
     def _salt_said(self) -> str:
         self.log.flush()
         self.log.seek(0)
         return self.log.read().decode(errors="replace").strip()[-5000:]
 
-    def _readline(self, timeout: float) -> bytes | None:
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return None
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                return None
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line
-
     def request(self, mods: str, pillar: dict | None, timeout: float) -> dict:
-        with self.lock:
-            if self.proc.poll() is None:
-                try:
-                    self.proc.stdin.write(json.dumps({"mods": mods, "pillar": pillar}).encode() + b"\n")
-                    self.proc.stdin.flush()
-                except BrokenPipeError:
-                    pass
-            line = self._readline(timeout) if self.proc.poll() is None or self._buffer else None
-            if line is None:
-                self.close()
-                why = (
-                    f"no answer within {timeout:.0f} s"
-                    if self.proc.returncode is None
-                    else f"exit {self.proc.returncode}"
-                )
-                raise RenderError(self.host, self.inventory, self._salt_said() or f"Salt worker: {why}")
-            reply = json.loads(line)
+        try:
+            reply = self.child.ask({"mods": mods, "pillar": pillar}, timeout)
+        except ChildGone as exc:
+            raise RenderError(self.host, self.inventory, self._salt_said() or f"Salt worker: {exc}") from None
         if "exception" in reply:
             raise RenderError(self.host, self.inventory, reply["exception"])
         return reply["ok"]
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.child.close()
         self.log.close()
         shutil.rmtree(self.work, ignore_errors=True)
 
@@ -319,7 +284,7 @@ def _checked(host: str, inventory: str, data: dict) -> dict:
 class Renderer:
     """Salt processes kept alive between renders, one per (host, inventory, grains).
 
-    ``render()`` returns what :func:`render_host` returns; Salt starts once per
+    ``render()`` returns {"highstate", "files", "pillar"}; Salt starts once per
     key, not once per render (the unit tests render the same hosts with many
     command-line pillars). At most ``keep`` processes stay alive (the least
     recently used one is stopped). Use as a context manager, or call close().
@@ -335,14 +300,13 @@ class Renderer:
         stale = []
         with self._lock:
             worker = self._workers.pop(key, None)
-            if worker is None or worker.proc.poll() is not None:
+            if worker is None or not worker.alive():
                 worker = _Worker(host, inventory, grains)
             self._workers[key] = worker
             while len(self._workers) > self.keep:
                 stale.append(self._workers.popitem(last=False)[1])
         for old in stale:
-            with old.lock:
-                old.close()
+            old.close()
         return worker
 
     def render(
@@ -352,12 +316,14 @@ class Renderer:
         data = self._worker(host, inventory, grains).request(mods, pillar, self.timeout)
         return _checked(host, inventory, data)
 
-    def render_many(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict | RenderError]:
+    def render_many(
+        self, pairs: list[tuple[str, str]], pillar: dict | None = None
+    ) -> dict[tuple[str, str], dict | RenderError]:
         """render() for (host, inventory) pairs in parallel; a failure is returned, not raised."""
 
         def one(pair):
             try:
-                return pair, self.render(*pair)
+                return pair, self.render(*pair, pillar=pillar)
             except RenderError as exc:
                 return pair, exc
 
@@ -368,48 +334,13 @@ class Renderer:
         with self._lock:
             workers, self._workers = list(self._workers.values()), OrderedDict()
         for worker in workers:
-            with worker.lock:
-                worker.close()
+            worker.close()
 
     def __enter__(self) -> Renderer:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def render_host(
-    host: str,
-    inventory: str = "example",
-    mods: str = "",
-    grains: dict | None = None,
-    timeout: int = 180,
-    pillar: dict | None = None,
-) -> dict:
-    """{"highstate": <show_highstate or show_sls>, "files": {path: {"state", "contents"|"error"}}}.
-
-    `inventory` is a name or a path (as LOSTOPS_INVENTORY); `pillar` is merged
-    like salt-ssh's ``pillar='{...}'`` on the command line.
-    Raises RenderError with Salt's message when the pillar or a state fails to render.
-    """
-    with Renderer(keep=1, timeout=timeout) as renderer:
-        return renderer.render(host, inventory, mods=mods, pillar=pillar, grains=grains)
-
-
-def show_highstate(host: str, inventory: str = "example", grains: dict | None = None, timeout: int = 180) -> dict:
-    """The compiled highstate of `host` ({state id: {module: [args...], __sls__, ...}})."""
-    return render_host(host, inventory, grains=grains, timeout=timeout)["highstate"]
-
-
-def show_sls(host: str, mods: str, inventory: str = "example", grains: dict | None = None, timeout: int = 180) -> dict:
-    """Like show_highstate, for the given sls (comma-separated), with `host`'s pillar."""
-    return render_host(host, inventory, mods=mods, grains=grains, timeout=timeout)["highstate"]
-
-
-def render_many(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict | RenderError]:
-    """render_host() for (host, inventory) pairs in parallel; a failure is returned, not raised."""
-    with Renderer() as renderer:
-        return renderer.render_many(pairs)
 
 
 def states(highstate: dict, function: str | None = None) -> dict[str, dict]:
@@ -459,7 +390,8 @@ def run(selector: str, out: Path, hosts: list[str]) -> int:
     if unknown:
         print(f"unknown host(s) {', '.join(unknown)} (inventory {inv.name}: {', '.join(inv.hosts)})", file=sys.stderr)
         return 1
-    results = render_many([(h, selector) for h in hosts])
+    with Renderer() as renderer:
+        results = renderer.render_many([(h, selector) for h in hosts])
     failed = 0
     for host in hosts:
         result = results[(host, selector)]

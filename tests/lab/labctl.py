@@ -274,14 +274,20 @@ class Lab:
             self._running(host)
             return self.hosts.stop(host)
 
+    def _boot(self, host: str, settle: bool) -> float:
+        """Start a stopped host on its overlay and wait for sshd (and systemd to settle); seconds to sshd."""
+        t0 = time.monotonic()
+        self.hosts.start(host)
+        boot_s = self.hosts.wait_ssh(host, t0)
+        if settle:
+            self.hosts.wait_settled(host)
+        return boot_s
+
     def power_on(self, host: str, settle: bool = True) -> float:
-        """Boot a stopped host on its overlay; seconds until sshd answers (and systemd settled)."""
+        """Boot a stopped host on its overlay; seconds until sshd answers and systemd settled."""
         with self.state.locked():
             t0 = time.monotonic()
-            self.hosts.start(host)
-            self.hosts.wait_ssh(host, t0)
-            if settle:
-                self.hosts.wait_settled(host)
+            self._boot(host, settle)
             return round(time.monotonic() - t0, 2)
 
     def reboot(self, host: str, settle: bool = True) -> float:
@@ -290,11 +296,7 @@ class Lab:
             self._running(host)
             t0 = time.monotonic()
             stop_s = self.hosts.stop(host)
-            t1 = time.monotonic()
-            self.hosts.start(host)
-            boot_s = self.hosts.wait_ssh(host, t1)
-            if settle:
-                self.hosts.wait_settled(host)
+            boot_s = self._boot(host, settle)
             total = round(time.monotonic() - t0, 2)
             self.timings.setdefault("reboot_s", {})[host] = {
                 "stop": stop_s,

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import atexit
 import functools
-import json
 import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+from lostops.childproc import CHILD_PREAMBLE, ChildGone, JsonLineChild
 from lostops.inventory import REPO_ROOT
 
-_WORKER = r"""
-import json, os, sys, tempfile, traceback
+_WORKER = (
+    CHILD_PREAMBLE
+    + r"""
+import json, sys, tempfile, traceback
 from pathlib import Path
-reply = os.fdopen(os.dup(1), "w", encoding="utf-8")
-os.dup2(2, 1)  # jsii's and node's notices go to stderr, never into the replies
 from lostops.inventory import load, parse
 from stacks import cdk
 from stacks.network import NetworkStack
@@ -44,36 +44,28 @@ for line in sys.stdin:
     reply.write(json.dumps(out) + "\n")
     reply.flush()
 """
+)
 
 _lock = threading.Lock()
-_proc: subprocess.Popen | None = None
+_child: JsonLineChild | None = None
+TIMEOUT = 600  # the first answer waits for the azurerm bindings to load
 
 
 def start() -> None:
     """Start the worker (idempotent); it loads cdktf and the azurerm bindings right away."""
-    global _proc
+    global _child
     with _lock:
-        if _proc is None or _proc.poll() is not None:
+        if _child is None or not _child.alive():
             env = dict(os.environ)
             env.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
             env.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-            _proc = subprocess.Popen(
-                [sys.executable, "-c", _WORKER],
-                cwd=REPO_ROOT,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
+            _child = JsonLineChild([sys.executable, "-c", _WORKER], cwd=REPO_ROOT, env=env, stderr=subprocess.DEVNULL)
 
 
 def stop() -> None:
     """End the worker; it holds nothing to save (a run that never asked still loads its imports: kill it)."""
-    with _lock:
-        if _proc is not None and _proc.poll() is None:
-            _proc.kill()
-            _proc.wait(timeout=30)
+    if _child is not None:
+        _child.close(kill=True)
 
 
 atexit.register(stop)
@@ -81,13 +73,12 @@ atexit.register(stop)
 
 def _request(req: dict) -> tuple[Path, dict]:
     start()
-    with _lock:
-        _proc.stdin.write(json.dumps(req) + "\n")
-        _proc.stdin.flush()
-        line = _proc.stdout.readline()
-    if not line:
-        raise AssertionError(f"the synth worker exited ({_proc.poll()}) before answering {req}")
-    out = json.loads(line)
+    try:
+        out = _child.ask(req, TIMEOUT)
+    except ChildGone as exc:
+        raise AssertionError(
+            f"the synth worker did not answer {req.get('inventory') or req.get('name')}: {exc}"
+        ) from None
     if "error" in out:
         raise AssertionError(f"synth of {req.get('inventory') or req.get('name')} failed:\n{out['error']}")
     return Path(out["outdir"]), out["doc"]

@@ -166,17 +166,8 @@ def test_a_minion_without_formulas_fails_with_one_line():
 @pytest.fixture(scope="module")
 def two_renders() -> dict:
     """Salt renders of the two-backends inventory (backend2, database, monitoring), in parallel."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(host):
-        try:
-            return host, RENDERER.render(host, TWO, pillar=RELEASE_PILLAR)
-        except render.RenderError as exc:
-            return host, exc
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = dict(pool.map(one, ("backend2", "database", "monitoring")))
-    return results
+    results = RENDERER.render_many([(h, TWO) for h in ("backend2", "database", "monitoring")], pillar=RELEASE_PILLAR)
+    return {host: result for (host, _), result in results.items()}
 
 
 def _result(two_renders, host) -> dict:

@@ -151,9 +151,6 @@ def test_a_kept_salt_process_forgets_a_command_line_pillar():
 def test_renderer_keeps_at_most_keep_processes(monkeypatch):
     """The least recently used Salt process is stopped beyond `keep` (bookkeeping only:
     each process is recorded, not started)."""
-    import threading
-    from types import SimpleNamespace
-
     from lostops import render
 
     started, closed = [], []
@@ -161,9 +158,10 @@ def test_renderer_keeps_at_most_keep_processes(monkeypatch):
     class Recorded:
         def __init__(self, host, inventory, grains):
             self.host = host
-            self.lock = threading.Lock()
-            self.proc = SimpleNamespace(poll=lambda: None)  # "still running"
             started.append(host)
+
+        def alive(self):
+            return True
 
         def request(self, mods, pillar, timeout):
             return {"highstate": {}, "files": {}, "pillar": {}}
