@@ -1,4 +1,4 @@
-"""2. The REAL Traefik 3.5.3 (lab image, tests/lab/images.py) from the internet side.
+"""2. The REAL Traefik 3.5.3 (lab image, tests/lab/images/traefik.py) from the internet side.
 
 Certificates come by ACME HTTP-01 from the lab's Pebble (tests/lab/outer.py,
 `traefik:acme:ca_servers:production` in pillar/overrides/lab/traefik.sls);

@@ -1,6 +1,6 @@
 """8. App roll-out with roll-back (salt/app, docs/app-rollout.md) on the backend.
 
-The app runs the lab app image (tests/lab/images.py, pillar/overrides/lab/app.sls):
+The app runs the lab app image (tests/lab/images/app.py, pillar/overrides/lab/app.sls):
 PHP with the real app's contract (port 80, `/` is 200 only when its query on
 `counters` over TLS to the real database server succeeds, migrations create
 `counters`), not Laravel. This proves the roll-out mechanics (new container
@@ -57,7 +57,7 @@ def app_containers(lab) -> list[dict]:
 def answers(lab, c: dict) -> bool:
     if not (c.get("ip") and c.get("port")):
         return False
-    # The lab app (tests/lab/images.py) answers `/` with 200 only when its query
+    # The lab app (tests/lab/images/app.py) answers `/` with 200 only when its query
     # on `counters` over TLS succeeded (the real app's contract).
     r = lab.run("backend", f"curl -fsS --max-time 3 http://{c['ip']}:{c['port']}/", timeout=30)
     return r.returncode == 0 and r.stdout.startswith("lostops lab app") and "counter sum:" in r.stdout
@@ -265,7 +265,7 @@ def test_rollout_with_other_traefik_labels_loses_no_request(lab, converged, salt
             "version": new,
             "router": "web",
             "port": port,
-            # the lab app listens on APP_LISTEN_PORT (tests/lab/images.py, lab-app-serve)
+            # the lab app listens on APP_LISTEN_PORT (tests/lab/images/app.py, lab-app-serve)
             "versions": {new: {"command": ["env", f"APP_LISTEN_PORT={port}", "lab-app-serve"]}},
         }
     }

@@ -1,4 +1,4 @@
-"""9. The real programs work together (lab images, tests/lab/images.py).
+"""9. The real programs work together (lab images, tests/lab/images/).
 
 (a) Database (MariaDB standing in for MySQL 8.0, with the project's own TLS
     material, users.sql and lostops.cnf): a plaintext login of the app user

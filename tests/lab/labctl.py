@@ -109,7 +109,7 @@ class Lab:
 
     # --------------------------------------------------------------- images --
     def ensure_images(self, refresh: bool = False) -> dict:
-        """Lab images of the real programs (images.py): cached archive, built on a miss."""
+        """Lab images of the real programs (images/): cached archive, built on a miss."""
         t0 = time.monotonic()
         archive, info = images.ensure(self.cache_dir, self.mirror, refresh=refresh)
         self._images_archive = archive
@@ -381,7 +381,7 @@ def main(argv=None) -> int:
     sub.add_parser("status")
     sub.add_parser("deps", help="apt-get install HOST_PACKAGES")
     sub.add_parser("env", help="print the path of the env file")
-    p = sub.add_parser("images", help="build/reuse the lab images of the real programs (images.py)")
+    p = sub.add_parser("images", help="build/reuse the lab images of the real programs (images/)")
     p.add_argument("--refresh", action="store_true", help="re-resolve package versions (rebuild)")
     p = sub.add_parser("base", help="build/restore the base image (timings)")
     p.add_argument("--rebuild", action="store_true")

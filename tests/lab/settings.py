@@ -72,7 +72,7 @@ PROXY_PORT = 3142
 INTERNET_HOST_NUMBER = 200
 CGROUP_NAME = "lostops-lab"
 STANDIN_IN_HOST = "/var/lib/lostops-lab/standin.tar"
-# Lab images of the real programs (tests/lab/images.py), from the lab cache.
+# Lab images of the real programs (tests/lab/images/), from the lab cache.
 IMAGES_IN_HOST = "/var/lib/lostops-lab/images.tar"
 BOOT_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0

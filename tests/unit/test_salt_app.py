@@ -210,7 +210,7 @@ def test_registry_login_uses_password_stdin(highstate):
 
 
 def test_lab_app_image_with_migrations_no_resolver(highstate):
-    # The lab app image (tests/lab/images.py) runs the production command,
+    # The lab app image (tests/lab/images/app.py) runs the production command,
     # health check and migrations unchanged.
     hs = highstate("backend", "lab")
     prod = rollout_config(highstate("backend", "example"))

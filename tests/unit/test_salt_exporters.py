@@ -81,7 +81,7 @@ def test_everything_on_the_private_ip_only(host, inventory):
             assert svc["network_mode"] == "host" and svc["pid"] == "host"
             assert "ports" not in svc
             listen = [a for a in svc["command"] if a.startswith("--web.listen-address=")]
-            # the real node_exporter in the lab too (tests/lab/images.py)
+            # the real node_exporter in the lab too (tests/lab/images/node_exporter.py)
             assert listen == [f"--web.listen-address={ip}:{port}"]
             assert "--path.rootfs=/host" in svc["command"]
             assert any(v.startswith("/:/host:ro") for v in svc["volumes"])
@@ -284,7 +284,7 @@ def test_dollar_signs_escaped_for_compose(host, inventory):
 @pytest.mark.parametrize("host", HOSTS)
 def test_lab_uses_the_real_exporters_and_the_stand_in_for_cadvisor(host):
     # node_exporter and mysqld_exporter: lab images of the real programs
-    # (tests/lab/images.py) with the production command and health check;
+    # (tests/lab/images/) with the production command and health check;
     # cAdvisor (no package) stays on the busybox stand-in.
     prod = compose(host, "example")["services"]
     for name, svc in compose(host, "lab")["services"].items():

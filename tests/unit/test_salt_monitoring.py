@@ -165,7 +165,7 @@ def test_config_changes_reload_the_right_service(inventory):
     assert "exec -T alertmanager kill -HUP 1" in args["name"] and " kill -s " not in args["name"]
     fn, args = state(inventory, "monitoring-grafana-restart-cmd-run")
     assert args["name"].endswith("restart grafana")
-    # promtool/amtool run in the real images, also in the lab (tests/lab/images.py);
+    # promtool/amtool run in the real images, also in the lab (tests/lab/images/);
     # Grafana is the lab's stand-in there: no grafana-cli, so no password reset.
     assert "promtool check config" in state(inventory, "monitoring-prometheus-reload-cmd-run")[1]["name"]
     assert "amtool check-config" in state(inventory, "monitoring-alertmanager-reload-cmd-run")[1]["name"]

@@ -423,7 +423,7 @@ def test_backup_timer_and_script():
 
 
 def test_lab_runs_mariadb_with_the_production_command_and_users():
-    # The lab image (tests/lab/images.py) is MariaDB behind the official mysql
+    # The lab image (tests/lab/images/mysql.py) is MariaDB behind the official mysql
     # image's entrypoint: production command, health check and users.sql.
     c = compose("lab")
     svc = c["services"]["mysql"]

@@ -196,7 +196,7 @@ def test_lab_acme_against_pebble_and_real_traefik_with_the_production_command(hi
     assert cfg["entryPoints"] == prod["entryPoints"]
     svc = compose(managed_files, "backend", "lab")["services"]["traefik"]
     prod = compose(managed_files, "backend", "example")["services"]["traefik"]
-    # Traefik 3.5.3 from the official binary (tests/lab/images.py).
+    # Traefik 3.5.3 from the official binary (tests/lab/images/traefik.py).
     assert svc["image"] == "localhost/lostops-lab-traefik:lab"
     assert svc["command"] == prod["command"]
     assert svc["healthcheck"]["test"] == prod["healthcheck"]["test"]

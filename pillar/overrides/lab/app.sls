@@ -1,6 +1,6 @@
 # Lab only (LOSTOPS_INVENTORY=lab). The app is a lab stand-in with the REAL
 # app's contract (lostops-stg5/lostops-app: Laravel 8.75 FROM php:7.4-apache),
-# built by tests/lab/images.py on PHP 8.4 from Debian: it listens on 80, `/`
+# built by tests/lab/images/app.py on PHP 8.4 from Debian: it listens on 80, `/`
 # answers 200 only when its query on table `counters` over TLS (PDO mysql,
 # the env file and the MySQL CA the formula provides) succeeds, every other
 # path is 404 (no `/up`), and `php artisan migrate --force` in its working dir

@@ -2,7 +2,7 @@
     node_exporter and mysqld_exporter are the REAL programs (Debian trixie
     packages in lab images that mimic the official ones: ENTRYPOINT
     /bin/node_exporter resp. /bin/mysqld_exporter, USER nobody, busybox wget;
-    tests/lab/images.py); the production command, volumes and health checks
+    tests/lab/images/); the production command, volumes and health checks
     run unchanged.
      - mysqld_exporter 0.17.2: the production pin.
      - node_exporter 1.9.0: production pins 1.9.1 (no Debian 1.9.1).

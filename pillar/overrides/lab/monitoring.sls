@@ -2,7 +2,7 @@
 # Alertmanager are the REAL programs, from Debian trixie packages in lab images
 # that mimic the official ones (ENTRYPOINT /bin/prometheus resp.
 # /bin/alertmanager, USER nobody, WORKDIR /prometheus, busybox wget, promtool
-# and amtool; tests/lab/images.py). The production command, volumes, health
+# and amtool; tests/lab/images/). The production command, volumes, health
 # checks and the in-container promtool/amtool checks run unchanged.
 #  - Alertmanager 0.28.1: the production pin.
 #  - Prometheus 2.53.3, NOT production's 3.5.0 (a different major; see
@@ -26,7 +26,7 @@ monitoring:
       # No DNS and no internet in the lab: discord.com (the production webhook
       # URL's host) is the outer machine's Discord-webhook receiver, which
       # serves HTTPS with a discord.com certificate from the lab CA; the lab
-      # Alertmanager image trusts that CA (tests/lab/outer.py, images.py).
+      # Alertmanager image trusts that CA (tests/lab/outer.py, images/alertmanager.py).
       alertmanager:
         extra_hosts: ['discord.com:10.77.0.1']
   alertmanager:

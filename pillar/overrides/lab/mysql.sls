@@ -4,7 +4,7 @@
 # MYSQL_ROOT_PASSWORD(_FILE), MYSQL_ROOT_HOST, MYSQL_DATABASE and
 # /docker-entrypoint-initdb.d, data in /var/lib/mysql, user mysql = 999,
 # /etc/mysql/conf.d/ read, mysql/mysqladmin/mysqldump clients
-# (tests/lab/images.py). It is NOT MySQL 8.0: the production compose file,
+# (tests/lab/images/mysql.py). It is NOT MySQL 8.0: the production compose file,
 # lostops.cnf, users.sql and the health check run as rendered, and what MariaDB
 # does not know is either one line below or rewritten by the image's client
 # shim (ssl-mode, caching_sha2_password, CIDR account hosts; docs/lab.md).
