@@ -32,11 +32,11 @@ $(VENV)/.synced-deploy: Pipfile.lock pyproject.toml
 	pipenv sync
 	@touch $@
 
-deps-deploy: $(VENV)/.synced-deploy node_modules/.synced ## runtime packages only (pipenv sync without dev, npm ci): what the deploy jobs install
+deps-deploy: $(VENV)/.synced-deploy $(CDK_DEPS) ## runtime packages only (pipenv sync without dev, npm ci): what the deploy jobs install
 
 release-network: deps-deploy ## cdktf deploy of the committed network stack (no runner address), writes outputs.json for the roster
 	@$(DEPLOY_LOSTOPS) inventory check
-	npx cdktf deploy network --auto-approve --outputs-file outputs.json
+	$(CDK) deploy network $(CDK_APP) --auto-approve --outputs-file outputs.json
 	@test -s outputs.json && echo "release-network: outputs.json written"
 
 release-access-open: deps-deploy ## just-in-time SSH for LOSTOPS_JIT_IP: NSG rule + nftables set element with a timeout (out of band)
@@ -78,8 +78,8 @@ release-cleanup: ## delete the secrets file, the SSH key and the raw salt output
 # exactly as the release and a local run do.
 drift-network: deps-deploy ## cdktf diff of the committed stack against Azure -> cdktf-diff.log; outputs.json from the state
 	@$(DEPLOY_LOSTOPS) inventory check
-	set -o pipefail; npx cdktf diff network 2>&1 | tee cdktf-diff.log
-	npx cdktf output network --skip-synth --outputs-file outputs.json
+	set -o pipefail; $(CDK) diff network $(CDK_APP) 2>&1 | tee cdktf-diff.log
+	$(CDK) output network $(CDK_APP) --skip-synth --outputs-file outputs.json
 
 drift-hosts: deps-deploy ## salt-ssh '*' state.apply test=True -> salt-test.json (exit code in the report)
 	$(VENV)/bin/salt-ssh --out=json '*' state.apply test=True > salt-test.json; \

@@ -14,7 +14,8 @@ fails the test with Salt's own error text.
 rendered by Salt's ``file.get_managed`` exactly as on the host (same render).
 
 The synthesized network stack comes from one child process (tests/unit/synth.py),
-started as soon as a test marked ``synth`` is collected; those tests run last,
+started as soon as a test marked ``synth`` is collected (and a second one, in
+.venv-cdktn, when one of them is also marked ``cdktn``); those tests run last,
 so the seconds it takes to load the azurerm bindings overlap with the Salt tests.
 
 Flatten a state with ``lostops.render.states(hs, "file.managed")`` →
@@ -31,14 +32,21 @@ from tests.unit.saltcall import RENDERS
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "synth: needs the synthesized network stack (tests/unit/synth.py)")
+    config.addinivalue_line("markers", "cdktn: also needs the stack synthesized by CDK Terrain (with `synth`)")
 
 
 def pytest_collection_modifyitems(session, config, items):
     """Tests marked `synth` run last, and the synth worker starts now when any was collected: it
     loads cdktf and the azurerm bindings on the other core while the Salt tests run."""
     items.sort(key=lambda item: item.get_closest_marker("synth") is not None)  # stable sort
-    if any(item.get_closest_marker("synth") for item in items):
-        synth.start()
+    marked = [item for item in items if item.get_closest_marker("synth")]
+    if marked:
+        synth.start("cdktf")
+    if any(item.get_closest_marker("cdktn") for item in marked):
+        try:
+            synth.start("cdktn")
+        except AssertionError:  # not installed: the cdktn tests fail with the reason, the others run
+            pass
 
 
 @pytest.fixture(scope="session")

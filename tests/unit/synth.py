@@ -1,11 +1,16 @@
-"""The network stack synthesized by cdktf, in one child process for the whole session.
+"""The network stack synthesized by cdktf (and by cdktn), one child process per CDK for the whole session.
 
 Importing the azurerm provider bindings costs several seconds (the package
 imports all of its ~1,100 modules and loads the jsii assembly). conftest.py
-starts this worker (``start()``) as soon as a test marked ``synth`` is
+starts the workers (``start()``) as soon as a test marked ``synth`` is
 collected, so that the load runs on the other core while the Salt tests run;
 the marked tests run last. Each request is a real
 ``app.synth()`` of ``stacks.network.NetworkStack`` into its own directory.
+
+The cdktf worker runs in this interpreter (the Pipfile's venv); the cdktn
+worker (``cdk="cdktn"``) in .venv-cdktn with ``LOSTOPS_CDK=cdktn`` and the
+Node of tools/cdktn first on PATH (``make deps-cdktn``). CDK Terrain's
+bindings load in a fraction of cdktf's time, so its worker adds little.
 """
 
 from __future__ import annotations
@@ -47,49 +52,62 @@ for line in sys.stdin:
 )
 
 _lock = threading.Lock()
-_child: JsonLineChild | None = None
+_children: dict[str, JsonLineChild] = {}
 TIMEOUT = 600  # the first answer waits for the azurerm bindings to load
+CDKTN_PYTHON = REPO_ROOT / ".venv-cdktn" / "bin" / "python"
+CDKTN_NODE_BIN = REPO_ROOT / "tools" / "cdktn" / "node_modules" / ".bin"
 
 
-def start() -> None:
-    """Start the worker (idempotent); it loads cdktf and the azurerm bindings right away."""
-    global _child
+def _argv_env(cdk: str) -> tuple[list[str], dict]:
+    env = dict(os.environ)
+    env.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
+    env.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    env["LOSTOPS_CDK"] = cdk
+    if cdk == "cdktf":
+        return [sys.executable, "-c", _WORKER], env
+    if not CDKTN_PYTHON.exists() or not (CDKTN_NODE_BIN / "node").exists():
+        raise AssertionError("CDK Terrain is not installed (.venv-cdktn, tools/cdktn): run `make deps-cdktn`")
+    env["PATH"] = f"{CDKTN_NODE_BIN}{os.pathsep}{env.get('PATH', '')}"
+    return [str(CDKTN_PYTHON), "-c", _WORKER], env
+
+
+def start(*cdks: str) -> None:
+    """Start the workers (idempotent; default cdktf); each loads its CDK and azurerm bindings right away."""
     with _lock:
-        if _child is None or not _child.alive():
-            env = dict(os.environ)
-            env.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
-            env.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-            _child = JsonLineChild([sys.executable, "-c", _WORKER], cwd=REPO_ROOT, env=env, stderr=subprocess.DEVNULL)
+        for cdk in cdks or ("cdktf",):
+            child = _children.get(cdk)
+            if child is None or not child.alive():
+                argv, env = _argv_env(cdk)
+                _children[cdk] = JsonLineChild(argv, cwd=REPO_ROOT, env=env, stderr=subprocess.DEVNULL)
 
 
 def stop() -> None:
-    """End the worker; it holds nothing to save (a run that never asked still loads its imports: kill it)."""
-    if _child is not None:
-        _child.close(kill=True)
+    """End the workers; they hold nothing to save (a run that never asked still loads its imports: kill them)."""
+    for child in list(_children.values()):
+        child.close(kill=True)
 
 
 atexit.register(stop)
 
 
-def _request(req: dict) -> tuple[Path, dict]:
-    start()
+def _request(req: dict, cdk: str = "cdktf") -> tuple[Path, dict]:
+    start(cdk)
+    what = f"{req.get('inventory') or req.get('name')} ({cdk})"
     try:
-        out = _child.ask(req, TIMEOUT)
+        out = _children[cdk].ask(req, TIMEOUT)
     except ChildGone as exc:
-        raise AssertionError(
-            f"the synth worker did not answer {req.get('inventory') or req.get('name')}: {exc}"
-        ) from None
+        raise AssertionError(f"the synth worker did not answer {what}: {exc}") from None
     if "error" in out:
-        raise AssertionError(f"synth of {req.get('inventory') or req.get('name')} failed:\n{out['error']}")
+        raise AssertionError(f"synth of {what} failed:\n{out['error']}")
     return Path(out["outdir"]), out["doc"]
 
 
 @functools.cache
-def synth(inventory: str = "example") -> tuple[Path, dict]:
-    """(cdktf.out directory, parsed cdk.tf.json) for one inventory (a name or a path)."""
-    return _request({"inventory": inventory})
+def synth(inventory: str = "example", cdk: str = "cdktf") -> tuple[Path, dict]:
+    """(cdktf.out directory, parsed cdk.tf.json) for one inventory (a name or a path), synthesized by `cdk`."""
+    return _request({"inventory": inventory}, cdk)
 
 
 def synth_data(data: dict, name: str) -> dict:
-    """The parsed cdk.tf.json of an inventory given as data (a variant of a committed one)."""
+    """The parsed cdk.tf.json (cdktf) of an inventory given as data (a variant of a committed one)."""
     return _request({"data": data, "name": name})[1]
