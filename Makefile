@@ -105,14 +105,15 @@ deploy: check-inventory ## cdktf deploy (needs Azure credentials); writes output
 # ---------------------------------------------------------------- tests
 # `make test` runs both tiers (e2e only when the unit tier passed), each with a
 # JUnit report in .test-results/, and ends with one summary line per tier
-# (lostops summary tests), also when a tier failed.
+# (lostops summary tests), also when a tier failed, with the components near or
+# past their end of life (docs/eol.yaml) before the total.
 RESULTS := .test-results
 .PHONY: test test-unit
 test: deps ## every test tier: unit, then end-to-end (root; installs missing Debian packages), then a summary
 	@rm -rf $(RESULTS); mkdir -p $(RESULTS); rc=0; \
 	$(MAKE) --no-print-directory test-unit PYTEST_ARGS='--junitxml=$(RESULTS)/unit.xml' || rc=$$?; \
 	if [ $$rc -eq 0 ]; then $(MAKE) --no-print-directory e2e E2E_ARGS='$(E2E_ARGS) --junitxml=$(RESULTS)/e2e.xml' || rc=$$?; fi; \
-	$(LOSTOPS) summary tests $(if $(RECORD_FIGURES),--record) unit=$(RESULTS)/unit.xml e2e=$(RESULTS)/e2e.xml; \
+	$(LOSTOPS) summary tests --eol $(if $(RECORD_FIGURES),--record) unit=$(RESULTS)/unit.xml e2e=$(RESULTS)/e2e.xml; \
 	exit $$rc
 
 test-unit: deps ## fast unit tier: inventory, policy, stacks, checkov, Salt renders, promtool, workflows
@@ -132,6 +133,10 @@ lint: deps lint-salt ## ruff, yamllint, salt-lint, zizmor
 .PHONY: bench
 bench: deps ## time cdktf and cdktn synth of the project vs their own one-resource azurerm app (median ratios target <= 1.15)
 	$(LOSTOPS) bench-synth
+
+.PHONY: eol-table
+eol-table: deps ## rewrite the README's end-of-life table from docs/eol.yaml (the unit tier checks it)
+	$(LOSTOPS) eol --write-readme
 
 .PHONY: secrets
 secrets: deps ## write pillar/secrets.yaml (0600) from LOSTOPS_SECRET_* environment variables

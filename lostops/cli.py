@@ -15,7 +15,8 @@ Salt or cryptography.
     lostops summary trivy|drift|tests         Markdown/text summaries for CI and make test
     lostops release plan|guard|rollout        the release workflow's steps (mk/release.mk)
     lostops jit open|close|check|serving-version|runner-ip   just-in-time SSH
-    lostops bench-synth                       cdktf synth vs a one-resource app (make bench)
+    lostops bench-synth                       cdktf and cdktn synth vs their one-resource app (make bench)
+    lostops eol [--write-readme|--check]      end-of-life table from docs/eol.yaml (make eol-table)
 
 Exit status 2 is bad usage everywhere (click's own, or the command's one line).
 """
@@ -244,12 +245,26 @@ def summary_drift(salt_json: str | None, mode: str, cdktf_diff: str | None, no_c
 
 @summary.command("tests")
 @click.option("--record", is_flag=True, help="also write the lines to docs/figures.md (section test)")
+@click.option("--eol", is_flag=True, help="also the components near or past their end of life (docs/eol.yaml)")
 @click.argument("reports", nargs=-1, metavar="TIER=REPORT.xml...")
-def summary_tests(reports: tuple[str, ...], record: bool) -> None:
+def summary_tests(reports: tuple[str, ...], record: bool, eol: bool) -> None:
     """The closing summary of `make test`: one line per tier, then `total: N passed, N failed`."""
     from lostops import testsummary
 
-    _done(testsummary.run(list(reports), record=record))
+    _done(testsummary.run(list(reports), record=record, eol=eol))
+
+
+# --------------------------------------------------------------------------- eol
+
+
+@main.command("eol")
+@click.option("--write-readme", is_flag=True, help="rewrite the README's end-of-life table (make eol-table)")
+@click.option("--check", is_flag=True, help="exit 1 on a past date without a decision or a stale README table")
+def eol_command(write_readme: bool, check: bool) -> None:
+    """End-of-life dates of the pinned components (docs/eol.yaml): the table, then what is near or past."""
+    from lostops import eol
+
+    _done(eol.run(write_readme=write_readme, check=check))
 
 
 # --------------------------------------------------------------------------- release

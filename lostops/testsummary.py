@@ -2,8 +2,9 @@
 
 One line per tier: how many tests ran, their outcome and how long the tier
 took (pytest's own testsuite time); a tier whose report is missing did not run
-(e.g. the end-to-end tier after a failed unit tier). The last line is the total
-in the plain form `total: N passed, N failed[, N skipped]`.
+(e.g. the end-to-end tier after a failed unit tier). With `--eol`, one line per
+component of docs/eol.yaml whose end of life is past or within 90 days. The
+last line is the total in the plain form `total: N passed, N failed[, N skipped]`.
 """
 
 from __future__ import annotations
@@ -61,10 +62,21 @@ def line(tier: Tier) -> str:
     return f"{tier.name} tier: {tier.tests} tests ({', '.join(parts)}) in {duration(tier.seconds)}"
 
 
-def run(args: list[str], record: bool = False) -> int:
+def eol_lines() -> list[str]:
+    """docs/eol.yaml's components within 90 days of their end of life, or past it (lostops/eol.py)."""
+    from lostops import eol
+
+    try:
+        return eol.summary_lines(eol.rows(), __import__("datetime").date.today())
+    except eol.EolError as exc:
+        return [str(exc)]
+
+
+def run(args: list[str], record: bool = False, eol: bool = False) -> int:
     """Print the summary of TIER=REPORT.xml arguments; 0, or 2 on bad usage.
 
-    `record`: also write the tiers' lines to docs/figures.md (section `test`)."""
+    `record`: also write the tiers' lines to docs/figures.md (section `test`).
+    `eol`: also the end-of-life lines (before the total, which stays the last line)."""
     tiers = []
     for arg in args:
         name, sep, path = arg.partition("=")
@@ -83,6 +95,9 @@ def run(args: list[str], record: bool = False) -> int:
     print("== make test summary")
     for tier in tiers:
         print(line(tier))
+    if eol:
+        for text in eol_lines():
+            print(text)
     total = Tier("total", sum(t.tests for t in ran), sum(t.failed for t in ran), sum(t.skipped for t in ran))
     tail = f", {total.skipped} skipped" if total.skipped else ""
     print(f"total: {total.passed} passed, {total.failed} failed{tail}")
