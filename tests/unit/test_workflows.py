@@ -584,4 +584,7 @@ def test_drift_schedule_and_steps(workflows):
     assert "LOSTOPS_EXTRA_ADMIN_SOURCES" not in (WORKFLOWS_DIR / "drift.yml").read_text(encoding="utf-8")
     assert "state.apply test=True" in mk.split("drift-hosts:", 1)[1].split("\n\n", 1)[0]
     # the roster reads the same outputs.json as in the release
-    assert "$(CDK) output network $(CDK_APP) --skip-synth --outputs-file outputs.json" in mk.split("\ndrift-network:", 1)[1]
+    assert (
+        "$(CDK) output network $(CDK_APP) --skip-synth --outputs-file outputs.json"
+        in mk.split("\ndrift-network:", 1)[1]
+    )
