@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -20,10 +21,9 @@ import check_jsonschema
 import pytest
 
 from lostops import pins
-from lostops.inventory import REPO_ROOT
 
 SCHEMA = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor" / "renovate.json"
-CHECK_JSONSCHEMA = Path(REPO_ROOT / ".venv" / "bin" / "check-jsonschema")
+CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"  # the venv running the tests
 
 
 @pytest.fixture(scope="module")
