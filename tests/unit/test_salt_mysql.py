@@ -89,7 +89,8 @@ def test_image_is_pinned_to_the_images_pillar():
     svc = compose()["services"]["mysql"]
     tag = images["mysql"]["tag"]
     assert re.fullmatch(r"8\.(0|4)\.\d+", tag), tag
-    assert svc["image"] == f"{images['mysql']['name']}:{tag}"
+    digest = images["mysql"]["digest"]
+    assert svc["image"] == f"{images['mysql']['name']}:{tag}" + (f"@{digest}" if digest else "")
     assert "latest" not in svc["image"]
 
 
