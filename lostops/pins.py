@@ -19,7 +19,6 @@ the file's text. tests/unit/test_renovate.py fails on any uncovered pin.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import subprocess
@@ -245,12 +244,31 @@ def js_regex(pattern: str) -> re.Pattern:
     return re.compile(re.sub(r"\(\?<([A-Za-z_]\w*)>", r"(?P<\1>", pattern))
 
 
+def glob_regex(glob: str) -> str:
+    """A minimatch glob as a regex: `**/` is zero or more directories, `*` and `?` stay within one."""
+    out, i = "", 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif glob.startswith("/**", i) and i + 3 == len(glob):
+            out, i = out + "(?:/.*)?", i + 3
+        elif glob.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif glob[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif glob[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(glob[i]), i + 1
+    return f"^{out}$"
+
+
 def file_pattern_matches(pattern: str, path: str) -> bool:
-    """Renovate's managerFilePatterns/matchFileNames: `/regex/` or a glob."""
+    """Renovate's managerFilePatterns/matchFileNames/ignorePaths: `/regex/` or a (minimatch) glob."""
     if len(pattern) > 1 and pattern.startswith("/") and pattern.rstrip("i").endswith("/"):
         flags = re.I if pattern.endswith("/i") else 0
         return re.search(js_regex(pattern[1 : pattern.rstrip("i").rfind("/")]).pattern, path, flags) is not None
-    return fnmatch.fnmatchcase(path, pattern) or path == pattern
+    return re.match(glob_regex(pattern), path) is not None
 
 
 def schema_defaults(schema: dict) -> dict[str, list[str]]:
@@ -263,6 +281,51 @@ def schema_defaults(schema: dict) -> dict[str, list[str]]:
     return out
 
 
+# Renovate's own defaults that change what is covered, from its source
+# (renovatebot/renovate): the ignorePaths of the `:ignoreModulesAndTests`
+# preset, which `config:recommended` extends (lib/config/presets/internal/
+# default.preset.ts), and the options its pip-compile manager can replay from
+# an output file's header (lib/modules/manager/pip-compile/common.ts).
+PRESET_IGNORE_PATHS = [
+    "**/node_modules/**",
+    "**/bower_components/**",
+    "**/vendor/**",
+    "**/examples/**",
+    "**/__tests__/**",
+    "**/test/**",
+    "**/tests/**",
+    "**/__fixtures__/**",
+]
+PRESETS_WITH_IGNORE_PATHS = {"config:recommended", ":ignoreModulesAndTests", "config:js-app", "config:js-lib"}
+PIP_COMPILE_OPTIONS = {
+    "-v",
+    "--allow-unsafe",
+    "--generate-hashes",
+    "--no-emit-index-url",
+    "--strip-extras",
+    "--emit-index-url",
+    "--index-url",
+    "--all-extras",
+    "--resolver",
+    "--constraint",
+    "--output-file",
+    "--extra",
+    "--extra-index-url",
+}
+
+
+def pip_compile_unsupported(text: str) -> list[str]:
+    """Options in a pip-compile output's header command that Renovate's pip-compile manager refuses."""
+    m = re.search(r"(?m)^#    pip-compile( .*)?$", text)
+    if not m:
+        return ["(no pip-compile command in the header)"]
+    return [
+        a.split("=")[0]
+        for a in (m.group(1) or "").split()
+        if a.startswith("-") and a.split("=")[0] not in PIP_COMPILE_OPTIONS
+    ]
+
+
 # Which built-in manager reads a pin of this kind in this kind of file.
 BUILTIN_SETUP_ACTIONS = {
     "actions/setup-node": "node-version",
@@ -271,7 +334,8 @@ BUILTIN_SETUP_ACTIONS = {
 }
 
 
-def builtin_manager(pin: Pin) -> str | None:
+def builtin_manager(pin: Pin, text: str = "") -> str | None:
+    """`text`: the file's text (a pip-compile output is told by its header)."""
     if _is_workflow(pin.file):
         if pin.kind in ("action", "image", "runner"):
             return "github-actions"
@@ -286,7 +350,7 @@ def builtin_manager(pin: Pin) -> str | None:
             return "pipenv"
         if name in ("package.json", "package-lock.json"):
             return "npm"
-        if name.endswith(".in") or "--generate-hashes" in _head(pin.file):
+        if name.endswith(".in") or re.search(r"(?m)^#    pip-compile ", text[:2000]):
             return "pip-compile"
         return "pip_requirements"
     return None
@@ -308,13 +372,6 @@ def lock_source(pin: Pin) -> Pin | None:
     return None
 
 
-def _head(path: str) -> str:
-    try:
-        return (REPO_ROOT / path).read_text(encoding="utf-8")[:1000]
-    except OSError:
-        return ""
-
-
 @dataclass
 class Coverage:
     pin: Pin
@@ -334,8 +391,16 @@ class Renovate:
             self._texts[path] = (self.root / path).read_text(encoding="utf-8")
         return self._texts[path]
 
+    def ignore_paths(self) -> list[str]:
+        """The config's ignorePaths, else those of a preset it extends (a repository's list replaces the preset's)."""
+        if "ignorePaths" in self.config:
+            return list(self.config["ignorePaths"])
+        if PRESETS_WITH_IGNORE_PATHS & set(self.config.get("extends", [])):
+            return list(PRESET_IGNORE_PATHS)
+        return []
+
     def ignored(self, path: str) -> bool:
-        return any(file_pattern_matches(p, path) for p in self.config.get("ignorePaths", []))
+        return any(file_pattern_matches(p, path) for p in self.ignore_paths())
 
     def enabled(self, manager: str) -> bool:
         managers = self.config.get("enabledManagers")
@@ -385,14 +450,14 @@ class Renovate:
 
     def cover(self, pin: Pin) -> Coverage:
         if self.ignored(pin.file):
-            return Coverage(pin, None, "file in ignorePaths")
+            return Coverage(pin, None, self.ignored_reason(pin.file))
         source = lock_source(pin)
         if source is not None:  # a lock file or a pip-compile input: updated with the file its manager reads
             if not (self.root / source.file).exists():
                 return Coverage(pin, None, f"{source.file} (the file its manager reads) does not exist")
             covered = self.cover(source)
             return Coverage(pin, covered.manager and f"{covered.manager} (with {source.file})", covered.why_not)
-        manager = builtin_manager(pin)
+        manager = builtin_manager(pin, self.text(pin.file) if pin.kind in ("manifest", "lockfile") else "")
         if manager is not None:
             if not self.enabled(manager):
                 return Coverage(pin, None, f"{manager} is disabled")
@@ -400,11 +465,18 @@ class Renovate:
                 return Coverage(pin, None, f"{manager}'s managerFilePatterns do not match the file")
             if self.disabled_by_rule(manager, pin):
                 return Coverage(pin, None, f"a package rule disables {manager} here")
+            if manager == "pip-compile":
+                bad = pip_compile_unsupported(self.text(pin.file))
+                if bad:
+                    return Coverage(pin, None, f"Renovate's pip-compile manager refuses the header's {', '.join(bad)}")
             return Coverage(pin, manager)
         found = self.custom_cover(pin)
         if found:
             return Coverage(pin, found)
         return Coverage(pin, None, "no built-in manager reads it and no custom manager captures it as currentValue")
+
+    def ignored_reason(self, path: str) -> str:
+        return "file in ignorePaths" + ("" if "ignorePaths" in self.config else " (of a preset the config extends)")
 
     def dead_custom_managers(self, pins: list[Pin]) -> list[str]:
         """Custom managers that capture no pin (a typo in a pattern, or a pin that moved)."""
