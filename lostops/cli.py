@@ -17,6 +17,7 @@ Salt or cryptography.
     lostops jit open|close|check|serving-version|runner-ip   just-in-time SSH
     lostops bench-synth                       cdktf and cdktn synth vs their one-resource app (make bench)
     lostops eol [--write-readme|--check]      end-of-life table from docs/eol.yaml (make eol-table)
+    lostops pins [--uncovered]                every pin and the Renovate manager that updates it
 
 Exit status 2 is bad usage everywhere (click's own, or the command's one line).
 """
@@ -252,6 +253,21 @@ def summary_tests(reports: tuple[str, ...], record: bool, eol: bool) -> None:
     from lostops import testsummary
 
     _done(testsummary.run(list(reports), record=record, eol=eol))
+
+
+# --------------------------------------------------------------------------- pins
+
+
+@main.command("pins")
+@click.option("--uncovered", is_flag=True, help="only the pins no Renovate manager updates")
+def pins_command(uncovered: bool) -> None:
+    """Every pin of the repository (found by scanning) and the Renovate manager that updates it.
+
+    Exit 1 when a pin is not covered by .github/renovate.json (the unit tier runs the same check).
+    """
+    from lostops import pins
+
+    _done(pins.run(uncovered_only=uncovered))
 
 
 # --------------------------------------------------------------------------- eol

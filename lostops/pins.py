@@ -495,3 +495,31 @@ def load_config(path: Path = RENOVATE_CONFIG) -> dict:
 def missing_digests(pins: list[Pin]) -> list[Pin]:
     """Image pins without a digest yet (Renovate's pinDigests fills them on its first run)."""
     return [p for p in pins if p.kind in ("image", "image-entry") and not p.digest]
+
+
+def renovate_schema() -> dict:
+    """Renovate's published JSON schema, as vendored by check-jsonschema (a dev package of the Pipfile)."""
+    import check_jsonschema
+
+    path = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor" / "renovate.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def run(uncovered_only: bool = False) -> int:
+    """`lostops pins`: every pin, the manager that updates it, the missing digests; exit 1 on an uncovered pin."""
+    found = scan()
+    renovate = Renovate(load_config(), renovate_schema())
+    bad = 0
+    for c in map(renovate.cover, found.pins):
+        if c.manager is None:
+            bad += 1
+            print(f"UNCOVERED {c.pin.label()}: {c.why_not}")
+        elif not uncovered_only:
+            print(f"{c.pin.label()} <- {c.manager}")
+    if not uncovered_only:
+        for s in found.skipped:
+            print(f"not a pin {s.file}:{s.line}: {s.what} ({s.reason})")
+    for p in missing_digests(found.pins):
+        print(f"no digest yet {p.label()} (Renovate's first run writes it)")
+    print(f"pins: {len(found.pins)}, uncovered: {bad}")
+    return 1 if bad else 0

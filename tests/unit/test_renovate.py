@@ -17,18 +17,17 @@ import sys
 import warnings
 from pathlib import Path
 
-import check_jsonschema
 import pytest
 
 from lostops import pins
+from tests.unit import clirun
 
-SCHEMA = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor" / "renovate.json"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"  # the venv running the tests
 
 
 @pytest.fixture(scope="module")
 def schema() -> dict:
-    return json.loads(SCHEMA.read_text(encoding="utf-8"))
+    return pins.renovate_schema()
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +236,9 @@ def test_renovates_own_defaults_are_part_of_the_coverage(tmp_path, schema):
     assert compiled.cover(out).why_not == "Renovate's pip-compile manager refuses the header's --no-emit-find-links"
     source = next(p for p in found if p.file == "tools/requirements-x.in")
     assert compiled.cover(source).manager is None  # the .in goes with its output
+
+
+def test_lostops_pins_lists_them_and_exits_0():
+    out = clirun.run("pins", "--uncovered")
+    assert out.returncode == 0, out.stdout
+    assert out.stdout.strip().splitlines()[-1] == f"pins: {len(pins.scan().pins)}, uncovered: 0"
