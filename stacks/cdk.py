@@ -10,49 +10,76 @@ Two CDKs synthesize the same stack (tests/unit/test_cdktn.py compares them):
   and ``cdktn-provider-azurerm`` (azurerm 5.x), from
   tools/requirements-cdktn.txt in .venv-cdktn (``make deps-cdktn``).
 
-Both packages have the same classes under the same module names, so only the
-two package names differ.
+CDK Terrain has the same classes under the same module names; only the two
+package names differ. So the imports below stay written for cdktf, and with
+``LOSTOPS_CDK=cdktn`` an import hook (``_alias``) answers them with CDK
+Terrain's modules: ``cdktf`` -> ``cdktn``, ``cdktf_cdktf_provider_azurerm.X``
+-> ``cdktn_provider_azurerm.X`` (the same module objects, loaded once).
 """
 
 import importlib
+import importlib.abc
+import importlib.util
 import os
+import sys
 
-CDKS = {"cdktf": ("cdktf", "cdktf_cdktf_provider_azurerm"), "cdktn": ("cdktn", "cdktn_provider_azurerm")}
+CDKS = {"cdktf": {}, "cdktn": {"cdktf": "cdktn", "cdktf_cdktf_provider_azurerm": "cdktn_provider_azurerm"}}
 NAME = os.environ.get("LOSTOPS_CDK") or "cdktf"
 if NAME not in CDKS:
     raise SystemExit(f"LOSTOPS_CDK: {NAME!r} is not one of {', '.join(CDKS)}")
-_core_name, _azurerm = CDKS[NAME]
-_core = importlib.import_module(_core_name)
 
 
-def _provider(module: str, *names: str):
-    mod = importlib.import_module(f"{_azurerm}.{module}")
-    return tuple(getattr(mod, n) for n in names)
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Import `old.x` as the module `new.x` (the very same object) for each old -> new package name."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = names
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname.partition(".")[0] in self.names:
+            return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        top, dot, rest = spec.name.partition(".")
+        return importlib.import_module(self.names[top] + dot + rest)
+
+    def exec_module(self, module):
+        pass  # the real module ran when create_module imported it
 
 
-App = _core.App
-AzurermBackend = _core.AzurermBackend
-Fn = _core.Fn
-LocalBackend = _core.LocalBackend
-Op = _core.Op
-Precondition = _core.Precondition
-TerraformOutput = _core.TerraformOutput
-TerraformResourceLifecycle = _core.TerraformResourceLifecycle
-TerraformStack = _core.TerraformStack
-Testing = _core.Testing
+def _alias(names: dict[str, str]) -> None:
+    if names and not any(isinstance(f, _Alias) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Alias(names))
 
-(DataAzurermDnsZone,) = _provider("data_azurerm_dns_zone", "DataAzurermDnsZone")
-(DataAzurermNetworkInterface,) = _provider("data_azurerm_network_interface", "DataAzurermNetworkInterface")
-(DataAzurermSubnet,) = _provider("data_azurerm_subnet", "DataAzurermSubnet")
-(DataAzurermVirtualMachine,) = _provider("data_azurerm_virtual_machine", "DataAzurermVirtualMachine")
-(DnsARecord,) = _provider("dns_a_record", "DnsARecord")
-NetworkInterface, NetworkInterfaceIpConfiguration = _provider(
-    "network_interface", "NetworkInterface", "NetworkInterfaceIpConfiguration"
+
+_alias(CDKS[NAME])
+
+from cdktf import (  # noqa: F401 - re-exported
+    App,
+    AzurermBackend,
+    Fn,
+    LocalBackend,
+    Op,
+    Precondition,
+    TerraformOutput,
+    TerraformResourceLifecycle,
+    TerraformStack,
+    Testing,
 )
-(NetworkInterfaceSecurityGroupAssociation,) = _provider(
-    "network_interface_security_group_association", "NetworkInterfaceSecurityGroupAssociation"
+from cdktf_cdktf_provider_azurerm.data_azurerm_dns_zone import DataAzurermDnsZone  # noqa: F401
+from cdktf_cdktf_provider_azurerm.data_azurerm_network_interface import DataAzurermNetworkInterface  # noqa: F401
+from cdktf_cdktf_provider_azurerm.data_azurerm_subnet import DataAzurermSubnet  # noqa: F401
+from cdktf_cdktf_provider_azurerm.data_azurerm_virtual_machine import DataAzurermVirtualMachine  # noqa: F401
+from cdktf_cdktf_provider_azurerm.dns_a_record import DnsARecord  # noqa: F401
+from cdktf_cdktf_provider_azurerm.network_interface import (  # noqa: F401
+    NetworkInterface,
+    NetworkInterfaceIpConfiguration,
 )
-(NetworkSecurityGroup,) = _provider("network_security_group", "NetworkSecurityGroup")
-(NetworkSecurityRule,) = _provider("network_security_rule", "NetworkSecurityRule")
-AzurermProvider, AzurermProviderFeatures = _provider("provider", "AzurermProvider", "AzurermProviderFeatures")
-(PublicIp,) = _provider("public_ip", "PublicIp")
+from cdktf_cdktf_provider_azurerm.network_interface_security_group_association import (  # noqa: F401
+    NetworkInterfaceSecurityGroupAssociation,
+)
+from cdktf_cdktf_provider_azurerm.network_security_group import NetworkSecurityGroup  # noqa: F401
+from cdktf_cdktf_provider_azurerm.network_security_rule import NetworkSecurityRule  # noqa: F401
+from cdktf_cdktf_provider_azurerm.provider import AzurermProvider, AzurermProviderFeatures  # noqa: F401
+from cdktf_cdktf_provider_azurerm.public_ip import PublicIp  # noqa: F401
