@@ -27,6 +27,9 @@ CDKS = {"cdktf": {}, "cdktn": {"cdktf": "cdktn", "cdktf_cdktf_provider_azurerm":
 NAME = os.environ.get("LOSTOPS_CDK") or "cdktf"
 if NAME not in CDKS:
     raise SystemExit(f"LOSTOPS_CDK: {NAME!r} is not one of {', '.join(CDKS)}")
+# The azurerm major version the bindings speak: a resource whose arguments the
+# 5.0 upgrade guide changed is written for both (docs/cdktn.md).
+AZURERM_MAJOR = {"cdktf": 4, "cdktn": 5}[NAME]
 
 
 class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
