@@ -18,6 +18,9 @@ import ipaddress
 import os
 import re
 import sys
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -25,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lostops import nsg, roles
-from lostops.yamlload import DuplicateKeyError, NotUtf8Error, decode_utf8, load_strict
+from lostops.yamlload import DuplicateKeyError, NotUtf8Error, YamlInputError, cut, decode_utf8, load_strict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INVENTORY_DIR = REPO_ROOT / "pillar" / "inventory"
@@ -40,26 +43,42 @@ RESERVED_SOURCES = (INTERNET, ADMINS)
 # The roles and what each one runs: lostops/roles.py (the only role table).
 ROLES = roles.names()
 
+# Every name pattern is used with fullmatch() (never match() with `$`, which also
+# matches before a final line break) and is ASCII-only (re.ASCII: `\d` and `\w`
+# would accept other scripts' digits and letters, which nft and az do not).
 # Host and service names: Salt minion ids, NSG rule names, compose keys. A
 # trailing '-' would end an NSG rule name ("allow-x-from-backend-"), which Azure refuses.
-_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_NAME = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.ASCII)
 # Linux user names (shadow-utils' portable form, at most 32 characters).
-_LINUX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_LINUX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}", re.ASCII)
 # Prometheus job names become the `job` label and appear in alert rules and dashboards.
-_JOB = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_-]{0,62}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_JOB = re.compile(r"[a-zA-Z_][a-zA-Z0-9_-]{0,62}", re.ASCII)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The jobs salt/monitoring/files/prometheus/prometheus.yml.jinja always defines;
+# an inventory job of the same name makes promtool refuse the configuration.
+BUILTIN_SCRAPE_JOBS = ("prometheus", "alertmanager", "grafana")
+# The one SSH service (the roster, just-in-time SSH and the firewall read services.ssh).
+SSH_SERVICE = "ssh"
+# What may face the internet without a named override: HTTP and HTTPS.
+WEB_PORTS = ((80, 80), (443, 443))
+# A named override's reason: visible text a reviewer can read, not a yes/no word.
+OVERRIDE_REASON_MIN = 10
+FLOW_REASON_MIN = 3
+NOT_REASONS = frozenset(
+    "y yes n no true false on off null none nil ~ 0 1 ok - n/a na todo tbd".split()
+)
 
 # Azure's naming rules ("Naming rules and restrictions for Azure resources",
 # learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules):
 # kind -> (min length, max length, pattern, what the rule says).
-_AZ_NET_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+_AZ_NET_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?", re.ASCII)
 _AZ_NET_RULE = "letters, digits, '_', '.' and '-', starting with a letter or digit, ending with a letter, digit or '_'"
 AZURE_NAMES: dict[str, tuple[int, int, re.Pattern, str]] = {
     "resource group": (
         1,
         90,
-        re.compile(r"^[\w.()-]*[\w()-]$"),
+        re.compile(r"[\w.()-]*[\w()-]", re.ASCII),
         "letters, digits, '_', '-', '.', '(' and ')', not ending in '.'",
     ),
     # The VM resource name; its NSG '<vm>-nsg' and public IP '<vm>-ip' follow the
@@ -69,11 +88,11 @@ AZURE_NAMES: dict[str, tuple[int, int, re.Pattern, str]] = {
     "IP configuration": (1, 80, _AZ_NET_NAME, _AZ_NET_RULE),
     "virtual network": (2, 64, _AZ_NET_NAME, _AZ_NET_RULE),
     "subnet": (1, 80, _AZ_NET_NAME, _AZ_NET_RULE),
-    "storage account": (3, 24, re.compile(r"^[a-z0-9]+$"), "lowercase letters and digits"),
+    "storage account": (3, 24, re.compile(r"[a-z0-9]+", re.ASCII), "lowercase letters and digits"),
     "storage container": (
         3,
         63,
-        re.compile(r"^[a-z0-9](?:-?[a-z0-9])*$"),
+        re.compile(r"[a-z0-9](?:-?[a-z0-9])*", re.ASCII),
         "lowercase letters, digits and single '-', starting and ending with a letter or digit",
     ),
 }
@@ -140,24 +159,29 @@ class InventoryError(Exception):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        return [f"{path}: {msg}" if path else msg for path, msg in self.problems]
+        """One line per problem; a line break or control character from the input is shown escaped."""
+        return [_one_line(f"{path}: {msg}" if path else msg) for path, msg in self.problems]
+
+
+def _one_line(text: str) -> str:
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _ip(value: Any) -> ipaddress.IPv4Address:
     try:
         return ipaddress.IPv4Address(str(value))
     except ValueError:
-        raise ValueError(f"{str(value)!r} is not an IP address") from None
+        raise ValueError(f"{cut(str(value))} is not an IP address") from None
 
 
 def _cidr(value: Any) -> ipaddress.IPv4Network:
     text = str(value)
     if text.strip() in ("*", "any", "Internet"):
-        raise ValueError(f"{text!r} is not a CIDR; write the networks that are allowed")
+        raise ValueError(f"{cut(text)} is not a CIDR; write the networks that are allowed")
     try:
         return ipaddress.IPv4Network(text, strict=True)
     except ValueError as exc:
-        raise ValueError(f"{text!r} is not a CIDR ({exc})") from None
+        raise ValueError(f"{cut(text)} is not a CIDR ({cut(str(exc), 120)[1:-1]})") from None
 
 
 class _Model(BaseModel):
@@ -183,12 +207,13 @@ class Service(_Model):
             raise ValueError(f"{value!r} is not a port")
         if isinstance(value, int):
             if not 1 <= value <= 65535:
-                raise ValueError(f"{value} is outside 1-65535")
+                raise ValueError(f"{cut(value)} is outside 1-65535")
             return value
         text = str(value)
-        match = re.fullmatch(r"(\d+)-(\d+)", text)
+        # ASCII digits only: int() reads '２２' and Arabic-Indic digits, nft and az do not.
+        match = re.fullmatch(r"([0-9]{1,5})-([0-9]{1,5})", text)
         if not match:
-            raise ValueError(f"{text!r} is not a port or a range like 30000-30010")
+            raise ValueError(f"{cut(text)} is not a port or a range like 30000-30010")
         low, high = int(match[1]), int(match[2])
         for p in (low, high):
             if not 1 <= p <= 65535:
@@ -210,7 +235,9 @@ class Flow(_Model):
 
     service: str
     source: str = Field(alias="from")
-    reason: str = Field(min_length=3)
+    reason: str  # checked by the flow.reason check
+    # The named override for a non-web service (not tcp 80/443) from the internet: a reason.
+    allow_non_web_from_internet: str | None = None
 
 
 class AzureRef(_Model):
@@ -239,7 +266,7 @@ class Host(_Model):
     @classmethod
     def _role(cls, value: str) -> str:
         if value not in roles.ROLES:
-            raise ValueError(f"{value!r} is not one of {roles.described()}")
+            raise ValueError(f"{cut(value)} is not one of {roles.described()}")
         return value
 
     @property
@@ -264,7 +291,7 @@ class Network(_Model):
         if value is None:
             return None
         if "/" not in str(value):
-            raise ValueError(f"{str(value)!r} needs a prefix length, e.g. 10.20.0.0/16")
+            raise ValueError(f"{cut(str(value))} needs a prefix length, e.g. 10.20.0.0/16")
         return _cidr(value)
 
     @property
@@ -296,7 +323,7 @@ class Azure(_Model):
 class Ssh(_Model):
     user: str
     admin_sources: tuple[ipaddress.IPv4Network, ...]
-    # The named override: a reason string. Anything falsy keeps SSH closed to 0.0.0.0/0.
+    # The named override: a reason (ssh.override_reason check). Absent keeps SSH closed to 0.0.0.0/0.
     allow_ssh_from_anywhere: str | None = None
 
     @field_validator("admin_sources", mode="before")
@@ -334,38 +361,69 @@ class Inventory(_Model):
 
 
 # --------------------------------------------------------------------------- checks
+#
+# Every cross-field check is one small named entry of CHECKS (one concern each);
+# a new class of refused input is one more @check function. Each yields
+# (field path, message) pairs; tests/unit/test_inventory.py keeps hostile cases
+# for every name in CHECKS (test_every_check_has_hostile_cases).
+
+Problem = tuple[str, str]
 
 
-def _azure_name(path: str, value: str, kind: str) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class Check:
+    name: str
+    fn: Callable[[Inventory], Iterator[Problem]]
+
+    def run(self, inv: Inventory) -> list[Problem]:
+        return list(self.fn(inv))
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(name: str):
+    """Register a check under `name` (in the order problems are reported)."""
+
+    def register(fn: Callable[[Inventory], Iterator[Problem]]):
+        if name in CHECKS:
+            raise RuntimeError(f"two inventory checks named {name!r}")
+        CHECKS[name] = Check(name, fn)
+        return fn
+
+    return register
+
+
+def _azure_name(path: str, value: str, kind: str) -> list[Problem]:
     low, high, pattern, rule = AZURE_NAMES[kind]
-    if low <= len(value) <= high and pattern.match(value):
+    if low <= len(value) <= high and pattern.fullmatch(value):
         return []
-    return [(path, f"{value!r} is not a valid {kind} name ({low}-{high} {rule})")]
+    return [(path, f"{cut(value)} is not a valid {kind} name ({low}-{high} {rule})")]
 
 
 def _dns_name(value: str, zone: bool = False) -> str | None:
     """Why `value` is not a usable DNS name (or zone), or None."""
     if value != value.lower():
-        return f"{value!r}: write DNS names in lowercase ({value.lower()!r})"
+        return f"{cut(value)}: write DNS names in lowercase ({cut(value.lower())})"
     if value.endswith("."):
-        return f"{value!r}: write the name without the trailing dot ({value.rstrip('.')!r})"
+        return f"{cut(value)}: write the name without the trailing dot ({cut(value.rstrip('.'))})"
     if len(value) > 253:
-        return f"{value!r} is not a valid DNS name (longer than 253 characters)"
+        return f"{cut(value)} is not a valid DNS name (longer than 253 characters)"
     labels = value.split(".")
-    if not all(_LABEL.match(lbl) for lbl in labels):
-        return f"{value!r} is not a valid DNS name (labels are 1-63 letters, digits and '-', not starting or ending with '-')"
+    if not all(_LABEL.fullmatch(lbl) for lbl in labels):
+        return f"{cut(value)} is not a valid DNS name (labels are 1-63 letters, digits and '-', not starting or ending with '-')"
     if labels[-1].isdigit():
-        return f"{value!r} is not a valid DNS name (the top-level label is all digits)"
+        return f"{cut(value)} is not a valid DNS name (the top-level label is all digits)"
     if zone and len(labels) < 2:
-        return f"{value!r} is not a valid DNS zone name (at least two labels, e.g. example.com)"
+        return f"{cut(value)} is not a valid DNS zone name (at least two labels, e.g. example.com)"
     if zone and len(labels) > 34:
-        return f"{value!r} is not a valid DNS zone name (Azure DNS allows at most 34 labels)"
+        return f"{cut(value)} is not a valid DNS zone name (Azure DNS allows at most 34 labels)"
     return None
 
 
 def _is_hostname(value: str) -> bool:
     labels = value.rstrip(".").lower().split(".")
-    return len(value) <= 253 and all(_LABEL.match(lbl) for lbl in labels) and not labels[-1].isdigit()
+    return len(value) <= 253 and all(_LABEL.fullmatch(lbl) for lbl in labels) and not labels[-1].isdigit()
 
 
 def _public_addresses(nets: list[ipaddress.IPv4Network]) -> int:
@@ -382,302 +440,393 @@ def _public_addresses(nets: list[ipaddress.IPv4Network]) -> int:
     return total
 
 
-def _check_azure(inv: Inventory) -> list[tuple[str, str]]:
-    az = inv.azure
-    problems: list[tuple[str, str]] = []
-    loc = az.location
-    if loc not in KNOWN_LOCATIONS:
-        squashed = re.sub(r"\s+", "", loc).lower()
-        if squashed in KNOWN_LOCATIONS:
-            problems.append(("azure.location", f"{loc!r}: write the region name {squashed!r} (lowercase, no blanks)"))
-        else:
-            close = difflib.get_close_matches(squashed, sorted(KNOWN_LOCATIONS), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(
-                (
-                    "azure.location",
-                    f"{loc!r} is not a known Azure region name{hint}; a new region goes into KNOWN_LOCATIONS in lostops/inventory.py",
-                )
-            )
-    problems += _azure_name("azure.resource_group", az.resource_group, "resource group")
-    net = az.network
-    problems += _azure_name("azure.network.virtual_network", net.virtual_network, "virtual network")
-    problems += _azure_name("azure.network.subnet", net.subnet, "subnet")
-    problems += _azure_name("azure.network.resource_group", net.resource_group, "resource group")
-    if net.address_space.prefixlen > 29:
-        problems.append(
-            ("azure.network.address_space", f"'{net.address_space}' is smaller than Azure's minimum, a /29")
+def _visible(text: str) -> str:
+    """`text` without blanks, control and invisible (format) characters."""
+    return "".join(c for c in text if unicodedata.category(c)[0] not in "CZ")
+
+
+def not_a_reason(text: str, minimum: int) -> str | None:
+    """Why `text` is not a reason a reviewer can read, or None.
+
+    Refused: fewer than `minimum` visible characters, a yes/no word (`"false"`
+    is a true string), control or invisible characters (zero-width spaces, bidi
+    controls: text that reads differently from what it is).
+    """
+    visible = _visible(text)
+    if visible.lower().strip(".!") in NOT_REASONS:
+        return f"{cut(text)} is a yes/no word, not a reason; say why (at least {minimum} visible characters)"
+    if len(visible) < minimum:
+        return f"write a reason (at least {minimum} characters besides blanks)"
+    if _CONTROL.search(text):
+        return "contains a line break or control character (it becomes an nftables comment)"
+    if any(unicodedata.category(c) in ("Cf", "Co", "Cn", "Cs") for c in text):
+        return "contains invisible characters (zero-width or direction marks); write plain text"
+    return None
+
+
+def _ssh_services(inv: Inventory) -> set[str]:
+    """The services that are SSH: `ssh`, and any other tcp service that includes port 22."""
+    return {
+        n
+        for n, s in inv.services.items()
+        if n == SSH_SERVICE or (s.protocol == "tcp" and s.port_range[0] <= 22 <= s.port_range[1])
+    }
+
+
+def _is_web(svc: Service) -> bool:
+    return svc.protocol == "tcp" and svc.port_range in WEB_PORTS
+
+
+def _flows(inv: Inventory) -> Iterator[tuple[str, str, Host, int, Flow]]:
+    for name, host in inv.hosts.items():
+        for j, flow in enumerate(host.allow):
+            yield f"hosts.{name}.allow[{j}]", name, host, j, flow
+
+
+# ---- the inventory as a whole
+
+
+@check("inventory.name")
+def _check_inventory_name(inv: Inventory) -> Iterator[Problem]:
+    if inv.name and not _NAME.fullmatch(inv.name):
+        yield (
+            "",
+            f"the inventory's name {cut(inv.name)} (its file name without .yaml) is not usable: lowercase letters, "
+            "digits and '-', starting with a letter, not ending in '-' (it names the firewall, labels, tags and "
+            "pillar/overrides/<name>)",
         )
-    if net.subnet_prefix is not None:
-        if not net.subnet_prefix.subnet_of(net.address_space):
-            problems.append(
-                (
-                    "azure.network.subnet_prefix",
-                    f"'{net.subnet_prefix}' is outside azure.network.address_space {net.address_space}",
-                )
-            )
-        elif net.subnet_prefix.prefixlen > 29:
-            problems.append(
-                ("azure.network.subnet_prefix", f"'{net.subnet_prefix}' is smaller than Azure's minimum subnet, a /29")
-            )
-    why = _dns_name(az.dns_zone.name, zone=True)
+
+
+# ---- azure
+
+
+@check("azure.location")
+def _check_location(inv: Inventory) -> Iterator[Problem]:
+    loc = inv.azure.location
+    if loc in KNOWN_LOCATIONS:
+        return
+    squashed = re.sub(r"\s+", "", loc).lower()
+    if squashed in KNOWN_LOCATIONS:
+        yield ("azure.location", f"{cut(loc)}: write the region name {squashed!r} (lowercase, no blanks)")
+        return
+    close = difflib.get_close_matches(squashed[:64], sorted(KNOWN_LOCATIONS), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    yield (
+        "azure.location",
+        f"{cut(loc)} is not a known Azure region name{hint}; a new region goes into KNOWN_LOCATIONS in lostops/inventory.py",
+    )
+
+
+@check("azure.names")
+def _check_azure_names(inv: Inventory) -> Iterator[Problem]:
+    az, net = inv.azure, inv.azure.network
+    yield from _azure_name("azure.resource_group", az.resource_group, "resource group")
+    yield from _azure_name("azure.network.virtual_network", net.virtual_network, "virtual network")
+    yield from _azure_name("azure.network.subnet", net.subnet, "subnet")
+    yield from _azure_name("azure.network.resource_group", net.resource_group, "resource group")
+    yield from _azure_name("azure.dns_zone.resource_group", az.dns_zone.resource_group, "resource group")
+
+
+@check("azure.network")
+def _check_network(inv: Inventory) -> Iterator[Problem]:
+    net = inv.azure.network
+    if net.address_space.prefixlen > 29:
+        yield ("azure.network.address_space", f"'{net.address_space}' is smaller than Azure's minimum, a /29")
+    if net.subnet_prefix is None:
+        return
+    if not net.subnet_prefix.subnet_of(net.address_space):
+        yield (
+            "azure.network.subnet_prefix",
+            f"'{net.subnet_prefix}' is outside azure.network.address_space {net.address_space}",
+        )
+    elif net.subnet_prefix.prefixlen > 29:
+        yield ("azure.network.subnet_prefix", f"'{net.subnet_prefix}' is smaller than Azure's minimum subnet, a /29")
+
+
+@check("azure.dns_zone")
+def _check_zone(inv: Inventory) -> Iterator[Problem]:
+    why = _dns_name(inv.azure.dns_zone.name, zone=True)
     if why:
-        problems.append(("azure.dns_zone.name", why))
-    problems += _azure_name("azure.dns_zone.resource_group", az.dns_zone.resource_group, "resource group")
-    sb = az.state_backend
-    if sb is not None:
-        base = "azure.state_backend"
-        problems += _azure_name(f"{base}.resource_group", sb.resource_group, "resource group")
-        problems += _azure_name(f"{base}.storage_account", sb.storage_account, "storage account")
-        problems += _azure_name(f"{base}.container", sb.container, "storage container")
-        key = sb.key
-        if not key.strip():
-            problems.append((f"{base}.key", "the state blob name is empty"))
-        elif len(key) > BLOB_NAME_MAX:
-            problems.append((f"{base}.key", f"{len(key)} characters; a blob name has at most {BLOB_NAME_MAX}"))
-        elif key != key.strip() or _CONTROL.search(key) or key.endswith((".", "/")) or "\\" in key:
-            problems.append(
-                (
-                    f"{base}.key",
-                    f"{key!r} is not a usable blob name (no blanks at either end, control characters or '\\\\', "
-                    "not ending in '.' or '/')",
-                )
-            )
-    return problems
+        yield ("azure.dns_zone.name", why)
 
 
-def _check_ssh(inv: Inventory) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
+@check("azure.state_backend")
+def _check_state_backend(inv: Inventory) -> Iterator[Problem]:
+    sb = inv.azure.state_backend
+    if sb is None:
+        return
+    base = "azure.state_backend"
+    yield from _azure_name(f"{base}.resource_group", sb.resource_group, "resource group")
+    yield from _azure_name(f"{base}.storage_account", sb.storage_account, "storage account")
+    yield from _azure_name(f"{base}.container", sb.container, "storage container")
+    key = sb.key
+    if not key.strip():
+        yield (f"{base}.key", "the state blob name is empty")
+    elif len(key) > BLOB_NAME_MAX:
+        yield (f"{base}.key", f"{len(key)} characters; a blob name has at most {BLOB_NAME_MAX}")
+    elif key != key.strip() or _CONTROL.search(key) or key.endswith((".", "/")) or "\\" in key:
+        yield (
+            f"{base}.key",
+            f"{cut(key)} is not a usable blob name (no blanks at either end, control characters or '\\\\', "
+            "not ending in '.' or '/')",
+        )
+
+
+# ---- ssh
+
+
+@check("ssh.user")
+def _check_ssh_user(inv: Inventory) -> Iterator[Problem]:
     user = inv.ssh.user
     if user == "root":
-        problems.append(
-            ("ssh.user", "'root' is refused: Azure VMs do not allow root logins; use the admin user (sudo)")
+        yield ("ssh.user", "'root' is refused: Azure VMs do not allow root logins; use the admin user (sudo)")
+    elif not _LINUX_USER.fullmatch(user):
+        yield (
+            "ssh.user",
+            f"{cut(user)} is not a valid Linux user name (lowercase letters, digits, '_' and '-', "
+            "starting with a letter or '_', at most 32)",
         )
-    elif not _LINUX_USER.match(user):
-        problems.append(
-            (
-                "ssh.user",
-                f"{user!r} is not a valid Linux user name (lowercase letters, digits, '_' and '-', "
-                "starting with a letter or '_', at most 32)",
-            )
-        )
-    anywhere_ok = bool(inv.ssh.allow_ssh_from_anywhere)
+
+
+@check("ssh.override_reason")
+def _check_ssh_override(inv: Inventory) -> Iterator[Problem]:
+    reason = inv.ssh.allow_ssh_from_anywhere
+    if reason is not None:
+        why = not_a_reason(reason, OVERRIDE_REASON_MIN)
+        if why:
+            yield ("ssh.allow_ssh_from_anywhere", why)
+
+
+def _ssh_anywhere_allowed(inv: Inventory) -> bool:
+    reason = inv.ssh.allow_ssh_from_anywhere
+    return reason is not None and not_a_reason(reason, OVERRIDE_REASON_MIN) is None
+
+
+@check("ssh.admin_sources")
+def _check_admin_sources(inv: Inventory) -> Iterator[Problem]:
+    anywhere_ok = _ssh_anywhere_allowed(inv)
     sources = inv.ssh.admin_sources
     for i, net in enumerate(sources):
         if net.prefixlen == 0 and not anywhere_ok:
-            problems.append(
-                (
-                    f"ssh.admin_sources[{i}]",
-                    f"'{net}' opens SSH to the whole internet; set ssh.allow_ssh_from_anywhere to a reason to allow it",
-                )
+            yield (
+                f"ssh.admin_sources[{i}]",
+                f"'{net}' opens SSH to the whole internet; set ssh.allow_ssh_from_anywhere to a reason to allow it",
             )
         for j, other in enumerate(sources[:i]):
             if net == other:
-                problems.append((f"ssh.admin_sources[{i}]", f"'{net}' is already listed as ssh.admin_sources[{j}]"))
+                yield (f"ssh.admin_sources[{i}]", f"'{net}' is already listed as ssh.admin_sources[{j}]")
                 break
             if net.subnet_of(other) or other.subnet_of(net):
-                problems.append(
-                    (
-                        f"ssh.admin_sources[{i}]",
-                        f"'{net}' overlaps ssh.admin_sources[{j}] '{other}'; list each network once",
-                    )
+                yield (
+                    f"ssh.admin_sources[{i}]",
+                    f"'{net}' overlaps ssh.admin_sources[{j}] '{other}'; list each network once",
                 )
                 break
-    if anywhere_ok or any(net.prefixlen == 0 for net in sources):
-        return problems
+
+
+@check("ssh.admin_union")
+def _check_admin_union(inv: Inventory) -> Iterator[Problem]:
+    sources = inv.ssh.admin_sources
+    if _ssh_anywhere_allowed(inv) or any(net.prefixlen == 0 for net in sources):
+        return
     union = list(ipaddress.collapse_addresses(sources))
     if union and union[0].prefixlen == 0:
-        problems.append(
-            (
-                "ssh.admin_sources",
-                "together these networks cover 0.0.0.0/0 and open SSH to the whole internet; "
-                "set ssh.allow_ssh_from_anywhere to a reason to allow it",
-            )
+        yield (
+            "ssh.admin_sources",
+            "together these networks cover 0.0.0.0/0 and open SSH to the whole internet; "
+            "set ssh.allow_ssh_from_anywhere to a reason to allow it",
         )
     elif (public := _public_addresses(union)) > ADMIN_PUBLIC_MAX:
-        problems.append(
-            (
-                "ssh.admin_sources",
-                f"together these networks cover {public} public addresses, more than a /8 ({ADMIN_PUBLIC_MAX}): "
-                "that is not an admin network; set ssh.allow_ssh_from_anywhere to a reason to allow it",
-            )
+        yield (
+            "ssh.admin_sources",
+            f"together these networks cover {public} public addresses, more than a /8 ({ADMIN_PUBLIC_MAX}): "
+            "that is not an admin network; set ssh.allow_ssh_from_anywhere to a reason to allow it",
         )
-    return problems
 
 
-def _check_services(inv: Inventory) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
+# ---- services
+
+
+@check("services.present")
+def _check_services_present(inv: Inventory) -> Iterator[Problem]:
     if not inv.services:
-        problems.append(("services", "at least one service is required (every allow entry names one)"))
-    jobs: dict[str, str] = {}
+        yield ("services", "at least one service is required (every allow entry names one)")
+
+
+@check("service.name")
+def _check_service_names(inv: Inventory) -> Iterator[Problem]:
+    for name in inv.services:
+        if not _NAME.fullmatch(name):
+            yield (
+                f"services.{cut(name)[1:-1]}",
+                "service names are lowercase letters, digits and '-', starting with a letter, not ending in '-'",
+            )
+
+
+@check("service.overlap")
+def _check_service_overlap(inv: Inventory) -> Iterator[Problem]:
     seen: list[tuple[str, Service]] = []
     for name, svc in inv.services.items():
-        base = f"services.{name}"
-        if not _NAME.match(name):
-            problems.append(
-                (base, "service names are lowercase letters, digits and '-', starting with a letter, not ending in '-'")
-            )
         low, high = svc.port_range
         for other_name, other in seen:
             o_low, o_high = other.port_range
             if other.protocol == svc.protocol and low <= o_high and o_low <= high:
-                problems.append(
-                    (
-                        f"{base}.port",
-                        f"{svc.port}/{svc.protocol} overlaps services.{other_name} ({other.port}/{other.protocol}); "
-                        "name each port once",
-                    )
+                yield (
+                    f"services.{name}.port",
+                    f"{svc.port}/{svc.protocol} overlaps services.{other_name} ({other.port}/{other.protocol}); "
+                    "name each port once",
                 )
                 break
         seen.append((name, svc))
+
+
+@check("service.ssh")
+def _check_ssh_service(inv: Inventory) -> Iterator[Problem]:
+    """One SSH service, named `ssh`: the roster, just-in-time SSH and the firewall read services.ssh."""
+    ssh = inv.services.get(SSH_SERVICE)
+    if inv.services and ssh is None:
+        yield (
+            "services",
+            f"a service named '{SSH_SERVICE}' is required (salt-ssh, the roster and just-in-time SSH connect to its port)",
+        )
+    elif ssh is not None and (ssh.protocol != "tcp" or not isinstance(ssh.port, int)):
+        yield (f"services.{SSH_SERVICE}", "SSH is one tcp port (e.g. {port: 22, protocol: tcp})")
+    for name, svc in inv.services.items():
+        if name != SSH_SERVICE and svc.protocol == "tcp" and svc.port_range[0] <= 22 <= svc.port_range[1]:
+            yield (
+                f"services.{name}.port",
+                f"{svc.port}/tcp includes port 22, which is SSH: SSH is the service named '{SSH_SERVICE}' "
+                "(the roster, just-in-time SSH and the firewall use it); keep other services off port 22",
+            )
+
+
+@check("scrape.target")
+def _check_scrape_target(inv: Inventory) -> Iterator[Problem]:
+    for name, svc in inv.services.items():
         if svc.scrape is None:
             continue
         if svc.protocol != "tcp":
-            problems.append((f"{base}.scrape", "only tcp services can be scraped"))
-        if low != high:
-            problems.append(
-                (f"{base}.scrape", f"a port range ({svc.port}) cannot be scraped; give the exporter one port")
+            yield (f"services.{name}.scrape", "only tcp services can be scraped")
+        if svc.port_range[0] != svc.port_range[1]:
+            yield (
+                f"services.{name}.scrape",
+                f"a port range ({svc.port}) cannot be scraped; give the exporter one port",
             )
-        job, path = svc.scrape.job, svc.scrape.path
-        if not _JOB.match(job):
-            problems.append(
-                (
-                    f"{base}.scrape.job",
-                    f"{job!r} is not a usable Prometheus job name (letters, digits, '_' and '-', "
-                    "starting with a letter or '_', at most 63)",
-                )
+
+
+@check("scrape.job")
+def _check_scrape_jobs(inv: Inventory) -> Iterator[Problem]:
+    jobs: dict[str, str] = {}
+    for name, svc in inv.services.items():
+        if svc.scrape is None:
+            continue
+        job = svc.scrape.job
+        path = f"services.{name}.scrape.job"
+        if not _JOB.fullmatch(job):
+            yield (
+                path,
+                f"{cut(job)} is not a usable Prometheus job name (letters, digits, '_' and '-', "
+                "starting with a letter or '_', at most 63)",
+            )
+        elif job in BUILTIN_SCRAPE_JOBS:
+            yield (
+                path,
+                f"{job!r} is a job Prometheus already scrapes (built in: {', '.join(BUILTIN_SCRAPE_JOBS)}); "
+                "choose another name",
             )
         elif job in jobs:
-            problems.append((f"{base}.scrape.job", f"{job!r} is already the job of services.{jobs[job]}"))
+            yield (path, f"{job!r} is already the job of services.{jobs[job]}")
         else:
             jobs[job] = name
+
+
+@check("scrape.path")
+def _check_scrape_path(inv: Inventory) -> Iterator[Problem]:
+    for name, svc in inv.services.items():
+        if svc.scrape is None:
+            continue
+        path = svc.scrape.path
         if not path.startswith("/") or re.search(r"[\s?#]", path) or _CONTROL.search(path):
-            problems.append(
-                (
-                    f"{base}.scrape.path",
-                    f"{path!r} is not a metrics path (starts with '/', no blanks, no '?' or '#')",
-                )
+            yield (
+                f"services.{name}.scrape.path",
+                f"{cut(path)} is not a metrics path (starts with '/', no blanks, no '?' or '#')",
             )
-    return problems
 
 
-def _check_flow(
-    inv: Inventory, name: str, host: Host, j: int, flow: Flow, ssh_services: set[str]
-) -> list[tuple[str, str]]:
-    path = f"hosts.{name}.allow[{j}]"
-    problems: list[tuple[str, str]] = []
-    if flow.service not in inv.services:
-        problems.append(
-            (f"{path}.service", f"unknown service {flow.service!r} (known: {', '.join(sorted(inv.services))})")
-        )
-    if flow.source not in RESERVED_SOURCES and flow.source not in inv.hosts:
-        problems.append((f"{path}.from", f"unknown source {flow.source!r} (use internet, admins or a host name)"))
-    if flow.source == INTERNET:
-        if flow.service in ssh_services and not inv.ssh.allow_ssh_from_anywhere:
-            problems.append(
-                (
-                    f"{path}.from",
-                    "SSH from the internet is refused; use 'admins' or set ssh.allow_ssh_from_anywhere to a reason",
-                )
-            )
-        if not host.has_public_ip:
-            problems.append(
-                (
-                    f"{path}.from",
-                    f"{name} has no public IP, so the internet cannot reach it; set public_ip: true or remove this entry",
-                )
-            )
-    reason = flow.reason
-    if len(reason.strip()) < 3:
-        problems.append((f"{path}.reason", "write a reason (at least 3 characters besides blanks)"))
-    elif len(reason) > NSG_DESCRIPTION_MAX:
-        problems.append(
-            (
-                f"{path}.reason",
-                f"{len(reason)} characters; it becomes the NSG rule description, which Azure limits to {NSG_DESCRIPTION_MAX}",
-            )
-        )
-    elif _CONTROL.search(reason):
-        problems.append(
-            (f"{path}.reason", "contains a line break or control character (it becomes an nftables comment)")
-        )
-    rule_name = f"allow-{flow.service}-from-{flow.source}"
-    if len(rule_name) > NSG_RULE_NAME_MAX:
-        problems.append(
-            (
-                path,
-                f"the NSG rule name {rule_name!r} has {len(rule_name)} characters, Azure allows {NSG_RULE_NAME_MAX}; "
-                "shorten the service or host name",
-            )
-        )
-    return problems
+# ---- hosts
 
 
-def _check_hosts(inv: Inventory) -> list[tuple[str, str]]:
-
-    problems: list[tuple[str, str]] = []
+@check("hosts.present")
+def _check_hosts_present(inv: Inventory) -> Iterator[Problem]:
     if not inv.hosts:
-        problems.append(("hosts", "at least one host is required"))
-    zone = inv.azure.dns_zone.name.rstrip(".").lower()
-    net = inv.azure.network
-    space, subnet = net.address_space, net.subnet_cidr
-    subnet_field = "azure.network.subnet_prefix" if net.subnet_prefix is not None else "azure.network.address_space"
-    ssh_services = {
-        n for n, s in inv.services.items() if s.port_range[0] <= 22 <= s.port_range[1] and s.protocol == "tcp"
-    }
-    max_flows = (nsg.DENY_ALL_PRIORITY - 1 - nsg.FIRST_PRIORITY) // nsg.STEP + 1
-    seen_ips: dict[str, str] = {}
-    seen_dns: dict[str, str] = {}
-    seen_vms: dict[str, str] = {}
-    seen_nics: dict[tuple[str, str], str] = {}
-    first_of_role: dict[str, str] = {}
+        yield ("hosts", "at least one host is required")
 
-    for name, host in inv.hosts.items():
-        base = f"hosts.{name}"
-        if not _NAME.match(name):
-            problems.append(
-                (base, "host names are lowercase letters, digits and '-', starting with a letter, not ending in '-'")
-            )
+
+@check("host.name")
+def _check_host_names(inv: Inventory) -> Iterator[Problem]:
+    for name in inv.hosts:
+        base = f"hosts.{cut(name)[1:-1]}"
+        if not _NAME.fullmatch(name):
+            yield (base, "host names are lowercase letters, digits and '-', starting with a letter, not ending in '-'")
         if name in RESERVED_SOURCES:
-            problems.append((base, f"'{name}' is reserved for flow sources"))
+            yield (base, f"'{name}' is reserved for flow sources")
 
+
+@check("host.single_role")
+def _check_single_roles(inv: Inventory) -> Iterator[Problem]:
+    first_of_role: dict[str, str] = {}
+    for name, host in inv.hosts.items():
         if host.role in SINGLE_ROLES and host.role in first_of_role:
-            problems.append(
-                (
-                    f"{base}.role",
-                    f"only one host may have role '{host.role}' (already hosts.{first_of_role[host.role]})",
-                )
+            yield (
+                f"hosts.{name}.role",
+                f"only one host may have role '{host.role}' (already hosts.{first_of_role[host.role]})",
             )
         first_of_role.setdefault(host.role, name)
 
-        # Azure names of the existing VM and NIC, and what this stack derives from them.
-        problems += _azure_name(f"{base}.vm.name", host.vm.name, "virtual machine")
-        problems += _azure_name(f"{base}.vm.resource_group", host.vm.resource_group, "resource group")
-        problems += _azure_name(f"{base}.nic.name", host.nic.name, "network interface")
-        problems += _azure_name(f"{base}.nic.resource_group", host.nic.resource_group, "resource group")
-        problems += _azure_name(f"{base}.nic.ip_configuration", host.nic.ip_configuration, "IP configuration")
+
+@check("host.azure_names")
+def _check_host_azure_names(inv: Inventory) -> Iterator[Problem]:
+    for name, host in inv.hosts.items():
+        base = f"hosts.{name}"
+        yield from _azure_name(f"{base}.vm.name", host.vm.name, "virtual machine")
+        yield from _azure_name(f"{base}.vm.resource_group", host.vm.resource_group, "resource group")
+        yield from _azure_name(f"{base}.nic.name", host.nic.name, "network interface")
+        yield from _azure_name(f"{base}.nic.resource_group", host.nic.resource_group, "resource group")
+        yield from _azure_name(f"{base}.nic.ip_configuration", host.nic.ip_configuration, "IP configuration")
+
+
+@check("host.unique_vm_nic")
+def _check_unique_vm_nic(inv: Inventory) -> Iterator[Problem]:
+    seen_vms: dict[str, str] = {}
+    seen_nics: dict[tuple[str, str], str] = {}
+    for name, host in inv.hosts.items():
         vm_key = host.vm.name.lower()
         if vm_key in seen_vms:
-            problems.append(
-                (
-                    f"{base}.vm.name",
-                    f"{host.vm.name!r} is already the VM of hosts.{seen_vms[vm_key]} "
-                    f"(both NSGs would be named '{host.vm.name}-nsg')",
-                )
+            yield (
+                f"hosts.{name}.vm.name",
+                f"{cut(host.vm.name)} is already the VM of hosts.{seen_vms[vm_key]} "
+                f"(both NSGs would be named '{host.vm.name}-nsg')",
             )
         seen_vms.setdefault(vm_key, name)
         nic_key = (host.nic.resource_group.lower(), host.nic.name.lower())
         if nic_key in seen_nics:
-            problems.append((f"{base}.nic.name", f"{host.nic.name!r} is already the NIC of hosts.{seen_nics[nic_key]}"))
+            yield (f"hosts.{name}.nic.name", f"{cut(host.nic.name)} is already the NIC of hosts.{seen_nics[nic_key]}")
         seen_nics.setdefault(nic_key, name)
 
-        ip = host.private_ip
+
+@check("host.private_ip")
+def _check_private_ip(inv: Inventory) -> Iterator[Problem]:
+    net = inv.azure.network
+    space, subnet = net.address_space, net.subnet_cidr
+    subnet_field = "azure.network.subnet_prefix" if net.subnet_prefix is not None else "azure.network.address_space"
+    for name, host in inv.hosts.items():
+        path, ip = f"hosts.{name}.private_ip", host.private_ip
         if not ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_unspecified:
-            problems.append((f"{base}.private_ip", f"'{ip}' is not a private (RFC 1918) address"))
+            yield (path, f"'{ip}' is not a private (RFC 1918) address")
         elif ip not in space:
-            problems.append((f"{base}.private_ip", f"'{ip}' is outside azure.network.address_space {space}"))
+            yield (path, f"'{ip}' is outside azure.network.address_space {space}")
         elif ip not in subnet:
-            problems.append((f"{base}.private_ip", f"'{ip}' is outside azure.network.subnet_prefix {subnet}"))
+            yield (path, f"'{ip}' is outside azure.network.subnet_prefix {subnet}")
         else:
             offset = int(ip) - int(subnet.network_address)
             what = {
@@ -688,98 +837,208 @@ def _check_hosts(inv: Inventory) -> list[tuple[str, str]]:
                 subnet.num_addresses - 1: "the broadcast address",
             }.get(offset)
             if what:
-                problems.append(
-                    (
-                        f"{base}.private_ip",
-                        f"'{ip}' is reserved by Azure in subnet {subnet} ({subnet_field}): {what}; "
-                        "Azure reserves the first four and the last address of every subnet",
-                    )
+                yield (
+                    path,
+                    f"'{ip}' is reserved by Azure in subnet {subnet} ({subnet_field}): {what}; "
+                    "Azure reserves the first four and the last address of every subnet",
                 )
-        if str(ip) in seen_ips:
-            problems.append((f"{base}.private_ip", f"'{ip}' is already used by hosts.{seen_ips[str(ip)]}"))
-        seen_ips.setdefault(str(ip), name)
 
-        if host.ssh_address is not None:
-            addr = host.ssh_address
-            try:
-                ipaddress.IPv4Address(addr)
-            except ValueError:
-                if not _is_hostname(addr):
-                    problems.append((f"{base}.ssh_address", f"{addr!r} is not an IP address or a host name"))
 
+@check("host.unique_ip")
+def _check_unique_ip(inv: Inventory) -> Iterator[Problem]:
+    seen: dict[str, str] = {}
+    for name, host in inv.hosts.items():
+        ip = str(host.private_ip)
+        if ip in seen:
+            yield (f"hosts.{name}.private_ip", f"'{ip}' is already used by hosts.{seen[ip]}")
+        seen.setdefault(ip, name)
+
+
+@check("host.ssh_address")
+def _check_ssh_address(inv: Inventory) -> Iterator[Problem]:
+    for name, host in inv.hosts.items():
+        addr = host.ssh_address
+        if addr is None:
+            continue
+        try:
+            ipaddress.IPv4Address(addr)
+        except ValueError:
+            if not _is_hostname(addr):
+                yield (f"hosts.{name}.ssh_address", f"{cut(addr)} is not an IP address or a host name")
+
+
+@check("host.dns")
+def _check_dns(inv: Inventory) -> Iterator[Problem]:
+    zone = inv.azure.dns_zone.name.rstrip(".").lower()
+    seen: dict[str, str] = {}
+    for name, host in inv.hosts.items():
         for j, fqdn in enumerate(host.dns):
-            path = f"{base}.dns[{j}]"
+            path = f"hosts.{name}.dns[{j}]"
             why = _dns_name(fqdn)
             if why:
-                problems.append((path, why))
+                yield (path, why)
             elif not fqdn.endswith("." + zone):
-                problems.append((path, f"{fqdn!r} is not inside the zone {zone!r}"))
-            elif fqdn in seen_dns:
-                problems.append((path, f"{fqdn!r} is already used by {seen_dns[fqdn]}"))
-            seen_dns.setdefault(fqdn, path)
+                yield (path, f"{cut(fqdn)} is not inside the zone {cut(zone)}")
+            elif fqdn in seen:
+                yield (path, f"{fqdn!r} is already used by {seen[fqdn]}")
+            seen.setdefault(fqdn, path)
         if host.dns and not host.has_public_ip:
-            problems.append((f"{base}.dns", "DNS A records need a public IP; set public_ip: true or remove the names"))
+            yield (f"hosts.{name}.dns", "DNS A records need a public IP; set public_ip: true or remove the names")
 
-        seen_flows: dict[tuple[str, str], int] = {}
-        for j, flow in enumerate(host.allow):
-            problems += _check_flow(inv, name, host, j, flow, ssh_services)
-            key = (flow.service, flow.source)
-            if key in seen_flows:
-                problems.append(
-                    (
-                        f"{base}.allow[{j}]",
-                        f"repeats allow[{seen_flows[key]}] ({flow.service} from {flow.source}); "
-                        "each service and source once per host",
-                    )
-                )
-            seen_flows.setdefault(key, j)
-        if len(host.allow) > max_flows:
-            problems.append(
-                (
-                    f"{base}.allow",
-                    f"{len(host.allow)} entries; at most {max_flows} fit in NSG priorities "
-                    f"{nsg.FIRST_PRIORITY}-{nsg.DENY_ALL_PRIORITY - 1} (deny-all is {nsg.DENY_ALL_PRIORITY})",
-                )
+
+# ---- flows (hosts.<name>.allow[j])
+
+
+@check("flow.known")
+def _check_flow_known(inv: Inventory) -> Iterator[Problem]:
+    for path, _name, _host, _j, flow in _flows(inv):
+        if flow.service not in inv.services:
+            yield (
+                f"{path}.service",
+                f"unknown service {cut(flow.service)} (known: {', '.join(sorted(inv.services))})",
+            )
+        if flow.source not in RESERVED_SOURCES and flow.source not in inv.hosts:
+            yield (f"{path}.from", f"unknown source {cut(flow.source)} (use internet, admins or a host name)")
+
+
+@check("flow.ssh_from_internet")
+def _check_ssh_from_internet(inv: Inventory) -> Iterator[Problem]:
+    ssh = _ssh_services(inv)
+    allowed = _ssh_anywhere_allowed(inv)
+    for path, _name, _host, _j, flow in _flows(inv):
+        if flow.source == INTERNET and flow.service in ssh and not allowed:
+            yield (
+                f"{path}.from",
+                "SSH from the internet is refused; use 'admins' or set ssh.allow_ssh_from_anywhere to a reason",
             )
 
+
+@check("flow.internet_needs_public_ip")
+def _check_internet_public_ip(inv: Inventory) -> Iterator[Problem]:
+    for path, name, host, _j, flow in _flows(inv):
+        if flow.source == INTERNET and not host.has_public_ip:
+            yield (
+                f"{path}.from",
+                f"{name} has no public IP, so the internet cannot reach it; set public_ip: true or remove this entry",
+            )
+
+
+@check("flow.non_web_from_internet")
+def _check_non_web_from_internet(inv: Inventory) -> Iterator[Problem]:
+    """Only HTTP and HTTPS (tcp 80, 443) face the internet without a named override; SSH has its own."""
+    ssh = _ssh_services(inv)
+    for path, _name, _host, _j, flow in _flows(inv):
+        svc = inv.services.get(flow.service)
+        override = flow.allow_non_web_from_internet
+        needs = flow.source == INTERNET and svc is not None and not _is_web(svc) and flow.service not in ssh
+        if needs and override is None:
+            yield (
+                f"{path}.from",
+                f"{flow.service} ({svc.port}/{svc.protocol}) from the internet is refused: only HTTP and HTTPS "
+                "face the internet; use a host or 'admins', or set allow_non_web_from_internet to a reason",
+            )
+        elif override is not None and not needs and svc is not None:
+            yield (
+                f"{path}.allow_non_web_from_internet",
+                "only for a non-web service from the internet; remove it here",
+            )
+        elif override is not None:
+            why = not_a_reason(override, OVERRIDE_REASON_MIN)
+            if why:
+                yield (f"{path}.allow_non_web_from_internet", why)
+
+
+@check("flow.reason")
+def _check_flow_reason(inv: Inventory) -> Iterator[Problem]:
+    for path, _name, _host, _j, flow in _flows(inv):
+        reason = flow.reason
+        why = not_a_reason(reason, FLOW_REASON_MIN)
+        if why:
+            yield (f"{path}.reason", why)
+        elif len(reason) > NSG_DESCRIPTION_MAX:
+            yield (
+                f"{path}.reason",
+                f"{len(reason)} characters; it becomes the NSG rule description, which Azure limits to {NSG_DESCRIPTION_MAX}",
+            )
+
+
+@check("flow.rule_name")
+def _check_rule_name(inv: Inventory) -> Iterator[Problem]:
+    for path, _name, _host, _j, flow in _flows(inv):
+        rule_name = f"allow-{flow.service}-from-{flow.source}"
+        if len(rule_name) > NSG_RULE_NAME_MAX:
+            yield (
+                path,
+                f"the NSG rule name {cut(rule_name)} has {len(rule_name)} characters, Azure allows {NSG_RULE_NAME_MAX}; "
+                "shorten the service or host name",
+            )
+
+
+@check("flow.repeated")
+def _check_repeated_flows(inv: Inventory) -> Iterator[Problem]:
+    for name, host in inv.hosts.items():
+        seen: dict[tuple[str, str], int] = {}
+        for j, flow in enumerate(host.allow):
+            key = (flow.service, flow.source)
+            if key in seen:
+                yield (
+                    f"hosts.{name}.allow[{j}]",
+                    f"repeats allow[{seen[key]}] ({flow.service} from {flow.source}); each service and source once per host",
+                )
+            seen.setdefault(key, j)
+
+
+@check("host.flow_count")
+def _check_flow_count(inv: Inventory) -> Iterator[Problem]:
+    max_flows = (nsg.DENY_ALL_PRIORITY - 1 - nsg.FIRST_PRIORITY) // nsg.STEP + 1
+    for name, host in inv.hosts.items():
+        if len(host.allow) > max_flows:
+            yield (
+                f"hosts.{name}.allow",
+                f"{len(host.allow)} entries; at most {max_flows} fit in NSG priorities "
+                f"{nsg.FIRST_PRIORITY}-{nsg.DENY_ALL_PRIORITY - 1} (deny-all is {nsg.DENY_ALL_PRIORITY})",
+            )
+
+
+@check("host.ssh_reachable")
+def _check_ssh_reachable(inv: Inventory) -> Iterator[Problem]:
+    ssh = _ssh_services(inv)
+    for name, host in inv.hosts.items():
+        base = f"hosts.{name}"
         if host.ssh_via is not None:
             via = host.ssh_via
             if via not in inv.hosts or via == name:
-                problems.append((f"{base}.ssh_via", f"{via!r} is not another host"))
+                yield (f"{base}.ssh_via", f"{cut(via)} is not another host")
             elif inv.hosts[via].ssh_via is not None:
-                problems.append(
-                    (f"{base}.ssh_via", f"{via!r} is itself reached through ssh_via; the roster supports one jump")
-                )
-            elif not any(f.source == via and f.service in ssh_services for f in host.allow):
-                problems.append(
-                    (
-                        f"{base}.ssh_via",
-                        f"{via!r} may not reach SSH on {name}; add {{service: ssh, from: {via}}} to allow",
-                    )
+                yield (f"{base}.ssh_via", f"{via!r} is itself reached through ssh_via; the roster supports one jump")
+            elif not any(f.source == via and f.service in ssh for f in host.allow):
+                yield (
+                    f"{base}.ssh_via",
+                    f"{via!r} may not reach SSH on {name}; add {{service: ssh, from: {via}}} to allow",
                 )
         elif not host.has_public_ip and not host.ssh_address:
-            problems.append((base, "no public IP, no ssh_address and no ssh_via: salt-ssh could not reach it"))
-        elif not any(f.source in (ADMINS, INTERNET) and f.service in ssh_services for f in host.allow):
-            problems.append(
-                (
-                    f"{base}.allow",
-                    f"salt-ssh connects to {name} directly, but no entry lets admins reach SSH; "
-                    "add {service: ssh, from: admins}",
-                )
+            yield (base, "no public IP, no ssh_address and no ssh_via: salt-ssh could not reach it")
+        elif not any(f.source in (ADMINS, INTERNET) and f.service in ssh for f in host.allow):
+            yield (
+                f"{base}.allow",
+                f"salt-ssh connects to {name} directly, but no entry lets admins reach SSH; "
+                "add {service: ssh, from: admins}",
             )
 
+
+@check("hosts.role_needs")
+def _check_role_needs(inv: Inventory) -> Iterator[Problem]:
     present = {h.role for h in inv.hosts.values()}
     for role in roles.ROLES:
         if role not in present:
             continue
         for needed, why in roles.get(role).needs:
             if needed not in present:
-                problems.append(("hosts", f"a {role} host needs a {needed} host ({why})"))
-    return problems
+                yield ("hosts", f"a {role} host needs a {needed} host ({why})")
 
 
-def _cross_checks(inv: Inventory) -> list[tuple[str, str]]:
-    return _check_azure(inv) + _check_ssh(inv) + _check_services(inv) + _check_hosts(inv)
+def _cross_checks(inv: Inventory) -> list[Problem]:
+    return [p for c in CHECKS.values() for p in c.run(inv)]
 
 
 # --------------------------------------------------------------------------- loading
@@ -795,7 +1054,7 @@ def _format_validation(exc: ValidationError) -> list[tuple[str, str]]:
             elif part in ("function-after[_port(), union[int,str]]",) or "[" in str(part) and "(" in str(part):
                 continue  # pydantic's internal union/validator labels
             else:
-                loc.append(("." if loc else "") + str(part))
+                loc.append(("." if loc else "") + cut(str(part))[1:-1])
         path = "".join(loc)
         kind = err["type"]
         if kind == "missing":
@@ -805,9 +1064,9 @@ def _format_validation(exc: ValidationError) -> list[tuple[str, str]]:
         elif kind == "value_error":
             msg = str(err["ctx"]["error"])
         elif kind == "literal_error":
-            msg = f"{err['input']!r} is not one of {err['ctx']['expected']}"
+            msg = f"{cut(err['input'])} is not one of {err['ctx']['expected']}"
         else:
-            msg = f"{err['msg']} (got {err['input']!r})" if not isinstance(err["input"], dict) else err["msg"]
+            msg = f"{err['msg']} (got {cut(err['input'])})" if not isinstance(err["input"], dict) else err["msg"]
         problems.append((path, msg))
     # Drop duplicates produced by union branches, keep order.
     return list(dict.fromkeys(problems))
@@ -818,6 +1077,17 @@ def resolve_path(selector: str | None = None) -> Path:
     if "/" in selector or selector.endswith((".yaml", ".yml")):
         return Path(selector)
     return INVENTORY_DIR / f"{selector}.yaml"
+
+
+def selected_name(selector: str | None = None) -> str | None:
+    """The selected inventory's name (its file stem) when it is a valid name, else None.
+
+    pillar/top.sls selects pillar/overrides/<name> with it: never a raw
+    $LOSTOPS_INVENTORY (a path or a name with a line break). A refused name is
+    reported by the inventory.name check when the inventory is loaded.
+    """
+    stem = resolve_path(selector).stem
+    return stem if _NAME.fullmatch(stem) else None
 
 
 def parse(data: Any, name: str = "", extra_admin_sources: str | None = None) -> Inventory:
@@ -876,10 +1146,13 @@ def load(selector: str | None = None) -> Inventory:
         data = load_strict(text)
     except DuplicateKeyError as exc:
         raise InventoryError([(exc.path, f"duplicate key (line {exc.line})")], str(path)) from None
+    except YamlInputError as exc:
+        raise InventoryError([("", f"not valid YAML ({exc.where()}): {exc.problem}")], str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "?"
-        raise InventoryError([("", f"not valid YAML ({where}): {getattr(exc, 'problem', exc)}")], str(path)) from None
+        problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        raise InventoryError([("", f"not valid YAML ({where}): {cut(problem, 120)[1:-1]}")], str(path)) from None
     try:
         return parse(data, name=path.stem, extra_admin_sources=os.environ.get(ENV_EXTRA_ADMIN_SOURCES))
     except InventoryError as exc:

@@ -213,7 +213,7 @@ def test_changed_inventory_changes_the_picture_and_fails_the_check(mutate):
 
 def test_script_check_fails_with_one_line_on_a_changed_inventory(tmp_path):
     raw = data("example")
-    raw["services"]["https"]["port"] = 8443
+    raw["services"]["mysql"]["port"] = 3307
     path = tmp_path / "example.yaml"
     path.write_text(__import__("yaml").safe_dump(raw))
     result = run("--inventory", str(path), "--check", "--out", str(REPO / "docs" / "access-example.svg"))
@@ -221,7 +221,7 @@ def test_script_check_fails_with_one_line_on_a_changed_inventory(tmp_path):
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("docs/access-example.svg: out of date with the inventory; DOT line ")
-    assert "8443" in lines[0] and "make access-picture" in lines[0]
+    assert "3307" in lines[0] and "make access-picture" in lines[0]
 
 
 def test_script_bad_inventory_exits_2_with_the_usual_lines(tmp_path):
