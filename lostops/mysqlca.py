@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from lostops.privatefile import write_private
+
 VALID_DAYS = 3650
 ENV = {"cert": "LOSTOPS_SECRET_MYSQL_CA_CERT", "key": "LOSTOPS_SECRET_MYSQL_CA_KEY"}
 
@@ -87,20 +89,43 @@ def export_lines(cert_pem: str, key_pem: str) -> str:
     return f"export {ENV['cert']}='{cert_pem.strip()}'\nexport {ENV['key']}='{key_pem.strip()}'\n"
 
 
+CN_MAX = 64  # X.520 ub-common-name
+
+
+def cn_problem(cn: str) -> str | None:
+    """Why `cn` cannot be the CA's common name, or None."""
+    if not cn.strip():
+        return "--cn: the common name is empty"
+    if len(cn) > CN_MAX:
+        return f"--cn: {len(cn)} characters; a common name has at most {CN_MAX}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in cn):
+        return "--cn: contains a line break or control character"
+    return None
+
+
 def run(file: str | None, use_rsa: bool, cn: str, force: bool) -> int:
-    """Print the export lines, or write them to `file` (0600); 1 when `file` exists and not `force`."""
+    """Print the export lines, or write them to `file` (0600); 1 when `file` exists and not `force`
+    or cannot be written, 2 for a bad --cn. The temporary file never outlives a failure."""
+    problem = cn_problem(cn)
+    if problem:
+        print(f"make-mysql-ca: {problem}", file=sys.stderr)
+        return 2
     if file and os.path.exists(file) and not force:
         print(f"make-mysql-ca: {file} exists (use --force to replace the CA)", file=sys.stderr)
         return 1
     text = export_lines(*make_ca(cn, use_rsa))
     if not file:
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except OSError as exc:
+            print(f"make-mysql-ca: cannot write to stdout: {exc.strerror}", file=sys.stderr)
+            return 1
         return 0
-    tmp = f"{file}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, file)
+    try:
+        write_private(file, text)
+    except OSError as exc:
+        print(f"make-mysql-ca: cannot write {file}: {exc.strerror}", file=sys.stderr)
+        return 1
     print(f"make-mysql-ca: wrote {file} (0600); `. {file}` then `make secrets`", file=sys.stderr)
     return 0

@@ -17,11 +17,16 @@ import yaml
 
 from lostops import roles
 from lostops.inventory import REPO_ROOT, Inventory, InventoryError, load
+from lostops.privatefile import write_private
+from lostops.yamlload import NotUtf8Error, YamlInputError, compose_strict, decode_utf8
 
 ENV_FILE = "LOSTOPS_SECRETS_FILE"
 DEFAULT_FILE = REPO_ROOT / "pillar" / "secrets.yaml"
 ENV_PREFIX = "LOSTOPS_SECRET_"
 PLACEHOLDER = "CHANGEME"
+# An htpasswd line with a bcrypt hash (htpasswd -nbB user password): user, `$2y$`
+# (or 2a/2b), a two-digit cost 04-31, 22 characters of salt and 31 of hash.
+HTPASSWD_BCRYPT = r"[A-Za-z0-9._-]{1,64}:\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}"
 
 # key -> (format check or None, what it is). Which roles need a key is said
 # once, in lostops/roles.py (Role.secrets / Role.optional_secrets).
@@ -48,15 +53,17 @@ FORMATS: dict[str, tuple[str | None, str]] = {
         "Discord webhook URL for alerts",
     ),
     "prometheus_basic_auth": (
-        r"[A-Za-z0-9._-]+:\$(2[aby]|apr1)\$\S+",
-        "htpasswd line for Prometheus behind Traefik (htpasswd -nbB user password)",
+        HTPASSWD_BCRYPT,
+        "bcrypt htpasswd line for Prometheus behind Traefik (htpasswd -nbB user password)",
     ),
 }
 # Optional keys: checked only when present. key -> what it is
 OPTIONAL_FORMATS: dict[str, str] = {
     "registry_password": "token that may pull the app image from GHCR (read:packages)",
-    "traefik_dashboard_auth": "htpasswd line for the Traefik dashboard, when pillar enables it",
+    "traefik_dashboard_auth": "bcrypt htpasswd line for the Traefik dashboard (htpasswd -nbB user password)",
 }
+# The format of an optional key, when it has one.
+OPTIONAL_PATTERNS: dict[str, str] = {"traefik_dashboard_auth": HTPASSWD_BCRYPT}
 
 # Derived: key -> (roles that need it, format check or None, what it is).
 SPEC: dict[str, tuple[tuple[str, ...], str | None, str]] = {
@@ -94,17 +101,55 @@ def env_name(key: str) -> str:
     return ENV_PREFIX + key.upper()
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 def read(file: Path | None = None) -> dict:
+    """The secrets file, read strictly: a mapping of known keys to strings, each key once.
+
+    Every problem is one line naming the key and its line and column, never a
+    value (a YAML error's own text can quote the file, so only its position is shown).
+    """
     file = file or path()
     if not file.exists():
         return {}
-    data = yaml.safe_load(file.read_text()) or {}
-    if not isinstance(data, dict):
+    try:
+        text = decode_utf8(file.read_bytes())
+    except OSError as exc:
+        raise SecretError(f"{file}: cannot read ({exc.strerror})") from None
+    except NotUtf8Error as exc:
+        raise SecretError(f"{file}: {exc}") from None
+    try:
+        root = compose_strict(text)
+    except YamlInputError as exc:
+        raise SecretError(f"{file}: not valid YAML ({exc.where() or 'nesting'}); no value is shown") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise SecretError(f"{file}: not valid YAML ({where}); no value is shown") from None
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
         raise SecretError(f"{file}: must be a mapping of secret names to values")
-    unknown = sorted(set(data) - set(SPEC) - set(OPTIONAL))
-    if unknown:
-        raise SecretError(f"secrets.{unknown[0]}: unknown key in {file}")
-    return {k: ("" if v is None else str(v)) for k, v in data.items()}
+    values: dict[str, str] = {}
+    for key_node, value_node in root.value:
+        at = f"line {key_node.start_mark.line + 1}, column {key_node.start_mark.column + 1}"
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
+            raise SecretError(f"{file}: a key that is not a plain name ({at})")
+        key = key_node.value
+        name = f"secrets.{key}" if key.isidentifier() else f"secrets.{key!r:.40}"
+        if key not in SPEC and key not in OPTIONAL:
+            raise SecretError(f"{name}: unknown key in {file} ({at})")
+        if key in values:
+            raise SecretError(f"{name}: duplicate key in {file} ({at})")
+        vat = f"line {value_node.start_mark.line + 1}, column {value_node.start_mark.column + 1}"
+        if not isinstance(value_node, yaml.ScalarNode) or value_node.tag != _STR:
+            kind = {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(
+                type(value_node), value_node.tag.rsplit(":", 1)[-1]
+            )
+            raise SecretError(f"{name}: must be a string, not {kind} ({vat} in {file}); quote the value")
+        values[key] = value_node.value
+    return values
 
 
 def for_role(values: dict, role: str) -> dict:
@@ -133,16 +178,25 @@ def check(values: dict, inv: Inventory, file: Path | None = None) -> None:
             raise SecretError(f"secrets.{key}: missing from {file} (set {env_name(key)} and run `make secrets`)")
         _check_value(key, value)
     for key in OPTIONAL:
-        if key in values and values[key].startswith(PLACEHOLDER):
-            raise SecretError(f"secrets.{key}: still the placeholder from secrets.yaml.example")
+        if key in values:
+            _check_value(key, values[key])
 
 
 def _check_value(key: str, value: str) -> None:
+    """One line naming the key, never the value."""
+    if not isinstance(value, str):
+        raise SecretError(f"secrets.{key}: must be a string")
     if value.startswith(PLACEHOLDER):
         raise SecretError(f"secrets.{key}: still the placeholder from secrets.yaml.example")
-    pattern = SPEC[key][1]
+    if "\r" in value:
+        # A value with a carriage return reaches one consumer intact and another
+        # stripped (MySQL took the new password, the backend's config did not).
+        raise SecretError(f"secrets.{key}: contains a carriage return (\\r, a Windows line end?); remove it")
+    if "\x00" in value:
+        raise SecretError(f"secrets.{key}: contains a NUL character")
+    pattern, what = (SPEC[key][1], SPEC[key][2]) if key in SPEC else (OPTIONAL_PATTERNS.get(key), OPTIONAL[key][1])
     if pattern and not re.fullmatch(pattern, value):
-        raise SecretError(f"secrets.{key}: not a valid {SPEC[key][2]}")
+        raise SecretError(f"secrets.{key}: not a valid {what}")
 
 
 def from_environment(env: dict, inv: Inventory) -> dict:
@@ -156,21 +210,17 @@ def from_environment(env: dict, inv: Inventory) -> dict:
         values[key] = value
     for key in OPTIONAL:
         if env.get(env_name(key)):
+            _check_value(key, env[env_name(key)])
             values[key] = env[env_name(key)]
     return values
 
 
 def write(values: dict, file: Path | None = None) -> Path:
-    """Write atomically with mode 0600 (never world-readable, not even briefly)."""
+    """Write atomically with mode 0600 (never world-readable, not even briefly; lostops/privatefile.py)."""
     file = file or path()
-    tmp = file.with_name(f".{file.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("# Written by lostops secrets write (make secrets). Do not commit (git-ignored).\n")
-        yaml.safe_dump(values, fh, default_flow_style=False, sort_keys=True)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, file)
-    return file
+    text = "# Written by lostops secrets write (make secrets). Do not commit (git-ignored).\n"
+    text += yaml.safe_dump(values, default_flow_style=False, sort_keys=True)
+    return write_private(file, text)
 
 
 def run_write(env: dict) -> int:
@@ -183,5 +233,8 @@ def run_write(env: dict) -> int:
         for line in str(exc).splitlines():
             print(f"write-secrets: {line}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"write-secrets: cannot write {exc.filename or path()}: {exc.strerror}", file=sys.stderr)
+        return 1
     print(f"write-secrets: wrote {len(values)} secrets to {out} (mode 0600)")
     return 0

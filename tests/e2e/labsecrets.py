@@ -21,15 +21,22 @@ def _mysql_ca() -> tuple[str, str]:
     return vals["LOSTOPS_SECRET_MYSQL_CA_CERT"], vals["LOSTOPS_SECRET_MYSQL_CA_KEY"]
 
 
-def _apr1(password: str) -> str:
-    r = subprocess.run(
-        ["openssl", "passwd", "-apr1", "-stdin"],
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return r.stdout.strip()
+def _bcrypt(password: str) -> str:
+    """A bcrypt hash as `htpasswd -nbB` writes it ($2y$, cost 05: the pre-flight accepts bcrypt only).
+
+    From the C library's crypt(3) (libxcrypt) through Python's crypt module (3.11,
+    the project's Python); $2b$ and $2y$ are the same algorithm.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+    hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2**5))
+    if not hashed or not hashed.startswith("$2b$05$"):
+        raise AssertionError("this machine's crypt(3) has no bcrypt")
+    return "$2y$" + hashed[4:]
 
 
 def lab_secret_values(prometheus_password: str) -> dict[str, str]:
@@ -47,7 +54,7 @@ def lab_secret_values(prometheus_password: str) -> dict[str, str]:
         "app_key": "base64:" + base64.b64encode(pysecrets.token_bytes(32)).decode(),
         "grafana_admin_password": "lab-grafana-" + tok(),
         "discord_webhook_url": "https://discord.com/api/webhooks/000000/lab-e2e-" + tok(),
-        "prometheus_basic_auth": "prometheus:" + _apr1(prometheus_password),
+        "prometheus_basic_auth": "prometheus:" + _bcrypt(prometheus_password),
     }
     missing = set(spec.SPEC) - set(values)
     if missing:  # the SPEC grew: this tier must learn the new key

@@ -33,8 +33,10 @@ VALID = {
     "app_key": "base64:" + "A" * 43 + "=",
     "grafana_admin_password": "grafana-password-01",
     "discord_webhook_url": "https://discord.com/api/webhooks/123/abc-token",
-    "prometheus_basic_auth": "prometheus:$2y$05$abcdefghijklmnopqrstuv",
+    # A bcrypt line of the right shape (htpasswd -nbB): cost 05, 22 characters of salt, 31 of hash.
+    "prometheus_basic_auth": "prometheus:$2y$05$" + "abcdefghijklmnopqrstuv" + "A" * 31,
 }
+BCRYPT = VALID["prometheus_basic_auth"]
 
 
 def test_a_complete_set_passes():
@@ -67,7 +69,7 @@ def test_placeholder_from_the_example_is_refused():
     [
         ("discord_webhook_url", "http://discord.com/api/webhooks/1/x", "Discord webhook URL"),
         ("app_key", "not-a-laravel-key", "Laravel APP_KEY"),
-        ("prometheus_basic_auth", "prometheus:plaintext", "htpasswd line"),
+        ("prometheus_basic_auth", "prometheus:plaintext", "bcrypt htpasswd line"),
         ("mysql_root_password", "short", "MySQL root password"),
         # mysqld_exporter runs os.ExpandEnv over its my.cnf: `$` cannot survive.
         ("mysql_exporter_password", "sixteen-chars-$HOME-x", "password of mysqld_exporter's MySQL user"),
@@ -170,3 +172,154 @@ def test_exporter_password_may_hold_ini_comment_quote_and_blank_characters():
     """my.cnf quotes the value (salt/exporters/files/my.cnf.jinja): no need to refuse these."""
     for value in ("a#b;c \"d\" 'e' \\f g`h", "  leading and trailing  "):
         secrets.check({**VALID, "mysql_exporter_password": value}, INV)
+
+
+# ---- hostile secrets: one line naming the key (and where), never the value
+
+SECRET_VALUE = "root-password-for-tests-0001"
+
+
+def _read(tmp_path, text: str) -> str:
+    file = tmp_path / "secrets.yaml"
+    file.write_text(text)
+    with pytest.raises(secrets.SecretError) as exc:
+        secrets.read(file)
+    line = str(exc.value)
+    assert "\n" not in line and SECRET_VALUE not in line and "for-tests" not in line, line
+    return line.replace(str(file), "FILE")
+
+
+READ_HOSTILE = [
+    # (id, file text, expected line with FILE for the path)
+    (
+        "duplicate-key",
+        f"mysql_root_password: {SECRET_VALUE}\nmysql_root_password: {SECRET_VALUE}x\n",
+        "secrets.mysql_root_password: duplicate key in FILE (line 2, column 1)",
+    ),
+    ("number", "mysql_root_password: 1234567890123456\n", "secrets.mysql_root_password: must be a string, not int (line 1, column 22 in FILE); quote the value"),
+    ("boolean", "app_key: yes\n", "secrets.app_key: must be a string, not bool (line 1, column 10 in FILE)"),
+    ("null", "app_key:\n", "secrets.app_key: must be a string, not null"),
+    ("date", "app_key: 2024-01-01\n", "secrets.app_key: must be a string, not timestamp"),
+    ("list", "app_key: [a, b]\n", "secrets.app_key: must be a string, not a list (line 1, column 10 in FILE)"),
+    ("mapping", "app_key: {a: b}\n", "secrets.app_key: must be a string, not a mapping"),
+    ("unknown", f"mysql_rot_password: {SECRET_VALUE}\n", "secrets.mysql_rot_password: unknown key in FILE (line 1, column 1)"),
+    ("alias", f"mysql_root_password: &p {SECRET_VALUE}\nmysql_app_password: *p\n", "FILE: not valid YAML (line 2, column 21); no value is shown"),
+    ("syntax", f'mysql_root_password: "{SECRET_VALUE}\n', "FILE: not valid YAML (line 2, column 1); no value is shown"),
+    ("not-a-mapping", f"- {SECRET_VALUE}\n", "FILE: must be a mapping of secret names to values"),
+    ("list-key", f"? [a]\n: {SECRET_VALUE}\n", "FILE: a key that is not a plain name (line 1, column 3)"),
+]
+
+
+@pytest.mark.parametrize("text,expected", [pytest.param(t, e, id=i) for i, t, e in READ_HOSTILE])
+def test_secrets_file_is_read_strictly(tmp_path, text, expected):
+    assert _read(tmp_path, text).startswith(expected)
+
+
+def test_secrets_file_strings_are_read_as_written(tmp_path):
+    file = tmp_path / "secrets.yaml"
+    file.write_text(yaml.safe_dump(VALID))
+    assert secrets.read(file) == VALID
+    file.write_text("mysql_root_password: '0123456789012345'\napp_key: 'yes'\n")
+    assert secrets.read(file) == {"mysql_root_password": "0123456789012345", "app_key": "yes"}
+
+
+CHECK_HOSTILE = [
+    # (id, key, value, expected line): refused before any host changes (the pillar's pre-flight)
+    ("cr-in-password", "mysql_app_password", "app-password-for-tests\r", "contains a carriage return"),
+    ("cr-in-root-password", "mysql_root_password", "root-pass\r\nword-for-tests", "contains a carriage return"),
+    ("cr-in-pem", "mysql_ca_cert", VALID["mysql_ca_cert"].replace("\n", "\r\n"), "contains a carriage return"),
+    ("nul", "grafana_admin_password", "grafana-pass\x00word", "contains a NUL character"),
+    ("apr1-is-not-bcrypt", "prometheus_basic_auth", "prometheus:$apr1$abcdefgh$" + "A" * 22, "not a valid bcrypt htpasswd line"),
+    ("bcrypt-truncated", "prometheus_basic_auth", BCRYPT[:-1], "not a valid bcrypt htpasswd line"),
+    ("bcrypt-trailing-junk", "prometheus_basic_auth", BCRYPT + " x", "not a valid bcrypt htpasswd line"),
+    ("bcrypt-second-line", "prometheus_basic_auth", BCRYPT + "\nadmin:" + BCRYPT.split(":")[1], "not a valid bcrypt htpasswd line"),
+    ("bcrypt-cost-99", "prometheus_basic_auth", BCRYPT.replace("$05$", "$99$"), "not a valid bcrypt htpasswd line"),
+    ("bcrypt-no-user", "prometheus_basic_auth", BCRYPT.split("prometheus")[1], "not a valid bcrypt htpasswd line"),
+    ("plain", "prometheus_basic_auth", "prometheus:secret", "not a valid bcrypt htpasswd line"),
+    ("dashboard-plain", "traefik_dashboard_auth", "admin:secret", "not a valid bcrypt htpasswd line for the Traefik dashboard"),
+    ("dashboard-apr1", "traefik_dashboard_auth", "admin:$apr1$abcdefgh$" + "A" * 22, "not a valid bcrypt htpasswd line"),
+    ("dashboard-cr", "traefik_dashboard_auth", BCRYPT + "\r", "contains a carriage return"),
+    ("registry-cr", "registry_password", "ghp_token\r", "contains a carriage return"),
+]
+
+
+@pytest.mark.parametrize("key,value,expected", [pytest.param(k, v, e, id=i) for i, k, v, e in CHECK_HOSTILE])
+def test_hostile_secret_values_are_one_line_naming_the_key(key, value, expected):
+    with pytest.raises(secrets.SecretError) as exc:
+        secrets.check({**VALID, key: value}, INV)
+    line = str(exc.value)
+    assert line.startswith(f"secrets.{key}: {expected}"), line
+    assert "\n" not in line and value.strip() not in line
+    with pytest.raises(secrets.SecretError):  # and `lostops secrets write` refuses it too
+        secrets.from_environment({secrets.env_name(k): v for k, v in {**VALID, key: value}.items()}, INV)
+
+
+def test_a_bcrypt_dashboard_line_passes():
+    secrets.check({**VALID, "traefik_dashboard_auth": "admin:" + BCRYPT.split(":")[1]}, INV)
+
+
+def test_write_secrets_to_an_unwritable_place_is_one_line_and_leaves_no_temporary_file(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    for target, expected in (
+        (tmp_path / "missing" / "secrets.yaml", "No such file or directory"),
+        (locked, "Is a directory"),
+    ):
+        proc = clirun.run("secrets", "write", env={**_env(), "LOSTOPS_SECRETS_FILE": str(target)})
+        assert proc.returncode == 1, proc.stderr
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith("write-secrets: cannot write ") and expected in line, line
+    assert [p.name for p in locked.iterdir()] == [], "no temporary file left behind"
+    assert [p.name for p in tmp_path.iterdir()] == ["locked"]
+
+
+def test_the_temporary_file_is_removed_when_writing_fails(tmp_path, monkeypatch):
+    from lostops import privatefile
+
+    def boom(*_a):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(privatefile.os, "replace", boom)
+    with pytest.raises(OSError):
+        secrets.write(dict(VALID), tmp_path / "secrets.yaml")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_temporary_file_is_git_ignored_and_created_exclusively(tmp_path, monkeypatch):
+    import tempfile as tf
+
+    from lostops import privatefile
+
+    names = []
+    real = tf.mkstemp
+
+    def spy(**kw):
+        fd, name = real(**kw)
+        names.append(name)
+        assert os.stat(name).st_mode & 0o077 == 0, "0600 from the first byte"
+        return fd, name
+
+    monkeypatch.setattr(privatefile.tempfile, "mkstemp", spy)
+    secrets.write(dict(VALID), tmp_path / "secrets.yaml")
+    (name,) = names
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", f"pillar/{Path(name).name}"], cwd=ROOT, capture_output=True
+    )
+    assert ignored.returncode == 0, f"{Path(name).name} is not git-ignored"
+
+
+def test_mysql_ca_bad_cn_and_unwritable_file_are_one_line(tmp_path):
+    cases = [
+        (["--cn", ""], 2, "make-mysql-ca: --cn: the common name is empty"),
+        (["--cn", "x" * 65], 2, "make-mysql-ca: --cn: 65 characters; a common name has at most 64"),
+        (["--cn", "CA\nx"], 2, "make-mysql-ca: --cn: contains a line break or control character"),
+        ([str(tmp_path / "no" / "ca.env")], 1, f"make-mysql-ca: cannot write {tmp_path / 'no' / 'ca.env'}: No such file"),
+        ([str(tmp_path)], 1, f"make-mysql-ca: {tmp_path} exists"),
+        ([str(tmp_path), "--force"], 1, f"make-mysql-ca: cannot write {tmp_path}: Is a directory"),
+    ]
+    for args, code, expected in cases:
+        proc = clirun.run("mysql-ca", *args)
+        assert proc.returncode == code, (args, proc.stderr)
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith(expected), line
+    assert [p.name for p in tmp_path.iterdir()] == [], "no temporary file left behind"
