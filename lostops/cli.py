@@ -65,7 +65,53 @@ inventory_option = click.option(
 )
 
 
-@click.group(context_settings=CONTEXT)
+class _OneLineGroup(click.Group):
+    """The last guard of "one line and an exit code, never a traceback".
+
+    Each command reports its own expected problems in its own words; anything
+    that still escapes (an output that cannot be written, a program that is not
+    installed, input no command foresaw) becomes one line `lostops <command>:
+    <what>` and exit 1. LOSTOPS_DEBUG=1 shows the traceback instead.
+    """
+
+    def invoke(self, ctx: click.Context):
+        argv = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # click 8.2+: the command words
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            if os.environ.get("LOSTOPS_DEBUG") == "1":
+                raise
+            click.echo(f"lostops {_command_words(self, argv)}: {describe(exc)}", err=True)
+            ctx.exit(1)
+
+
+def _command_words(group: click.Group, argv: list[str]) -> str:
+    """`render`, `summary trivy`: the command (and subcommand) named in `argv`."""
+    words: list[str] = []
+    for arg in argv:
+        if not isinstance(group, click.Group) or arg not in group.commands:
+            break
+        words.append(arg)
+        group = group.commands[arg]
+    return " ".join(words) or "?"
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception that escaped a command."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        tb, last = exc.__traceback__, None
+        while tb is not None:
+            last, tb = tb, tb.tb_next
+        if last is not None and last.tb_frame.f_code.co_filename.endswith("subprocess.py"):
+            return f"cannot run {exc.filename}: {exc.strerror} (is it installed?)"
+        return f"{exc.filename}: {exc.strerror}"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+@click.group(context_settings=CONTEXT, cls=_OneLineGroup)
 def main() -> None:
     """Lostops infrastructure: one inventory drives the NSGs, Salt and the workflows."""
 

@@ -73,7 +73,7 @@ def iter_documents(text: str):
             break
         try:
             doc, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             nl = text.find("\n", pos)
             pos = end if nl == -1 else nl + 1
             yield None
@@ -87,6 +87,12 @@ def _as_text(value) -> str:
     if isinstance(value, list):
         return "\n".join(str(v) for v in value)
     return json.dumps(value, sort_keys=True)
+
+
+def _run_num(ret: dict) -> float:
+    """The state's order; a missing or malformed __run_num__ sorts last (never a TypeError)."""
+    num = ret.get("__run_num__")
+    return float(num) if isinstance(num, (int, float)) and not isinstance(num, bool) else float("inf")
 
 
 def _is_state_dict(value) -> bool:
@@ -117,7 +123,7 @@ def parse(text: str) -> Report:
                     detail = _as_text(data)
                 report.minion_errors[minion] = str(detail).strip() or "no output"
                 continue
-            for key, ret in sorted(data.items(), key=lambda kv: kv[1].get("__run_num__", 0)):
+            for key, ret in sorted(data.items(), key=lambda kv: _run_num(kv[1])):
                 report.states.append(
                     State(
                         minion=minion,

@@ -65,9 +65,7 @@ WEB_PORTS = ((80, 80), (443, 443))
 # A named override's reason: visible text a reviewer can read, not a yes/no word.
 OVERRIDE_REASON_MIN = 10
 FLOW_REASON_MIN = 3
-NOT_REASONS = frozenset(
-    "y yes n no true false on off null none nil ~ 0 1 ok - n/a na todo tbd".split()
-)
+NOT_REASONS = frozenset("y yes n no true false on off null none nil ~ 0 1 ok - n/a na todo tbd".split())
 
 # Azure's naming rules ("Naming rules and restrictions for Azure resources",
 # learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules):

@@ -49,6 +49,8 @@ import sys
 import urllib.request
 from dataclasses import dataclass
 
+from lostops import envcmd
+
 RULE_NAME = "lostops-jit-ssh"
 RULE_PRIORITY = 4095
 TABLE = "inet lostops"
@@ -238,7 +240,11 @@ def host_command(channel: str, t: Target, script: str) -> list[str]:
         raise JitError(
             "channel exec needs LOSTOPS_JIT_EXEC, e.g. '.venv/bin/python -m tests.lab.labctl exec {host} --'"
         )
-    argv = [part.replace("{host}", t.host) for part in shlex.split(template)]
+    try:
+        parts = envcmd.split("LOSTOPS_JIT_EXEC", template)
+    except ValueError as exc:
+        raise JitError(str(exc)) from None
+    argv = [part.replace("{host}", t.host) for part in parts]
     if "{script}" in argv:
         return [script if part == "{script}" else part for part in argv]
     return [*argv, script]
@@ -253,7 +259,14 @@ class Runner:
         if self.dry_run:
             print("would run: " + shlex.join(argv))
             return subprocess.CompletedProcess(argv, 0, "", "")
-        return subprocess.run(argv, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            hint = "install the Azure CLI (az), or use --channel exec" if argv[0] == "az" else "check LOSTOPS_JIT_EXEC"
+            what = "not found" if isinstance(exc, FileNotFoundError) else f"cannot run ({exc.strerror})"
+            raise JitError(f"{argv[0]}: {what} ({hint})") from None
+        except subprocess.TimeoutExpired:
+            raise JitError(f"{argv[0]}: no answer within 600 s") from None
 
     def on_host(self, t: Target, script: str) -> str:
         """Run `script` on the host; its stdout, or JitError."""

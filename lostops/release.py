@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lostops import gha
+from lostops import envcmd, gha
 from lostops.version import VersionError, normalize
 
 REPO = Path(__file__).resolve().parent.parent
@@ -169,7 +169,7 @@ def pillar(version: str, digest: str | None) -> dict:
 
 def salt_command(salt_ssh: str, version: str, digest: str | None) -> list[str]:
     return [
-        *shlex.split(salt_ssh),
+        *envcmd.split("SALT_SSH", salt_ssh),
         "--out=json",
         "*",
         "state.apply",
@@ -185,7 +185,7 @@ BACKUP_SCRIPT = (
 
 
 def backup_command(salt_ssh: str, host: str) -> list[str]:
-    return [*shlex.split(salt_ssh), "--out=json", host, "cmd.run_all", BACKUP_SCRIPT, "python_shell=True"]
+    return [*envcmd.split("SALT_SSH", salt_ssh), "--out=json", host, "cmd.run_all", BACKUP_SCRIPT, "python_shell=True"]
 
 
 def backup_result(output: str) -> tuple[bool, str]:
@@ -221,9 +221,8 @@ def database_host() -> str:
 
 
 def rollout(version: str, digest: str, json_out: str, summary: str, dry_run: bool, backup: bool) -> int:
-    """The deploy step; salt-ssh's exit status (0 ok, 20 a state failed), 1 no backup, 2 bad input."""
-    from lostops import drift
-
+    """The deploy step; salt-ssh's exit status (0 ok, 20 a state failed), 1 no backup, 2 bad input
+    (a missing salt-ssh or an output that cannot be written included: one line, never a traceback)."""
     salt_ssh = os.environ.get("SALT_SSH") or str(REPO / ".venv" / "bin" / "salt-ssh")
     try:
         cmd = salt_command(salt_ssh, version, digest or None)
@@ -241,7 +240,24 @@ def rollout(version: str, digest: str, json_out: str, summary: str, dry_run: boo
             print(shlex.join(backup_cmd))
         print(shlex.join(cmd))
         return 0
-    if backup:
+    try:
+        return _rollout(cmd, backup_cmd if backup else None, version, digest, json_out, summary)
+    except OSError as exc:
+        if exc.filename == cmd[0] and isinstance(exc, FileNotFoundError):
+            print(f"release-rollout: {cmd[0]}: not found (run `make deps`, or set SALT_SSH)", file=sys.stderr)
+        elif exc.filename == cmd[0]:
+            print(f"release-rollout: cannot run {cmd[0]}: {exc.strerror}", file=sys.stderr)
+        else:
+            print(f"release-rollout: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+
+
+def _rollout(
+    cmd: list[str], backup_cmd: list[str] | None, version: str, digest: str, json_out: str, summary: str
+) -> int:
+    from lostops import drift
+
+    if backup_cmd:
         proc = subprocess.run(backup_cmd, capture_output=True, text=True, cwd=REPO, check=False)
         ok, line = backup_result(proc.stdout)
         print(f"release-rollout: {line}", flush=True)

@@ -85,8 +85,11 @@ def run(args: list[str], record: bool = False, eol: bool = False) -> int:
             return 2
         try:
             tiers.append(read(name, Path(path)))
-        except (ET.ParseError, ValueError) as exc:
-            print(f"test-summary: {path}: not a JUnit report ({exc})", file=sys.stderr)
+        except (ET.ParseError, ValueError, RecursionError) as exc:
+            print(f"test-summary: {path}: not a JUnit report ({str(exc).splitlines()[0][:120]})", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"test-summary: {path}: cannot read ({exc.strerror})", file=sys.stderr)
             return 2
     if not tiers:
         print("test-summary: usage: lostops summary tests TIER=REPORT.xml ...", file=sys.stderr)

@@ -33,6 +33,8 @@ def load(path: str) -> dict:
         raise ReportError(f"cannot read report {path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ReportError(f"report {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    except RecursionError:
+        raise ReportError(f"report {path} is nested too deeply to be Trivy JSON") from None
     if not isinstance(data, dict) or "Results" not in data:
         raise ReportError(f"report {path} has no 'Results' key; is it Trivy JSON?")
     return data
@@ -112,7 +114,14 @@ def run(report_path: str, image: str | None, max_rows: int) -> int:
         print(f"## Trivy scan\n\n> [!WARNING]\n> No usable Trivy report: {exc}.\n")
         print(f"trivy-summary: {exc}", file=sys.stderr)
         return 1
-    text, counts = render(report, image, max(max_rows, 0))
+    try:
+        text, counts = render(report, image, max(max_rows, 0))
+    except (AttributeError, TypeError, KeyError) as exc:
+        # Results[] of objects, each with a Vulnerabilities[] of objects with string fields.
+        msg = f"report {report_path} is not Trivy JSON ({type(exc).__name__} reading Results: {str(exc)[:80]})"
+        print(f"## Trivy scan\n\n> [!WARNING]\n> No usable Trivy report: {msg}.\n")
+        print(f"trivy-summary: {msg}", file=sys.stderr)
+        return 1
     sys.stdout.write(text)
     gha.append_output(f"high={counts['HIGH']}\ncritical={counts['CRITICAL']}\n")
     return 0

@@ -83,7 +83,9 @@ class _StrictLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise _at(event.start_mark, f"aliases (*{cut(event.anchor, 20)[1:-1]}) are not allowed; write the value out")
+            raise _at(
+                event.start_mark, f"aliases (*{cut(event.anchor, 20)[1:-1]}) are not allowed; write the value out"
+            )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:

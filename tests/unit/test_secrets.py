@@ -196,14 +196,26 @@ READ_HOSTILE = [
         f"mysql_root_password: {SECRET_VALUE}\nmysql_root_password: {SECRET_VALUE}x\n",
         "secrets.mysql_root_password: duplicate key in FILE (line 2, column 1)",
     ),
-    ("number", "mysql_root_password: 1234567890123456\n", "secrets.mysql_root_password: must be a string, not int (line 1, column 22 in FILE); quote the value"),
+    (
+        "number",
+        "mysql_root_password: 1234567890123456\n",
+        "secrets.mysql_root_password: must be a string, not int (line 1, column 22 in FILE); quote the value",
+    ),
     ("boolean", "app_key: yes\n", "secrets.app_key: must be a string, not bool (line 1, column 10 in FILE)"),
     ("null", "app_key:\n", "secrets.app_key: must be a string, not null"),
     ("date", "app_key: 2024-01-01\n", "secrets.app_key: must be a string, not timestamp"),
     ("list", "app_key: [a, b]\n", "secrets.app_key: must be a string, not a list (line 1, column 10 in FILE)"),
     ("mapping", "app_key: {a: b}\n", "secrets.app_key: must be a string, not a mapping"),
-    ("unknown", f"mysql_rot_password: {SECRET_VALUE}\n", "secrets.mysql_rot_password: unknown key in FILE (line 1, column 1)"),
-    ("alias", f"mysql_root_password: &p {SECRET_VALUE}\nmysql_app_password: *p\n", "FILE: not valid YAML (line 2, column 21); no value is shown"),
+    (
+        "unknown",
+        f"mysql_rot_password: {SECRET_VALUE}\n",
+        "secrets.mysql_rot_password: unknown key in FILE (line 1, column 1)",
+    ),
+    (
+        "alias",
+        f"mysql_root_password: &p {SECRET_VALUE}\nmysql_app_password: *p\n",
+        "FILE: not valid YAML (line 2, column 21); no value is shown",
+    ),
     ("syntax", f'mysql_root_password: "{SECRET_VALUE}\n', "FILE: not valid YAML (line 2, column 1); no value is shown"),
     ("not-a-mapping", f"- {SECRET_VALUE}\n", "FILE: must be a mapping of secret names to values"),
     ("list-key", f"? [a]\n: {SECRET_VALUE}\n", "FILE: a key that is not a plain name (line 1, column 3)"),
@@ -229,15 +241,35 @@ CHECK_HOSTILE = [
     ("cr-in-root-password", "mysql_root_password", "root-pass\r\nword-for-tests", "contains a carriage return"),
     ("cr-in-pem", "mysql_ca_cert", VALID["mysql_ca_cert"].replace("\n", "\r\n"), "contains a carriage return"),
     ("nul", "grafana_admin_password", "grafana-pass\x00word", "contains a NUL character"),
-    ("apr1-is-not-bcrypt", "prometheus_basic_auth", "prometheus:$apr1$abcdefgh$" + "A" * 22, "not a valid bcrypt htpasswd line"),
+    (
+        "apr1-is-not-bcrypt",
+        "prometheus_basic_auth",
+        "prometheus:$apr1$abcdefgh$" + "A" * 22,
+        "not a valid bcrypt htpasswd line",
+    ),
     ("bcrypt-truncated", "prometheus_basic_auth", BCRYPT[:-1], "not a valid bcrypt htpasswd line"),
     ("bcrypt-trailing-junk", "prometheus_basic_auth", BCRYPT + " x", "not a valid bcrypt htpasswd line"),
-    ("bcrypt-second-line", "prometheus_basic_auth", BCRYPT + "\nadmin:" + BCRYPT.split(":")[1], "not a valid bcrypt htpasswd line"),
+    (
+        "bcrypt-second-line",
+        "prometheus_basic_auth",
+        BCRYPT + "\nadmin:" + BCRYPT.split(":")[1],
+        "not a valid bcrypt htpasswd line",
+    ),
     ("bcrypt-cost-99", "prometheus_basic_auth", BCRYPT.replace("$05$", "$99$"), "not a valid bcrypt htpasswd line"),
     ("bcrypt-no-user", "prometheus_basic_auth", BCRYPT.split("prometheus")[1], "not a valid bcrypt htpasswd line"),
     ("plain", "prometheus_basic_auth", "prometheus:secret", "not a valid bcrypt htpasswd line"),
-    ("dashboard-plain", "traefik_dashboard_auth", "admin:secret", "not a valid bcrypt htpasswd line for the Traefik dashboard"),
-    ("dashboard-apr1", "traefik_dashboard_auth", "admin:$apr1$abcdefgh$" + "A" * 22, "not a valid bcrypt htpasswd line"),
+    (
+        "dashboard-plain",
+        "traefik_dashboard_auth",
+        "admin:secret",
+        "not a valid bcrypt htpasswd line for the Traefik dashboard",
+    ),
+    (
+        "dashboard-apr1",
+        "traefik_dashboard_auth",
+        "admin:$apr1$abcdefgh$" + "A" * 22,
+        "not a valid bcrypt htpasswd line",
+    ),
     ("dashboard-cr", "traefik_dashboard_auth", BCRYPT + "\r", "contains a carriage return"),
     ("registry-cr", "registry_password", "ghp_token\r", "contains a carriage return"),
 ]
@@ -302,9 +334,7 @@ def test_the_temporary_file_is_git_ignored_and_created_exclusively(tmp_path, mon
     monkeypatch.setattr(privatefile.tempfile, "mkstemp", spy)
     secrets.write(dict(VALID), tmp_path / "secrets.yaml")
     (name,) = names
-    ignored = subprocess.run(
-        ["git", "check-ignore", "-q", f"pillar/{Path(name).name}"], cwd=ROOT, capture_output=True
-    )
+    ignored = subprocess.run(["git", "check-ignore", "-q", f"pillar/{Path(name).name}"], cwd=ROOT, capture_output=True)
     assert ignored.returncode == 0, f"{Path(name).name} is not git-ignored"
 
 
@@ -313,7 +343,11 @@ def test_mysql_ca_bad_cn_and_unwritable_file_are_one_line(tmp_path):
         (["--cn", ""], 2, "make-mysql-ca: --cn: the common name is empty"),
         (["--cn", "x" * 65], 2, "make-mysql-ca: --cn: 65 characters; a common name has at most 64"),
         (["--cn", "CA\nx"], 2, "make-mysql-ca: --cn: contains a line break or control character"),
-        ([str(tmp_path / "no" / "ca.env")], 1, f"make-mysql-ca: cannot write {tmp_path / 'no' / 'ca.env'}: No such file"),
+        (
+            [str(tmp_path / "no" / "ca.env")],
+            1,
+            f"make-mysql-ca: cannot write {tmp_path / 'no' / 'ca.env'}: No such file",
+        ),
         ([str(tmp_path)], 1, f"make-mysql-ca: {tmp_path} exists"),
         ([str(tmp_path), "--force"], 1, f"make-mysql-ca: cannot write {tmp_path}: Is a directory"),
     ]
