@@ -1595,3 +1595,12 @@ def test_overrides_are_selected_by_the_validated_name(tmp_path):
     assert inventory.selected_name("../x/passwd") == "passwd", "a path: its stem, validated"
     assert inventory.selected_name("../x/pass.wd.yaml") is None
     assert inventory.selected_name("lab\n") is None
+
+
+def test_built_in_scrape_jobs_are_the_ones_the_prometheus_template_defines():
+    """The scrape.job check refuses exactly the jobs salt/monitoring's prometheus.yml always has."""
+    import re
+
+    text = (ROOT / "salt/monitoring/files/prometheus/prometheus.yml.jinja").read_text()
+    block = text[text.index("The monitoring stack itself") : text.index("%}", text.index("The monitoring stack itself"))]
+    assert tuple(re.findall(r"\('([a-z]+)', '", block)) == inventory.BUILTIN_SCRAPE_JOBS
