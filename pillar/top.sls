@@ -20,4 +20,5 @@ def run():
     name = selected_name()
     if name:
         sls += [f"overrides.{name}", {"ignore_missing": True}]
-    return {"base": {"*": sls}}
+    targets = {"*": sls}
+    return {"base": targets}
