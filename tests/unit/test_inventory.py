@@ -1602,5 +1602,7 @@ def test_built_in_scrape_jobs_are_the_ones_the_prometheus_template_defines():
     import re
 
     text = (ROOT / "salt/monitoring/files/prometheus/prometheus.yml.jinja").read_text()
-    block = text[text.index("The monitoring stack itself") : text.index("%}", text.index("The monitoring stack itself"))]
+    block = text[
+        text.index("The monitoring stack itself") : text.index("%}", text.index("The monitoring stack itself"))
+    ]
     assert tuple(re.findall(r"\('([a-z]+)', '", block)) == inventory.BUILTIN_SCRAPE_JOBS
