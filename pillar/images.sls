@@ -21,6 +21,10 @@ images:
   # traefik/traefik#12256, #12262; issue #12253). Docker <= 28 works with
   # this pin.
   traefik: {name: docker.io/library/traefik, tag: v3.5.3, digest: 'sha256:eb020bd0225969c44d2a1d3f808ee7cb37b157201d7c826f367be85d249bd7f0'}
+  # The read-only Docker socket proxy in front of Traefik (HAProxy 3.2.4 inside;
+  # release v0.4.1 of github.com/Tecnativa/docker-socket-proxy, published as
+  # 0.4.1). Its haproxy.cfg.template is replaced by salt/lib/docker-socket-proxy.cfg.jinja.
+  docker_socket_proxy: {name: ghcr.io/tecnativa/docker-socket-proxy, tag: 0.4.1, digest: ''}
   mysql: {name: docker.io/library/mysql, tag: 8.0.43, digest: 'sha256:4a8843ef1c30d30937dea3cba5b72665bae17051af7a72b1651f3b7681f76aee'}
   node_exporter: {name: quay.io/prometheus/node-exporter, tag: v1.9.1, digest: ''}
   cadvisor: {name: gcr.io/cadvisor/cadvisor, tag: v0.52.1, digest: ''}

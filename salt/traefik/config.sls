@@ -33,7 +33,7 @@
       },
       'providers': {
         'docker': {
-          'endpoint': 'unix:///var/run/docker.sock',
+          'endpoint': 'tcp://docker-socket-proxy:' ~ traefik.socket_proxy.port,
           'exposedByDefault': False,
           'network': traefik.network,
           'watch': True,
@@ -94,6 +94,21 @@ traefik-config-dir-file-directory:
     - group: root
     - mode: '0750'
     - makedirs: True
+
+traefik-config-socket-proxy-file-managed:
+  file.managed:
+    - name: {{ traefik.config_dir }}/docker-socket-proxy.cfg
+    - source: salt://lib/docker-socket-proxy.cfg.jinja
+    - template: jinja
+    - context:
+        client: Traefik's docker provider
+        port: {{ traefik.socket_proxy.port }}
+        allow: {{ traefik.socket_proxy.allow | json }}
+    - user: root
+    - group: root
+    - mode: '0644'
+    - require:
+      - file: traefik-config-dir-file-directory
 
 traefik-config-dynamic-dir-file-directory:
   file.directory:

@@ -28,12 +28,14 @@ include:
       recreate_on=[
         {'file': 'traefik-config-static-file-serialize'},
         {'file': 'traefik-config-dashboard-auth-file-' ~ ('managed' if traefik.dashboard.enabled else 'absent')},
+        {'file': 'traefik-config-socket-proxy-file-managed'},
       ],
       override=traefik.compose_override,
       require=[
         {'cmd': 'traefik-network-proxy-cmd-run'},
         {'file': 'traefik-acme-storage-file-managed'},
         {'file': 'traefik-config-static-file-serialize'},
+        {'file': 'traefik-config-socket-proxy-file-managed'},
         {'file': 'traefik-config-tls-file-serialize'},
         {'file': 'traefik-config-middlewares-file-serialize'},
         {'file': 'traefik-config-dashboard-file-' ~ ('serialize' if traefik.dashboard.enabled else 'absent')},

@@ -11,6 +11,7 @@ one Salt's file.get_managed renders for the host.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -163,15 +164,54 @@ def test_compose_publishes_80_443_publicly_and_metrics_on_private_ip(managed_fil
     svc = compose(managed_files, host)["services"]["traefik"]
     assert sorted(svc["ports"]) == sorted(["80:80", "443:443", f"{ip}:8082:8082"])
     assert svc["image"].startswith("docker.io/library/traefik:v3.")
-    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in svc["volumes"]
+    assert not any("docker.sock" in v for v in svc["volumes"]), "Traefik never gets the Docker socket"
     assert "/srv/lostops/traefik/acme:/acme" in svc["volumes"]
     assert not any("dashboard" in v for v in svc["volumes"])
-    assert svc["networks"] == ["proxy"]
+    assert svc["networks"] == ["proxy", "docker-api"]
     assert svc["healthcheck"]["test"] == ["CMD", "traefik", "healthcheck", "--ping"]
 
 
+@pytest.mark.parametrize("host", HOSTS)
+def test_docker_provider_reads_the_api_through_the_read_only_socket_proxy(highstate, managed_files, host):
+    """Only the proxy mounts the socket; it is on the project's internal network, with no port on the host."""
+    project = compose(managed_files, host)
+    proxy = project["services"]["docker-socket-proxy"]
+    assert proxy["image"] == "ghcr.io/tecnativa/docker-socket-proxy:0.4.1"
+    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in proxy["volumes"]
+    assert (
+        "/etc/lostops/traefik/docker-socket-proxy.cfg:/usr/local/etc/haproxy/haproxy.cfg.template:ro"
+        in proxy["volumes"]
+    )
+    assert proxy["networks"] == ["docker-api"] and "ports" not in proxy
+    assert proxy["read_only"] is True and proxy["cap_drop"] == ["ALL"]
+    assert project["networks"]["docker-api"] == {"internal": True}
+    assert static(highstate(host))["providers"]["docker"]["endpoint"] == "tcp://docker-socket-proxy:2375"
+    cfg = managed_files(host)["/etc/lostops/traefik/docker-socket-proxy.cfg"]
+    rules = [line.strip() for line in cfg.splitlines() if line.strip().startswith("http-request")]
+    # Reads only, then exactly the paths Traefik's docker provider reads, then deny.
+    assert rules[0] == "http-request deny deny_status 403 unless METH_GET"
+    allowed = [re.search(r"\)\?(.*)\$ \}", r).group(1) for r in rules[1:-1]]
+    assert allowed == [
+        "/_ping",
+        "/version",
+        "/events",
+        "/containers/json",
+        "/containers/[a-zA-Z0-9][a-zA-Z0-9_.-]*/json",
+    ]
+    assert rules[-1] == "http-request deny deny_status 403"
+    assert "bind :2375" in cfg and '"${SOCKET_PATH}"' in cfg
+
+
+def test_a_changed_proxy_rule_recreates_the_project(highstate):
+    _, args = state(highstate("backend"), "traefik-compose-recreate-cmd-run")
+    assert {"file": "traefik-config-socket-proxy-file-managed"} in args["onchanges"]
+
+
 def test_compose_joins_external_proxy_network_and_network_state(highstate, managed_files):
-    assert compose(managed_files, "backend")["networks"] == {"proxy": {"external": True}}
+    assert compose(managed_files, "backend")["networks"] == {
+        "proxy": {"external": True},
+        "docker-api": {"internal": True},
+    }
     fun, args = state(highstate("backend"), "traefik-network-proxy-cmd-run")
     assert fun == "cmd.run"
     assert args["name"] == "docker network create proxy"
@@ -201,6 +241,11 @@ def test_lab_acme_against_pebble_and_real_traefik_with_the_production_command(hi
     assert svc["command"] == prod["command"]
     assert svc["healthcheck"]["test"] == prod["healthcheck"]["test"]
     assert "10.77.0.10:8082:8082" in svc["ports"]
+    # The socket proxy: Debian's HAProxy in a lab image, the production rules file and settings unchanged.
+    lab_proxy = compose(managed_files, "backend", "lab")["services"]["docker-socket-proxy"]
+    prod_proxy = compose(managed_files, "backend", "example")["services"]["docker-socket-proxy"]
+    assert lab_proxy["image"] == "localhost/lostops-lab-docker-socket-proxy:lab"
+    assert {k: v for k, v in lab_proxy.items() if k != "image"} == {k: v for k, v in prod_proxy.items() if k != "image"}
 
 
 def test_pillar_example_renders():

@@ -2,7 +2,7 @@
 # and images loaded from archives every lab host has (no registry is
 # reachable). Formulas using them require test: docker-images-preloaded.
 #  - /var/lib/lostops-lab/images.tar: the lab images of the REAL programs
-#    (tests/lab/images/: Traefik, Prometheus, Alertmanager, node_exporter,
+#    (tests/lab/images/: Traefik, its Docker socket proxy (HAProxy), Prometheus, Alertmanager, node_exporter,
 #    mysqld_exporter, MariaDB, the PHP app stand-in), one shared layer; the
 #    first entry loads them all, the others only check that they are there.
 #  - /var/lib/lostops-lab/standin.tar: the busybox stand-in, still used by
@@ -10,7 +10,7 @@
 docker:
   install_mode: distro
   preload:
-{%- for name in ['traefik', 'prometheus', 'alertmanager', 'node-exporter', 'mysqld-exporter', 'mysql', 'app'] %}
+{%- for name in ['traefik', 'docker-socket-proxy', 'prometheus', 'alertmanager', 'node-exporter', 'mysqld-exporter', 'mysql', 'app'] %}
     - archive: /var/lib/lostops-lab/images.tar
       image: localhost/lostops-lab-{{ name }}:lab
 {%- endfor %}

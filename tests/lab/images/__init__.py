@@ -15,6 +15,7 @@ package here: they stay on the busybox stand-in (tests/lab/standin.py).
     mysqld_exporter.py  localhost/lostops-lab-mysqld-exporter:lab  mysqld_exporter (Debian)
     mysql.py            localhost/lostops-lab-mysql:lab            MariaDB (Debian): MySQL protocol, NOT MySQL 8.0
     app.py              localhost/lostops-lab-app:lab              PHP stand-in with the real app's contract (NOT Laravel)
+    docker_socket_proxy.py  localhost/lostops-lab-docker-socket-proxy:lab  HAProxy (Debian) with tecnativa/docker-socket-proxy's contract
 
 The other modules: ``recipe`` (what a recipe is), ``roots`` (the debootstrap
 base roots the recipes install into: one layer per root), ``cache`` (the
@@ -29,6 +30,7 @@ from tests.lab.images import (
     alertmanager,
     app,
     cache,
+    docker_socket_proxy,
     mysql,
     mysqld_exporter,
     node_exporter,
@@ -47,6 +49,7 @@ RECIPES: dict[str, Recipe] = {
     "mysqld_exporter": mysqld_exporter.RECIPE,
     "mysql": mysql.RECIPE,
     "app": app.RECIPE,
+    "docker_socket_proxy": docker_socket_proxy.RECIPE,
 }
 
 __all__ = ["RECIPES", "ensure", "image_ref", "pebble_binary", "summary"]
