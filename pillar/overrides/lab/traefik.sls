@@ -16,5 +16,5 @@ images:
   # unchanged.
   traefik: {name: localhost/lostops-lab-traefik, tag: lab, digest: ''}
   # Debian's HAProxy with tecnativa/docker-socket-proxy's entrypoint contract
-  # (tests/lab/images.py), running the production rules file unchanged.
+  # (tests/lab/images/docker_socket_proxy.py), running the production rules file unchanged.
   docker_socket_proxy: {name: localhost/lostops-lab-docker-socket-proxy, tag: lab, digest: ''}
