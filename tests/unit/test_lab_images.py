@@ -35,7 +35,16 @@ def test_every_image_has_one_recipe_on_a_known_root_and_names_its_program():
             assert spec.get("Entrypoint"), f"{module}/{name}: no Entrypoint"
         for p in recipe.versioned:
             assert p in recipe.packages, f"{module}: versioned {p} is not installed"
-    assert set(seen) == {"traefik", "prometheus", "alertmanager", "node-exporter", "mysqld-exporter", "mysql", "app", "docker-socket-proxy"}
+    assert set(seen) == {
+        "traefik",
+        "prometheus",
+        "alertmanager",
+        "node-exporter",
+        "mysqld-exporter",
+        "mysql",
+        "app",
+        "docker-socket-proxy",
+    }
 
 
 def test_the_recipe_key_sees_a_changed_file_package_and_root():
