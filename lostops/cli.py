@@ -9,6 +9,7 @@ Salt or cryptography.
     lostops inventory check [INVENTORY]       validate an inventory (make check-inventory, synth)
     lostops secrets write                     pillar/secrets.yaml from LOSTOPS_SECRET_* (make secrets)
     lostops mysql-ca [FILE]                   the MySQL CA as two export lines
+    lostops backup sas --account A ...        a SAS of the backup container (docs/mysql.md)
     lostops render [--inventory I] [HOST...]  each host's highstate to render/ (make render)
     lostops access-picture [--check|--markdown]   docs/access-<inventory>.svg (make access-picture)
     lostops version check VERSION             Major.Minor.Revision, normalized
@@ -175,6 +176,29 @@ def mysql_ca(file: str | None, use_rsa: bool, cn: str, force: bool) -> None:
     from lostops.mysqlca import run
 
     _done(run(file, use_rsa, cn, force))
+
+
+@main.group()
+def backup() -> None:
+    """Off-host MySQL backups (inventory azure.backup; docs/mysql.md)."""
+
+
+@backup.command("sas")
+@click.option("--account", required=True, help="storage account (inventory azure.backup.storage_account)")
+@click.option("--container", required=True, help="container (inventory azure.backup.container)")
+@click.option("--permissions", required=True, help="c for the database host; rl for an operator's restore")
+@click.option("--days", type=float, required=True, help="valid for this many days from now (at most 365)")
+@click.option("--http", "allow_http", is_flag=True, help="also plain http (only for the lab's emulator)")
+def backup_sas(account: str, container: str, permissions: str, days: float, allow_http: bool) -> None:
+    """Print a container SAS signed with the account key in $LOSTOPS_BACKUP_ACCOUNT_KEY.
+
+    The database host's token is `--permissions c` (create only: it can add
+    backups, never read, list, overwrite or delete them); rotate it before it
+    expires (docs/mysql.md, "Rotating the backup SAS").
+    """
+    from lostops.backup import run_sas
+
+    _done(run_sas(account, container, permissions, days, allow_http, dict(os.environ)))
 
 
 # --------------------------------------------------------------------------- salt, pictures

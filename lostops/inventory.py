@@ -310,12 +310,45 @@ class StateBackend(_Model):
     use_oidc: bool = True
 
 
+class BackupStorage(_Model):
+    """The off-host backup storage account (stacks/backup.py) the database host uploads to.
+
+    One Azure Storage account (StorageV2, HTTPS only, TLS 1.2, no public blobs),
+    one private container, blob versioning and soft delete, an account-level
+    time-based retention (immutability) policy and a lifecycle rule that
+    deletes backups after ``delete_after_days``. ``endpoint`` overrides the
+    blob endpoint the database host uses (default
+    ``https://<storage_account>.blob.core.windows.net``); the lab points it at
+    Azurite."""
+
+    storage_account: str
+    container: str = "mysql-backups"
+    # Default: azure.resource_group.
+    resource_group: str | None = None
+    replication: Literal["LRS", "ZRS", "GRS", "RAGRS", "GZRS", "RAGZRS"] = "GRS"
+    # Every blob (and version) is immutable this long after it was written.
+    immutability_days: int = Field(default=30, ge=1, le=146000)
+    # Locked: nobody (not even a subscription owner) can shorten or remove the
+    # policy again. Lock once the retention is agreed (docs/mysql.md).
+    immutability_locked: bool = False
+    # Soft delete of blobs and of the container, in days (Azure: 1-365).
+    soft_delete_days: int = Field(default=14, ge=1, le=365)
+    # Lifecycle rule: backups (and old versions) older than this are deleted.
+    delete_after_days: int = Field(default=90, ge=1)
+    endpoint: str | None = None
+
+    @property
+    def blob_endpoint(self) -> str:
+        return (self.endpoint or f"https://{self.storage_account}.blob.core.windows.net").rstrip("/")
+
+
 class Azure(_Model):
     location: str
     resource_group: str
     network: Network
     dns_zone: DnsZone
     state_backend: StateBackend | None = None
+    backup: BackupStorage | None = None
 
 
 class Ssh(_Model):
@@ -568,6 +601,41 @@ def _check_state_backend(inv: Inventory) -> Iterator[Problem]:
             f"{cut(key)} is not a usable blob name (no blanks at either end, control characters or '\\\\', "
             "not ending in '.' or '/')",
         )
+
+
+@check("azure.backup")
+def _check_backup(inv: Inventory) -> Iterator[Problem]:
+    b = inv.azure.backup
+    if b is None:
+        return
+    base = "azure.backup"
+    yield from _azure_name(f"{base}.storage_account", b.storage_account, "storage account")
+    yield from _azure_name(f"{base}.container", b.container, "storage container")
+    if b.resource_group is not None:
+        yield from _azure_name(f"{base}.resource_group", b.resource_group, "resource group")
+    if b.delete_after_days <= b.immutability_days:
+        yield (
+            f"{base}.delete_after_days",
+            f"{b.delete_after_days} must be longer than immutability_days ({b.immutability_days}): "
+            "the lifecycle rule cannot delete a blob that is still immutable",
+        )
+    if b.endpoint is not None:
+        ep = b.endpoint
+        m = re.fullmatch(r"(https?)://([^/:?#\s]+)(?::\d{1,5})?(/[A-Za-z0-9._~/-]*)?", ep)
+        if not m:
+            yield (f"{base}.endpoint", f"{cut(ep)} is not an http(s) URL without query or fragment")
+        elif m[1] == "http":
+            try:
+                private = ipaddress.IPv4Address(m[2]).is_private
+            except ValueError:
+                private = False
+            if not private:
+                yield (
+                    f"{base}.endpoint",
+                    f"{cut(ep)}: backups leave the host over HTTPS; plain http only to a private address (an emulator)",
+                )
+    if not inv.hosts_with_role("database"):
+        yield (base, "off-host backups need a host with role database")
 
 
 # ---- ssh

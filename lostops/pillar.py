@@ -55,6 +55,15 @@ def inventory_pillar(inv: inventory.Inventory, minion_id: str) -> dict:
         "admin_sources": [str(n) for n in inv.ssh.admin_sources],
         "ssh_user": inv.ssh.user,
         "firewall": policy.firewall(inv, minion_id),
+        # Off-host backups (inventory azure.backup; salt/mysql/backup.sls):
+        # where the database host uploads. None: local dumps only.
+        "backup": None
+        if inv.azure.backup is None
+        else {
+            "endpoint": inv.azure.backup.blob_endpoint,
+            "storage_account": inv.azure.backup.storage_account,
+            "container": inv.azure.backup.container,
+        },
         "scrape_jobs": policy.scrape_jobs(inv),
     }
 

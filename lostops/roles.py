@@ -74,6 +74,9 @@ ROLES: dict[str, Role] = {
             "mysql_ca_cert",
             "mysql_ca_key",
         ),
+        # Off-host backups (inventory azure.backup): required when the
+        # inventory has a backup storage account (lostops/secrets.py).
+        optional_secrets=("backup_sas_token", "backup_age_recipient"),
         single=True,
         public_ip=False,
     ),

@@ -8,10 +8,12 @@ naming the key.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import yaml
 
@@ -61,9 +63,17 @@ FORMATS: dict[str, tuple[str | None, str]] = {
 OPTIONAL_FORMATS: dict[str, str] = {
     "registry_password": "token that may pull the app image from GHCR (read:packages)",
     "traefik_dashboard_auth": "bcrypt htpasswd line for the Traefik dashboard (htpasswd -nbB user password)",
+    "backup_sas_token": "create-only SAS of the backup container (sp=c, with an expiry; docs/mysql.md)",
+    "backup_age_recipient": "age public key the backups are encrypted to (age-keygen -y operator.key)",
 }
 # The format of an optional key, when it has one.
-OPTIONAL_PATTERNS: dict[str, str] = {"traefik_dashboard_auth": HTPASSWD_BCRYPT}
+OPTIONAL_PATTERNS: dict[str, str] = {
+    "traefik_dashboard_auth": HTPASSWD_BCRYPT,
+    # age's Bech32 recipient: "age1" + 58 characters of the Bech32 alphabet.
+    "backup_age_recipient": r"age1[02-9ac-hj-np-z]{58}",
+}
+# Optional keys that the inventory's azure.backup (off-host backups) makes required.
+BACKUP_KEYS = ("backup_sas_token", "backup_age_recipient")
 
 # Derived: key -> (roles that need it, format check or None, what it is).
 SPEC: dict[str, tuple[tuple[str, ...], str | None, str]] = {
@@ -177,12 +187,19 @@ def check(values: dict, inv: Inventory, file: Path | None = None) -> None:
         if not value:
             raise SecretError(f"secrets.{key}: missing from {file} (set {env_name(key)} and run `make secrets`)")
         _check_value(key, value)
+    if inv.azure.backup is not None:
+        for key in BACKUP_KEYS:
+            if not values.get(key):
+                raise SecretError(
+                    f"secrets.{key}: missing from {file} (inventory azure.backup needs it; "
+                    f"set {env_name(key)} and run `make secrets`)"
+                )
     for key in OPTIONAL:
         if key in values:
-            _check_value(key, values[key])
+            _check_value(key, values[key], inv)
 
 
-def _check_value(key: str, value: str) -> None:
+def _check_value(key: str, value: str, inv: Inventory | None = None) -> None:
     """One line naming the key, never the value."""
     if not isinstance(value, str):
         raise SecretError(f"secrets.{key}: must be a string")
@@ -197,6 +214,42 @@ def _check_value(key: str, value: str) -> None:
     pattern, what = (SPEC[key][1], SPEC[key][2]) if key in SPEC else (OPTIONAL_PATTERNS.get(key), OPTIONAL[key][1])
     if pattern and not re.fullmatch(pattern, value):
         raise SecretError(f"secrets.{key}: not a valid {what}")
+    if key == "backup_sas_token":
+        backup = inv.azure.backup if inv is not None else None
+        problem = sas_problem(value, https_only=backup is None or backup.blob_endpoint.startswith("https://"))
+        if problem:
+            raise SecretError(f"secrets.{key}: {problem}")
+
+
+def sas_problem(token: str, https_only: bool = True, now: dt.datetime | None = None) -> str | None:
+    """Why `token` is not a create-only container SAS for the database host, or None.
+
+    Create (``sp=c``) alone: the host adds new blobs and Azure refuses it to
+    read, list, overwrite or delete (and to stage blocks, which needs write).
+    With an expiry (``se``) still in the future, on the container (``sr=c``),
+    signed (``sig``), and HTTPS only (``spr=https``) unless the endpoint is the
+    lab's plain-http emulator. The token itself is never part of a message."""
+    if token.startswith("?") or re.search(r"\s", token):
+        return "the SAS query string without a leading '?' and without blanks"
+    q = {k: v[0] for k, v in parse_qs(token, keep_blank_values=True).items()}
+    for field in ("sv", "sp", "se", "sr", "sig"):
+        if not q.get(field):
+            return f"not a SAS token (no {field}=)"
+    if q["sp"] != "c":
+        return f"permissions sp={q['sp']!r:.20}: the database host may only create blobs (sp=c)"
+    if q["sr"] != "c":
+        return f"resource sr={q['sr']!r:.20}: a container SAS (sr=c) is expected"
+    if https_only and q.get("spr") != "https":
+        return "protocol: the SAS must be HTTPS only (spr=https)"
+    try:
+        expiry = dt.datetime.fromisoformat(q["se"].replace("Z", "+00:00"))
+    except ValueError:
+        return f"expiry se={q['se']!r:.40} is not an ISO 8601 time"
+    if expiry.tzinfo is None:
+        expiry = expiry.replace(tzinfo=dt.UTC)
+    if expiry <= (now or dt.datetime.now(dt.UTC)):
+        return f"expired at {q['se']:.40} (rotate it: docs/mysql.md, 'Rotating the backup SAS')"
+    return None
 
 
 def from_environment(env: dict, inv: Inventory) -> dict:
@@ -210,8 +263,14 @@ def from_environment(env: dict, inv: Inventory) -> dict:
         values[key] = value
     for key in OPTIONAL:
         if env.get(env_name(key)):
-            _check_value(key, env[env_name(key)])
+            _check_value(key, env[env_name(key)], inv)
             values[key] = env[env_name(key)]
+    if inv.azure.backup is not None:
+        for key in BACKUP_KEYS:
+            if key not in values:
+                raise SecretError(
+                    f"{env_name(key)}: not set (inventory azure.backup needs secrets.{key}: {OPTIONAL[key][1]})"
+                )
     return values
 
 

@@ -86,3 +86,31 @@ from cdktf_cdktf_provider_azurerm.network_security_group import NetworkSecurityG
 from cdktf_cdktf_provider_azurerm.network_security_rule import NetworkSecurityRule  # noqa: F401
 from cdktf_cdktf_provider_azurerm.provider import AzurermProvider, AzurermProviderFeatures  # noqa: F401
 from cdktf_cdktf_provider_azurerm.public_ip import PublicIp  # noqa: F401
+from cdktf_cdktf_provider_azurerm.data_azurerm_virtual_network import DataAzurermVirtualNetwork  # noqa: F401
+from cdktf_cdktf_provider_azurerm.private_dns_zone import PrivateDnsZone  # noqa: F401
+from cdktf_cdktf_provider_azurerm.private_dns_zone_virtual_network_link import (  # noqa: F401
+    PrivateDnsZoneVirtualNetworkLink,
+)
+from cdktf_cdktf_provider_azurerm.private_endpoint import (  # noqa: F401
+    PrivateEndpoint,
+    PrivateEndpointPrivateDnsZoneGroup,
+    PrivateEndpointPrivateServiceConnection,
+)
+from cdktf_cdktf_provider_azurerm.storage_account import (  # noqa: F401
+    StorageAccount,
+    StorageAccountBlobProperties,
+    StorageAccountBlobPropertiesContainerDeleteRetentionPolicy,
+    StorageAccountBlobPropertiesDeleteRetentionPolicy,
+    StorageAccountImmutabilityPolicy,
+    StorageAccountNetworkRules,
+    StorageAccountSasPolicy,
+)
+from cdktf_cdktf_provider_azurerm.storage_container import StorageContainer  # noqa: F401
+from cdktf_cdktf_provider_azurerm.storage_management_policy import (  # noqa: F401
+    StorageManagementPolicy,
+    StorageManagementPolicyRule,
+    StorageManagementPolicyRuleActions,
+    StorageManagementPolicyRuleActionsBaseBlob,
+    StorageManagementPolicyRuleActionsVersion,
+    StorageManagementPolicyRuleFilters,
+)

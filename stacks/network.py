@@ -13,7 +13,7 @@ from constructs import Construct
 
 from lostops import policy
 from lostops.inventory import Host, Inventory
-from stacks import cdk
+from stacks import backup, cdk
 
 # Attributes of an adopted NIC that this stack does not own: leave them as found.
 NIC_IGNORE_CHANGES = [
@@ -58,6 +58,7 @@ class NetworkStack(cdk.TerraformStack):
         )
         for name, host in inv.hosts.items():
             self._host(name, host)
+        backup.add(self, inv, self.subnet)
 
     def _host(self, name: str, host: Host) -> None:
         az = self.inv.azure

@@ -17,6 +17,19 @@ exporters-config-dir-file-directory:
     - mode: '0755'
     - makedirs: True
 
+{%- if 'node_exporter' in enabled %}
+
+{#- node_exporter's textfile collector reads *.prom files here (written by
+    jobs on the host as root, e.g. lostops-mysql-backup). #}
+exporters-node-exporter-textfile-dir-file-directory:
+  file.directory:
+    - name: {{ exporters.node_exporter.textfile_dir }}
+    - user: root
+    - group: root
+    - mode: '0755'
+    - makedirs: True
+{%- endif %}
+
 {%- if 'mysqld_exporter' in enabled %}
 {%-   set me = exporters.mysqld_exporter %}
 {%-   set password = salt['pillar.get']('secrets:mysql_exporter_password', '') %}

@@ -30,6 +30,9 @@ include:
 {%- if enabled %}
 {%-   set recreate_on = [] %}
 {%-   set require = [] %}
+{%-   if 'node_exporter' in enabled %}
+{%-     do require.append({'file': 'exporters-node-exporter-textfile-dir-file-directory'}) %}
+{%-   endif %}
 {%-   if 'mysqld_exporter' in enabled %}
 {%-     do recreate_on.extend([{'file': 'exporters-mysqld-exporter-mycnf-file-managed'}, {'file': 'exporters-mysqld-exporter-ca-file-managed'}]) %}
 {%-     do require.append({'cmd': 'mysql-network-internal-cmd-run'}) %}
