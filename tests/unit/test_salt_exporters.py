@@ -264,6 +264,15 @@ def test_mysqld_exporter_network_is_the_one_the_mysql_account_is_bound_to():
     assert {"cmd": "mysql-network-internal-cmd-run"} in req
 
 
+def test_node_exporter_reads_the_textfile_directory_the_backup_writes():
+    # one parameter (exporters:node_exporter:textfile_dir) for the collector and
+    # the backup script on the database host (salt/mysql/backup.sls reads it)
+    cmd = compose("database")["services"]["node-exporter"]["command"]
+    assert "--collector.textfile.directory=/host/var/lib/node-exporter/textfile" in cmd
+    d = render.states(rendered("database")["highstate"], "file.directory")
+    assert d["exporters-node-exporter-textfile-dir-file-directory"]["args"]["name"] == "/var/lib/node-exporter/textfile"
+
+
 def test_cadvisor_not_privileged_with_read_only_mounts():
     svc = compose("backend")["services"]["cadvisor"]
     assert not svc.get("privileged")

@@ -414,10 +414,37 @@ def test_backup_timer_and_script():
         "--defaults-extra-file=/run/secrets/lostops/root.cnf",
     ):
         assert flag in script
-    assert "exec -T mysql" in script and "gzip" in script and "set -euo pipefail" in script
+    # every step's status is recorded (set -e would stop before the metrics are written)
+    assert "exec -T mysql" in script and "gzip" in script and "set -uo pipefail" in script
     assert re.search(r"-mtime \+\d+ .*-delete", script)
     d = states(function="file.directory")["mysql-backup-dir-file-directory"]["args"]
     assert (d["name"], d["mode"]) == ("/srv/lostops/mysql/backups", "0700")
+
+
+@pytest.mark.parametrize("inventory", ["example", "lab"])
+def test_offsite_backup_gets_the_create_only_sas_and_the_public_key_only(inventory):
+    # The inventory has azure.backup: the script encrypts with age and uploads
+    # to the inventory's endpoint; the SAS is a 0600 root file (never in the
+    # script or the unit), the recipients file holds the PUBLIC key only.
+    st = states(inventory)
+    sas = st["mysql-backup-offsite-sas-file-managed"]["args"]
+    assert (sas["name"], sas["mode"], sas["user"], sas["contents_pillar"]) == (
+        "/etc/lostops/mysql/backup/sas", "0600", "root", "secrets:backup_sas_token"
+    )
+    rec = st["mysql-backup-offsite-recipients-file-managed"]["args"]
+    assert rec["contents_pillar"] == "secrets:backup_age_recipient"
+    assert set(st["mysql-backup-offsite-pkg-installed"]["args"]["pkgs"]) == {"age", "curl"}
+    script = text(BACKUP, inventory)
+    endpoint = inv(inventory)["azure"]["backup"].get("endpoint") or "https://lostopsbackupsexample.blob.core.windows.net"
+    assert f"endpoint={endpoint}\n" in script and "container=mysql-backups\n" in script
+    assert "prefix=database\n" in script
+    assert 'age --encrypt -R "$recipients"' in script
+    assert 'If-None-Match: *' in script and "Content-MD5: $md5" in script
+    assert "sas_file=/etc/lostops/mysql/backup/sas" in script and "BEGIN" not in script
+    assert "metrics_dir=/var/lib/node-exporter/textfile\n" in script
+    # the secret itself never appears in a rendered file
+    token = rendered(inventory=inventory)["pillar"]["secrets"]["backup_sas_token"]
+    assert token not in script
 
 
 # --------------------------------------------------------------------------- lab

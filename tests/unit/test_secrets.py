@@ -35,6 +35,9 @@ VALID = {
     "discord_webhook_url": "https://discord.com/api/webhooks/123/abc-token",
     # A bcrypt line of the right shape (htpasswd -nbB): cost 05, 22 characters of salt, 31 of hash.
     "prometheus_basic_auth": "prometheus:$2y$05$" + "abcdefghijklmnopqrstuv" + "A" * 31,
+    # the example inventory has azure.backup: the database host's create-only SAS and the age recipient
+    "backup_sas_token": "sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=c&sp=c&spr=https&sig=c2lnbmF0dXJl",
+    "backup_age_recipient": "age1" + "q" * 58,
 }
 BCRYPT = VALID["prometheus_basic_auth"]
 
@@ -43,7 +46,7 @@ def test_a_complete_set_passes():
     secrets.check(dict(VALID), INV)
 
 
-@pytest.mark.parametrize("key", sorted(VALID))
+@pytest.mark.parametrize("key", sorted(secrets.SPEC))
 def test_missing_key_names_the_key_and_the_variable(key):
     values = {k: v for k, v in VALID.items() if k != key}
     with pytest.raises(secrets.SecretError) as exc:
@@ -55,7 +58,7 @@ def test_missing_key_names_the_key_and_the_variable(key):
 
 def test_placeholder_from_the_example_is_refused():
     example = yaml.safe_load((ROOT / "pillar/secrets.yaml.example").read_text())
-    assert set(example) == set(secrets.SPEC), "the example must show every key"
+    assert set(example) == set(secrets.SPEC) | set(secrets.BACKUP_KEYS), "the example must show every key"
     with pytest.raises(secrets.SecretError, match=r"^secrets\.mysql_root_password: still the placeholder"):
         secrets.check({k: str(v) for k, v in example.items()}, INV)
     values = {**VALID, "grafana_admin_password": "CHANGEME-12-or-more"}
@@ -357,3 +360,54 @@ def test_mysql_ca_bad_cn_and_unwritable_file_are_one_line(tmp_path):
         (line,) = proc.stderr.splitlines()
         assert line.startswith(expected), line
     assert [p.name for p in tmp_path.iterdir()] == [], "no temporary file left behind"
+@pytest.mark.parametrize("key", secrets.BACKUP_KEYS)
+def test_backup_keys_are_required_when_the_inventory_has_backup_storage(key):
+    values = {k: v for k, v in VALID.items() if k != key}
+    with pytest.raises(secrets.SecretError) as exc:
+        secrets.check(values, INV, file=Path("pillar/secrets.yaml"))
+    assert str(exc.value).startswith(f"secrets.{key}: missing from pillar/secrets.yaml (inventory azure.backup needs it")
+    no_backup = inventory.parse(
+        {**yaml.safe_load((ROOT / "pillar/inventory/example.yaml").read_text()), "azure": {
+            **yaml.safe_load((ROOT / "pillar/inventory/example.yaml").read_text())["azure"], "backup": None}},
+        name="nobackup",
+    )
+    secrets.check(values, no_backup)
+
+
+@pytest.mark.parametrize(
+    "token,problem",
+    [
+        ("sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=c&sp=cw&spr=https&sig=x", "permissions sp='cw': the database host may only create blobs (sp=c)"),
+        ("sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=c&sp=rcwdl&spr=https&sig=x", "permissions sp='rcwdl'"),
+        ("sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=b&sp=c&spr=https&sig=x", "resource sr='b'"),
+        ("sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=c&sp=c&spr=https,http&sig=x", "protocol: the SAS must be HTTPS only"),
+        ("sv=2021-08-06&se=2020-01-01T00:00:00Z&sr=c&sp=c&spr=https&sig=x", "expired at 2020-01-01T00:00:00Z"),
+        ("sv=2021-08-06&sr=c&sp=c&spr=https&sig=x", "not a SAS token (no se=)"),
+        ("?sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=c&sp=c&spr=https&sig=x", "without a leading '?'"),
+        ("https://a.blob.core.windows.net/c?sv=1", "not a SAS token"),
+    ],
+)
+def test_backup_sas_must_be_create_only_https_and_unexpired(token, problem):
+    with pytest.raises(secrets.SecretError) as exc:
+        secrets.check({**VALID, "backup_sas_token": token}, INV)
+    assert str(exc.value).startswith("secrets.backup_sas_token: ") and problem in str(exc.value)
+
+
+def test_backup_age_recipient_must_be_an_age_public_key():
+    with pytest.raises(secrets.SecretError, match=r"^secrets\.backup_age_recipient: not a valid age public key"):
+        secrets.check({**VALID, "backup_age_recipient": "AGE-SECRET-KEY-1" + "Q" * 58}, INV)
+
+
+def test_the_project_signer_makes_a_sas_the_check_accepts():
+    import datetime as dt
+
+    from lostops import backup
+
+    token = backup.container_sas(
+        "acct", "a2V5", "mysql-backups", "c", dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)
+    )
+    assert secrets.sas_problem(token) is None
+    assert "sp=c&" in token and "spr=https" in token
+    read = backup.container_sas("acct", "a2V5", "mysql-backups", "lr", dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+    assert "sp=rl&" in read  # Azure's permission order
+    assert "may only create" in secrets.sas_problem(read)
