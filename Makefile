@@ -42,6 +42,8 @@ node_modules/.synced: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# tools/azurite/node_modules/.synced (Azurite, npm ci --prefix tools/azurite): mk/e2e.mk
+
 # Debian packages the tests need (promtool/amtool, nft, graphviz, and the
 # end-to-end lab's systemd-nspawn, debootstrap, ...): the list and the reason
 # for each is in scripts/deps-system. The test targets call it themselves: as
@@ -51,7 +53,7 @@ deps-system: ## apt-get install every Debian package the tests need (root; the t
 	@python3 scripts/deps-system --tier all
 
 .PHONY: deps
-deps: $(VENV)/.synced .venv-checkov/.synced node_modules/.synced deps-cdktn ## install the pipenv venv (from the lock), the cdktf CLI (npm ci) and CDK Terrain
+deps: $(VENV)/.synced .venv-checkov/.synced node_modules/.synced deps-cdktn tools/azurite/node_modules/.synced ## install the pipenv venv (from the lock), the cdktf CLI (npm ci), CDK Terrain and Azurite
 
 # ---------------------------------------------------------------- cdktf / cdktn
 # LOSTOPS_CDK (cdktf, the default, or cdktn) selects $(CDK): mk/cdktn.mk.

@@ -33,7 +33,7 @@ class SasError(ValueError):
 
 
 def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def container_sas(
@@ -81,7 +81,7 @@ def run_sas(account: str, container: str, permissions: str, days: float, allow_h
     if not 0 < days <= 365:
         print(f"backup sas: --days: {days:g} is outside (0, 365]", file=sys.stderr)
         return 2
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
         token = container_sas(
             account,

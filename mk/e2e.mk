@@ -18,7 +18,14 @@ e2e-preflight:
 	@python3 scripts/deps-system --tier e2e
 	@python3 -m tests.e2e.preflight --no-venv
 
-e2e: e2e-preflight ## end-to-end tier on the nspawn lab: converge, idempotence, host facts, ports, matrix, roll-out, persistence, bad input (root)
+# Azurite (Microsoft's Azure Storage emulator): the backup storage account of
+# the lab and of the unit test of the backup script (tests/lab/azurite.py).
+# Its own locked npm project (the root package.json is the cdktf CLI's).
+tools/azurite/node_modules/.synced: tools/azurite/package-lock.json
+	npm ci --prefix tools/azurite --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+e2e: e2e-preflight tools/azurite/node_modules/.synced ## end-to-end tier on the nspawn lab: converge, idempotence, host facts, ports, matrix, roll-out, persistence, bad input (root)
 	@python3 -m tests.e2e.preflight
 	$(E2E_PYTEST) tests/e2e -v -rfE -p no:cacheprovider $(E2E_ARGS)
 

@@ -3,7 +3,7 @@
 # `make test`: "see it run". Root, like the end-to-end tier; see docs/lab.md.
 .PHONY: lab lab-down
 
-lab: e2e-preflight ## boot the 3 lab hosts, converge them like production, leave them running and print what to open (root)
+lab: e2e-preflight tools/azurite/node_modules/.synced ## boot the 3 lab hosts, converge them like production, leave them running and print what to open (root)
 	@$(E2E_PYTHON) -m tests.e2e.labup up
 
 lab-down: ## remove the lab: hosts, bridge, outer services; then check that nothing is left (root)

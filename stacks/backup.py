@@ -195,9 +195,7 @@ def add(stack: cdk.TerraformStack, inv: Inventory, subnet) -> None:
             subresource_names=["blob"],
             is_manual_connection=False,
         ),
-        private_dns_zone_group=cdk.PrivateEndpointPrivateDnsZoneGroup(
-            name="blob", private_dns_zone_ids=[zone.id]
-        ),
+        private_dns_zone_group=cdk.PrivateEndpointPrivateDnsZoneGroup(name="blob", private_dns_zone_ids=[zone.id]),
         tags=tags,
     )
     cdk.TerraformOutput(stack, "backup_storage_account", value=account.name, description="backup storage account")

@@ -74,6 +74,7 @@ from cdktf_cdktf_provider_azurerm.data_azurerm_dns_zone import DataAzurermDnsZon
 from cdktf_cdktf_provider_azurerm.data_azurerm_network_interface import DataAzurermNetworkInterface  # noqa: F401
 from cdktf_cdktf_provider_azurerm.data_azurerm_subnet import DataAzurermSubnet  # noqa: F401
 from cdktf_cdktf_provider_azurerm.data_azurerm_virtual_machine import DataAzurermVirtualMachine  # noqa: F401
+from cdktf_cdktf_provider_azurerm.data_azurerm_virtual_network import DataAzurermVirtualNetwork  # noqa: F401
 from cdktf_cdktf_provider_azurerm.dns_a_record import DnsARecord  # noqa: F401
 from cdktf_cdktf_provider_azurerm.network_interface import (  # noqa: F401
     NetworkInterface,
@@ -84,9 +85,6 @@ from cdktf_cdktf_provider_azurerm.network_interface_security_group_association i
 )
 from cdktf_cdktf_provider_azurerm.network_security_group import NetworkSecurityGroup  # noqa: F401
 from cdktf_cdktf_provider_azurerm.network_security_rule import NetworkSecurityRule  # noqa: F401
-from cdktf_cdktf_provider_azurerm.provider import AzurermProvider, AzurermProviderFeatures  # noqa: F401
-from cdktf_cdktf_provider_azurerm.public_ip import PublicIp  # noqa: F401
-from cdktf_cdktf_provider_azurerm.data_azurerm_virtual_network import DataAzurermVirtualNetwork  # noqa: F401
 from cdktf_cdktf_provider_azurerm.private_dns_zone import PrivateDnsZone  # noqa: F401
 from cdktf_cdktf_provider_azurerm.private_dns_zone_virtual_network_link import (  # noqa: F401
     PrivateDnsZoneVirtualNetworkLink,
@@ -96,6 +94,8 @@ from cdktf_cdktf_provider_azurerm.private_endpoint import (  # noqa: F401
     PrivateEndpointPrivateDnsZoneGroup,
     PrivateEndpointPrivateServiceConnection,
 )
+from cdktf_cdktf_provider_azurerm.provider import AzurermProvider, AzurermProviderFeatures  # noqa: F401
+from cdktf_cdktf_provider_azurerm.public_ip import PublicIp  # noqa: F401
 from cdktf_cdktf_provider_azurerm.storage_account import (  # noqa: F401
     StorageAccount,
     StorageAccountBlobProperties,

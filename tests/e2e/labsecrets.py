@@ -9,7 +9,20 @@ import secrets as pysecrets
 import subprocess
 from pathlib import Path
 
-from tests.e2e.labenv import CREDENTIALS, LOSTOPS, REPO, SECRETS_FILE, salt_env
+from tests.e2e.labenv import CREDENTIALS, LAB_DIR, LOSTOPS, REPO, SECRETS_FILE, salt_env
+
+# The operators' age key of the lab (generated at test time, 0600, never on a
+# host): the runbook restores with it (docs/mysql.md, tests/e2e/test_14_*).
+OPERATOR_KEY = LAB_DIR / "backup-operator.key"
+
+
+def operator_key() -> tuple[str, str]:
+    """(path of the operators' age identity, its public key); created once per lab directory."""
+    if not OPERATOR_KEY.exists():
+        subprocess.run(["age-keygen", "-o", str(OPERATOR_KEY)], check=True, capture_output=True)
+    os.chmod(OPERATOR_KEY, 0o600)
+    pub = subprocess.run(["age-keygen", "-y", str(OPERATOR_KEY)], check=True, capture_output=True, text=True)
+    return str(OPERATOR_KEY), pub.stdout.strip()
 
 
 def _mysql_ca() -> tuple[str, str]:
@@ -56,6 +69,14 @@ def lab_secret_values(prometheus_password: str) -> dict[str, str]:
         "discord_webhook_url": "https://discord.com/api/webhooks/000000/lab-e2e-" + tok(),
         "prometheus_basic_auth": "prometheus:" + _bcrypt(prometheus_password),
     }
+    # Off-host backups (lab inventory azure.backup = Azurite): the database
+    # host's create-only SAS, signed by the project's own signer with Azurite's
+    # development key, and the operators' public key.
+    from tests.lab import azurite
+    from tests.lab.network import backup_container
+
+    values["backup_sas_token"] = azurite.sas(backup_container(), "c", hours=7 * 24)
+    values["backup_age_recipient"] = operator_key()[1]
     missing = set(spec.SPEC) - set(values)
     if missing:  # the SPEC grew: this tier must learn the new key
         raise AssertionError(f"tests/e2e/labsecrets.py has no lab value for secrets {sorted(missing)}")

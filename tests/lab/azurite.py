@@ -52,7 +52,7 @@ def bind_of(endpoint: str) -> tuple[str, int]:
 
 def account_sas(hours: float = 1, permissions: str = "rwdlac") -> str:
     """An account SAS of the development account (Blob service, container and object level)."""
-    se = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    se = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
     sts = "\n".join([ACCOUNT, permissions, "b", "sc", "", se, "", "", SAS_VERSION, "", ""])
     sig = base64.b64encode(hmac.new(base64.b64decode(ACCOUNT_KEY), sts.encode(), hashlib.sha256).digest()).decode()
     q = {"sv": SAS_VERSION, "ss": "b", "srt": "sc", "sp": permissions, "se": se, "sig": sig}
@@ -74,7 +74,7 @@ def sas(container: str, permissions: str, hours: float = 2) -> str:
     """A container SAS of the development account, from the project's own signer (http allowed: the lab)."""
     from lostops.backup import container_sas
 
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return container_sas(
         ACCOUNT,
         ACCOUNT_KEY,

@@ -262,6 +262,36 @@ class Lab:
                 left.append(f"network link {name}")
         return sorted(set(left))
 
+    # ------------------------------------------------------ outer services --
+    def outer_stop(self, name: str) -> None:
+        """Stop one outer service (e.g. ``azurite``: the storage account goes down)."""
+        with self.state.locked():
+            network.service_stop(self.state, name)
+
+    def outer_start(self) -> None:
+        """Start the outer services that are not running (again)."""
+        with self.state.locked():
+            network.services_up(self.state)
+
+    def rebuild(self, host: str, settle: bool = True) -> dict:
+        """Lose the VM: stop the host, delete its disk (overlay layer) and its
+        Docker directory, boot a fresh one from the base with the same identity
+        (inventory address, SSH host key). Seconds of each step."""
+        with self.state.locked():
+            t0 = time.monotonic()
+            stop_s = self.hosts.stop(host) if self.hosts.pid(host) else 0.0
+            for mp in sorted(
+                (m for m in mounts() if m.startswith(str(self.state.host_dir(host)) + "/")), key=len, reverse=True
+            ):
+                subprocess.run(["umount", mp], check=False, capture_output=True)
+            t1 = time.monotonic()
+            self.hosts.prepare(host, self.base.ensure(), fresh=True)
+            wipe_s = round(time.monotonic() - t1, 2)
+            boot_s = self._boot(host, settle)
+            total = round(time.monotonic() - t0, 2)
+            self.state.save()
+            return {"stop_s": stop_s, "wipe_s": wipe_s, "boot_to_sshd_s": boot_s, "total_s": total}
+
     def _running(self, host: str) -> None:
         if host not in settings.HOSTS:
             raise LabError(f"unknown host {host}")

@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from tests.lab import cgroups, images, outer, settings
+from tests.lab import azurite, cgroups, images, outer, settings
 from tests.lab.settings import BRIDGE, PROXY_PORT, REPO
 from tests.lab.state import LabState
-from tests.lab.system import LabError, cmdline, link_exists, pid_alive, sh
+from tests.lab.system import LabError, cmdline, link_exists, pid_alive, reap, sh
 
 
 def bridge_up() -> None:
@@ -108,10 +108,46 @@ def webhook_log(state: LabState) -> Path:
     return state.dir / "outer" / "webhook.jsonl"
 
 
+def backup_endpoint() -> str:
+    """The lab inventory's azure.backup endpoint: Azurite on the admin address."""
+    from lostops.inventory import load
+
+    backup = load(settings.INVENTORY).azure.backup
+    if backup is None or not backup.endpoint:
+        raise LabError(f"inventory {settings.INVENTORY}: azure.backup.endpoint (the lab's Azurite) is not set")
+    host, _ = azurite.bind_of(backup.endpoint)
+    if host != settings.ADMIN_IP:
+        raise LabError(f"inventory {settings.INVENTORY}: azure.backup.endpoint must be on {settings.ADMIN_IP}")
+    return backup.endpoint
+
+
+def backup_container() -> str:
+    from lostops.inventory import load
+
+    return load(settings.INVENTORY).azure.backup.container
+
+
+def service_stop(state: LabState, name: str) -> None:
+    """Stop one outer service (e.g. azurite: "the storage account is down"); services_up starts it again."""
+    import signal
+
+    pid = (state.data.get("outer_pids") or {}).get(name)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(50):
+            if not pid_alive(pid):
+                break
+            time.sleep(0.1)
+    reap(pid)
+    (state.data.get("outer_pids") or {}).pop(name, None)
+    state.save()
+
+
 def services_up(state: LabState) -> None:
     """Outer-machine services on the bridge (outer.py): Discord-webhook receiver,
-    pebble-challtestsrv (DNS for the lab names), Pebble (ACME). Pebble comes with
-    the image build (images.ensure must have run)."""
+    pebble-challtestsrv (DNS for the lab names), Pebble (ACME), Azurite (the
+    backup storage account, tests/lab/azurite.py). Pebble comes with the image
+    build (images.ensure must have run)."""
     admin = settings.ADMIN_IP
     pebble = images.pebble_binary(state.cache_dir)
     svc_dir = state.dir / "outer"
@@ -135,6 +171,10 @@ def services_up(state: LabState) -> None:
             outer.PEBBLE_PORT,
         ),
     }
+    endpoint = backup_endpoint()
+    az_host, az_port = azurite.bind_of(endpoint)
+    (svc_dir / "azurite").mkdir(exist_ok=True)
+    specs["azurite"] = (azurite.argv(az_host, az_port, svc_dir / "azurite"), {}, az_port)
     started = state.data.setdefault("outer_pids", {})
     for name, (argv, env, port) in specs.items():
         if pid_alive(started.get(name)):
@@ -143,3 +183,8 @@ def services_up(state: LabState) -> None:
         state.save()
         if name == "challtestsrv":
             outer.add_records(admin, outer.lab_records(settings.INVENTORY))
+        if name == "azurite":
+            # what production's Terraform creates: the private container
+            code = azurite.create_container(endpoint, backup_container())
+            if code not in (201, 409):
+                raise LabError(f"azurite: creating the backup container answered HTTP {code}")

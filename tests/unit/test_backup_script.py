@@ -109,24 +109,26 @@ def render(tmp: Path, endpoint: str, max_put_bytes: int = 5242880000, dump_rc: i
     )
     fake.chmod(0o755)
     (tmp / "etc").mkdir(exist_ok=True)
-    text = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(
-        TEMPLATE.read_text()
-    ).render(
-        dir=str(tmp / "backups"),
-        retention_days=3,
-        dump_binary="mysqldump",
-        extra_args=["--hex-blob"],
-        root_cnf="/run/secrets/lostops/root.cnf",
-        compose=str(fake),
-        textfile_dir=str(tmp / "textfile"),
-        offsite=True,
-        endpoint=endpoint,
-        container=CONTAINER,
-        prefix=tmp.name,  # the minion id in production; one per test here
-        sas_file=str(tmp / "etc" / "sas"),
-        recipients_file=str(tmp / "etc" / "recipients"),
-        max_put_bytes=max_put_bytes,
-        api_version=API,
+    text = (
+        jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+        .from_string(TEMPLATE.read_text())
+        .render(
+            dir=str(tmp / "backups"),
+            retention_days=3,
+            dump_binary="mysqldump",
+            extra_args=["--hex-blob"],
+            root_cnf="/run/secrets/lostops/root.cnf",
+            compose=str(fake),
+            textfile_dir=str(tmp / "textfile"),
+            offsite=True,
+            endpoint=endpoint,
+            container=CONTAINER,
+            prefix=tmp.name,  # the minion id in production; one per test here
+            sas_file=str(tmp / "etc" / "sas"),
+            recipients_file=str(tmp / "etc" / "recipients"),
+            max_put_bytes=max_put_bytes,
+            api_version=API,
+        )
     )
     script = tmp / "lostops-mysql-backup"
     script.write_text(text)
@@ -149,7 +151,9 @@ def host(tmp_path, storage, operator_key):
 
 def newest_blob(endpoint: str, prefix: str) -> str:
     """The operator's view: list with the read+list SAS, take the newest name."""
-    code, body = curl(f"{endpoint}/{CONTAINER}?restype=container&comp=list&prefix={prefix}/&{azurite.sas(CONTAINER, 'rl')}")
+    code, body = curl(
+        f"{endpoint}/{CONTAINER}?restype=container&comp=list&prefix={prefix}/&{azurite.sas(CONTAINER, 'rl')}"
+    )
     assert code == 200, body
     return sorted(re.findall(rb"<Name>([^<]+)</Name>", body))[-1].decode()
 
@@ -198,11 +202,21 @@ def test_the_hosts_sas_cannot_read_list_overwrite_or_delete(host, storage):
     refused = {
         "read": curl(url)[0],
         "list": curl(f"{ep}/{CONTAINER}?restype=container&comp=list&{c}")[0],
-        "overwrite": curl(url, "-X", "PUT", "-H", "x-ms-blob-type: BlockBlob", "-H", f"x-ms-version: {API}", "--data-binary", "x")[0],
+        "overwrite": curl(
+            url, "-X", "PUT", "-H", "x-ms-blob-type: BlockBlob", "-H", f"x-ms-version: {API}", "--data-binary", "x"
+        )[0],
         "delete": curl(url, "-X", "DELETE", "-H", f"x-ms-version: {API}")[0],
         # Put Block needs the write permission: block uploads are refused too,
         # which is why the script sends one Put Blob (salt/mysql/parameters: max_put_bytes).
-        "put block": curl(f"{ep}/{CONTAINER}/{host.name}/new.age?comp=block&blockid=YmxvY2stMDAwMDAw&{c}", "-X", "PUT", "-H", f"x-ms-version: {API}", "--data-binary", "x")[0],
+        "put block": curl(
+            f"{ep}/{CONTAINER}/{host.name}/new.age?comp=block&blockid=YmxvY2stMDAwMDAw&{c}",
+            "-X",
+            "PUT",
+            "-H",
+            f"x-ms-version: {API}",
+            "--data-binary",
+            "x",
+        )[0],
     }
     assert refused == {k: 403 for k in refused}
 
@@ -249,7 +263,10 @@ def test_dump_failure_is_counted_and_nothing_is_uploaded(host, storage):
 
 def test_local_copies_older_than_the_retention_are_deleted(host, storage):
     script = render(host, storage["endpoint"])
-    old, young = host / "backups" / "all-databases-20000101T000000Z.sql.gz", host / "backups" / "all-databases-20000102T000000Z.sql.gz"
+    old, young = (
+        host / "backups" / "all-databases-20000101T000000Z.sql.gz",
+        host / "backups" / "all-databases-20000102T000000Z.sql.gz",
+    )
     old.write_text("old")
     young.write_text("young")
     now = time.time()

@@ -429,17 +429,22 @@ def test_offsite_backup_gets_the_create_only_sas_and_the_public_key_only(invento
     st = states(inventory)
     sas = st["mysql-backup-offsite-sas-file-managed"]["args"]
     assert (sas["name"], sas["mode"], sas["user"], sas["contents_pillar"]) == (
-        "/etc/lostops/mysql/backup/sas", "0600", "root", "secrets:backup_sas_token"
+        "/etc/lostops/mysql/backup/sas",
+        "0600",
+        "root",
+        "secrets:backup_sas_token",
     )
     rec = st["mysql-backup-offsite-recipients-file-managed"]["args"]
     assert rec["contents_pillar"] == "secrets:backup_age_recipient"
     assert set(st["mysql-backup-offsite-pkg-installed"]["args"]["pkgs"]) == {"age", "curl"}
     script = text(BACKUP, inventory)
-    endpoint = inv(inventory)["azure"]["backup"].get("endpoint") or "https://lostopsbackupsexample.blob.core.windows.net"
+    endpoint = (
+        inv(inventory)["azure"]["backup"].get("endpoint") or "https://lostopsbackupsexample.blob.core.windows.net"
+    )
     assert f"endpoint={endpoint}\n" in script and "container=mysql-backups\n" in script
     assert "prefix=database\n" in script
     assert 'age --encrypt -R "$recipients"' in script
-    assert 'If-None-Match: *' in script and "Content-MD5: $md5" in script
+    assert "If-None-Match: *" in script and "Content-MD5: $md5" in script
     assert "sas_file=/etc/lostops/mysql/backup/sas" in script and "BEGIN" not in script
     assert "metrics_dir=/var/lib/node-exporter/textfile\n" in script
     # the secret itself never appears in a rendered file

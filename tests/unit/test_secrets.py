@@ -365,10 +365,14 @@ def test_backup_keys_are_required_when_the_inventory_has_backup_storage(key):
     values = {k: v for k, v in VALID.items() if k != key}
     with pytest.raises(secrets.SecretError) as exc:
         secrets.check(values, INV, file=Path("pillar/secrets.yaml"))
-    assert str(exc.value).startswith(f"secrets.{key}: missing from pillar/secrets.yaml (inventory azure.backup needs it")
+    assert str(exc.value).startswith(
+        f"secrets.{key}: missing from pillar/secrets.yaml (inventory azure.backup needs it"
+    )
     no_backup = inventory.parse(
-        {**yaml.safe_load((ROOT / "pillar/inventory/example.yaml").read_text()), "azure": {
-            **yaml.safe_load((ROOT / "pillar/inventory/example.yaml").read_text())["azure"], "backup": None}},
+        {
+            **yaml.safe_load((ROOT / "pillar/inventory/example.yaml").read_text()),
+            "azure": {**yaml.safe_load((ROOT / "pillar/inventory/example.yaml").read_text())["azure"], "backup": None},
+        },
         name="nobackup",
     )
     secrets.check(values, no_backup)
@@ -377,10 +381,16 @@ def test_backup_keys_are_required_when_the_inventory_has_backup_storage(key):
 @pytest.mark.parametrize(
     "token,problem",
     [
-        ("sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=c&sp=cw&spr=https&sig=x", "permissions sp='cw': the database host may only create blobs (sp=c)"),
+        (
+            "sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=c&sp=cw&spr=https&sig=x",
+            "permissions sp='cw': the database host may only create blobs (sp=c)",
+        ),
         ("sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=c&sp=rcwdl&spr=https&sig=x", "permissions sp='rcwdl'"),
         ("sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=b&sp=c&spr=https&sig=x", "resource sr='b'"),
-        ("sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=c&sp=c&spr=https,http&sig=x", "protocol: the SAS must be HTTPS only"),
+        (
+            "sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=c&sp=c&spr=https,http&sig=x",
+            "protocol: the SAS must be HTTPS only",
+        ),
         ("sv=2021-08-06&se=2020-01-01T00:00:00Z&sr=c&sp=c&spr=https&sig=x", "expired at 2020-01-01T00:00:00Z"),
         ("sv=2021-08-06&sr=c&sp=c&spr=https&sig=x", "not a SAS token (no se=)"),
         ("?sv=2021-08-06&se=2099-01-01T00:00:00Z&sr=c&sp=c&spr=https&sig=x", "without a leading '?'"),
@@ -403,11 +413,9 @@ def test_the_project_signer_makes_a_sas_the_check_accepts():
 
     from lostops import backup
 
-    token = backup.container_sas(
-        "acct", "a2V5", "mysql-backups", "c", dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)
-    )
+    token = backup.container_sas("acct", "a2V5", "mysql-backups", "c", dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
     assert secrets.sas_problem(token) is None
     assert "sp=c&" in token and "spr=https" in token
-    read = backup.container_sas("acct", "a2V5", "mysql-backups", "lr", dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+    read = backup.container_sas("acct", "a2V5", "mysql-backups", "lr", dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
     assert "sp=rl&" in read  # Azure's permission order
     assert "may only create" in secrets.sas_problem(read)
