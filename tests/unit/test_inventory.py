@@ -1293,6 +1293,54 @@ HOSTILE = [
 BAD += HOSTILE
 
 
+def _backup(**fields):
+    return lambda d: d["azure"]["backup"].update(fields)
+
+
+BAD += [
+    # azure.backup: the off-host backup storage account (stacks/backup.py)
+    (
+        "azure.backup",
+        "backup-account-case",
+        _backup(storage_account="Lostops_Backups"),
+        "azure.backup.storage_account: 'Lostops_Backups' is not a valid storage account name",
+    ),
+    (
+        "azure.backup",
+        "backup-container-case",
+        _backup(container="Backups"),
+        "azure.backup.container: 'Backups' is not a valid storage container name",
+    ),
+    (
+        "azure.backup",
+        "backup-deleted-while-immutable",
+        _backup(delete_after_days=20),
+        "azure.backup.delete_after_days: 20 must be longer than immutability_days (30)",
+    ),
+    (
+        "azure.backup",
+        "backup-plain-http-to-a-public-name",
+        _backup(endpoint="http://backups.example.com/acct"),
+        "azure.backup.endpoint: 'http://backups.example.com/acct': backups leave the host over HTTPS",
+    ),
+    (
+        "azure.backup",
+        "backup-endpoint-with-query",
+        _backup(endpoint="https://x.example.com/?sv=1"),
+        "azure.backup.endpoint: 'https://x.example.com/?sv=1' is not an http(s) URL without query or fragment",
+    ),
+    (
+        "azure.backup",
+        "backup-without-database",
+        lambda d: d["hosts"].pop("database"),
+        "azure.backup: off-host backups need a host with role database",
+    ),
+    ("model", "backup-replication", _backup(replication="XRS"), "azure.backup.replication: 'XRS' is not one of"),
+    ("model", "backup-soft-delete-zero", _backup(soft_delete_days=0), "azure.backup.soft_delete_days:"),
+    ("model", "backup-unknown-key", _backup(retention=3), "azure.backup.retention: unknown key"),
+]
+
+
 @pytest.mark.parametrize("check,mutation,expected", [pytest.param(c, m, e, id=f"{c}:{i}") for c, i, m, e in BAD])
 def test_bad_input_is_one_line_naming_the_field(check, mutation, expected):
     """Each hostile input: one line naming the field, from the check it belongs to (CHECKS[check])."""
@@ -1606,3 +1654,13 @@ def test_built_in_scrape_jobs_are_the_ones_the_prometheus_template_defines():
         text.index("The monitoring stack itself") : text.index("%}", text.index("The monitoring stack itself"))
     ]
     assert tuple(re.findall(r"\('([a-z]+)', '", block)) == inventory.BUILTIN_SCRAPE_JOBS
+
+
+# --------------------------------------------------------------------------- azure.backup
+
+
+def test_backup_storage_endpoint_default_and_lab_emulator():
+    assert inventory.load("example").azure.backup.blob_endpoint == "https://lostopsbackupsexample.blob.core.windows.net"
+    # plain http only to a private address: the lab's Azurite on the outer machine
+    assert inventory.load("lab").azure.backup.blob_endpoint == "http://10.77.0.1:10000/devstoreaccount1"
+    assert parse(mutated(lambda d: d["azure"].pop("backup"))).azure.backup is None

@@ -544,6 +544,8 @@ def test_deploy_secrets_only_through_env(release):
         "PROMETHEUS_BASIC_AUTH",
         "REGISTRY_PASSWORD",
         "TRAEFIK_DASHBOARD_AUTH",
+        "BACKUP_SAS_TOKEN",
+        "BACKUP_AGE_RECIPIENT",
     ):
         name = f"LOSTOPS_SECRET_{key}"
         assert write["env"][name] == f"${{{{ secrets.{name} }}}}"
