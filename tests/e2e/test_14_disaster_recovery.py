@@ -40,13 +40,12 @@ import pytest
 
 from lostops.inventory import load
 from tests.e2e import labenv, labsecrets, probes, saltrun
+from tests.e2e.runbook import runbook_blocks, with_lab_values
 from tests.e2e.summary import SUMMARY
 from tests.e2e.test_11_alerts import sections, shape_problems, webhook_records
 from tests.e2e.tls import https_get, name_of, pebble_roots, verified_ctx
 from tests.lab import azurite
 
-DOC = labenv.REPO / "docs" / "mysql.md"
-MARKER = "<!-- restore-offsite:"
 DB = "lostops"
 BACKUP_DIR = "/srv/lostops/mysql/backups"
 SAS_FILE = "/etc/lostops/mysql/backup/sas"
@@ -61,27 +60,6 @@ COMPOSE = (
 
 def backup_cfg():
     return load("lab").azure.backup
-
-
-def runbook_blocks() -> tuple[str, str]:
-    text = DOC.read_text()
-    i = text.index(MARKER)
-    blocks = re.findall(r"```sh\n(.*?)```", text[i:], re.S)
-    assert len(blocks) >= 2, f"{DOC}: no download/restore blocks after {MARKER}"
-    return blocks[0], blocks[1]
-
-
-def with_lab_values(block: str, values: dict[str, str]) -> str:
-    """The runbook block with the lab's values for its documented variables (each assignment line replaced)."""
-    out = []
-    for line in block.splitlines():
-        m = re.match(r"^([A-Z_]+)=", line)
-        if m and m.group(1) in values:
-            line = f"{m.group(1)}={shlex.quote(values[m.group(1)])}"
-        out.append(line)
-    missing = set(values) - {re.match(r"^([A-Z_]+)=", x).group(1) for x in out if re.match(r"^([A-Z_]+)=", x)}
-    assert not missing, f"the runbook no longer sets {missing}"
-    return "\n".join(out) + "\n"
 
 
 def mysql_root(lab, sql: str, timeout: int = 120):
