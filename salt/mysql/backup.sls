@@ -19,7 +19,8 @@
 {%- set recipient = salt['pillar.get']('secrets:backup_age_recipient', '') %}
 {%- set offsite = b.enabled and target and True %}
 {%- if offsite and not (sas and recipient) %}
-{{ raise('secrets:backup_sas_token / backup_age_recipient: missing on ' ~ salt['pillar.get']('lostops:minion') ~ ' (the inventory has azure.backup; docs/mysql.md)') }}
+{%-   set minion = salt['pillar.get']('lostops:minion') %}
+{{ raise('secrets:backup_sas_token / backup_age_recipient: missing on ' ~ minion ~ ' (inventory azure.backup; docs/mysql.md)') }}
 {%- endif %}
 {%- set script = '/usr/local/sbin/lostops-mysql-backup' %}
 {%- set unit_dir = '/etc/systemd/system' %}
