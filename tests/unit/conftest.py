@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit import synth
+from tests.unit import blobstore, synth
 from tests.unit.saltcall import RENDERS
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "synth: needs the synthesized network stack (tests/unit/synth.py)")
     config.addinivalue_line("markers", "cdktn: also needs the stack synthesized by CDK Terrain (with `synth`)")
+    config.addinivalue_line("markers", "azurite: needs the session's Azurite (tests/unit/blobstore.py)")
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -47,6 +48,8 @@ def pytest_collection_modifyitems(session, config, items):
             synth.start("cdktn")
         except AssertionError:  # not installed: the cdktn tests fail with the reason, the others run
             pass
+    if any(item.get_closest_marker("azurite") for item in items):
+        blobstore.start()
 
 
 @pytest.fixture(scope="session")

@@ -29,11 +29,13 @@ import pytest
 
 from tests.e2e.runbook import runbook_blocks, with_lab_values
 from tests.lab import azurite
+from tests.unit import blobstore
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "salt" / "mysql" / "files" / "backup.jinja"
-CONTAINER = "mysql-backups"
+CONTAINER = blobstore.CONTAINER
 API = "2021-08-06"
+pytestmark = pytest.mark.azurite  # conftest.py starts Azurite at collection
 
 
 def free_port() -> int:
@@ -64,29 +66,11 @@ def curl(url: str, *args: str) -> tuple[int, bytes]:
 
 
 @pytest.fixture(scope="module")
-def storage(tmp_path_factory):
-    if not azurite.BINARY.exists():
-        pytest.fail(f"{azurite.BINARY} is missing: run `make deps` (npm ci --prefix tools/azurite)")
-    port = free_port()
-    loc = tmp_path_factory.mktemp("azurite")
-    proc = subprocess.Popen(
-        azurite.argv("127.0.0.1", port, loc), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=loc
-    )
-    endpoint = f"http://127.0.0.1:{port}/{azurite.ACCOUNT}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("azurite-blob did not start")
-            time.sleep(0.1)
-    assert azurite.create_container(endpoint, CONTAINER) == 201
-    yield {"endpoint": endpoint, "proc": proc, "port": port}
-    proc.kill()  # nothing to keep; SIGTERM waits for idle connections
-    proc.wait(timeout=10)
+def storage():
+    try:
+        return {"endpoint": blobstore.endpoint()}
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -291,9 +275,13 @@ def test_the_runbook_finds_verifies_decrypts_and_restores_the_newest_backup(
 
     The database host's SSH is a stand-in that keeps what would reach the
     mysql client; the end-to-end tier runs the same blocks against the lab."""
+    # an older backup (by its name) that the runbook must pass over
+    older = f"{storage['endpoint']}/{CONTAINER}/{host.name}/all-databases-20000101T000000Z.sql.gz.age?{azurite.sas(CONTAINER, 'c')}"
+    code, _ = curl(
+        older, "-X", "PUT", "-H", "x-ms-blob-type: BlockBlob", "-H", f"x-ms-version: {API}", "--data-binary", "old"
+    )
+    assert code == 201
     script = render(host, storage["endpoint"])
-    assert run(script).returncode == 0
-    time.sleep(1.05)  # a second backup, newer by its name
     dump = (
         "-- MySQL dump 10.13\n/*!40101 SET NAMES utf8mb4 */;\n"
         "-- Current Database: `mysql`\nCREATE DATABASE mysql;\nUSE `mysql`;\nINSERT INTO user VALUES ('root');\n"
