@@ -419,3 +419,19 @@ def test_the_project_signer_makes_a_sas_the_check_accepts():
     read = backup.container_sas("acct", "a2V5", "mysql-backups", "lr", dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
     assert "sp=rl&" in read  # Azure's permission order
     assert "may only create" in secrets.sas_problem(read)
+
+
+def test_backup_sas_command_signs_with_the_key_from_the_environment_only():
+    args = ("backup", "sas", "--account", "acct", "--container", "mysql-backups", "--permissions", "c", "--days", "90")
+    r = clirun.run(*args, unset=("LOSTOPS_BACKUP_ACCOUNT_KEY",))
+    assert (r.returncode, r.stderr.strip()) == (
+        2,
+        "backup sas: LOSTOPS_BACKUP_ACCOUNT_KEY: not set (the storage account's access key)",
+    )
+    r = clirun.run(*args, env={"LOSTOPS_BACKUP_ACCOUNT_KEY": "a2V5"})
+    assert r.returncode == 0, r.stderr
+    assert secrets.sas_problem(r.stdout.strip()) is None
+    r = clirun.run(*args[:-1], "400", env={"LOSTOPS_BACKUP_ACCOUNT_KEY": "a2V5"})
+    assert (r.returncode, r.stderr.strip()) == (2, "backup sas: --days: 400 is outside (0, 365]")
+    r = clirun.run(*args[:7], "cq", "--days", "1", env={"LOSTOPS_BACKUP_ACCOUNT_KEY": "a2V5"})
+    assert r.returncode == 2 and r.stderr.startswith("backup sas: permissions: 'cq' is not a combination of")
