@@ -70,8 +70,3 @@ def test_locked_retention_and_public_admin_networks_from_the_inventory():
     # Azure takes public addresses only, single addresses without /32
     assert acct["network_rules"]["ip_rules"] == ["8.8.4.4", "20.30.40.0/24"]
 
-
-def test_no_backup_storage_without_azure_backup():
-    data = yaml.safe_load((ROOT / "pillar/inventory/example.yaml").read_text())
-    data["azure"].pop("backup")
-    assert "azurerm_storage_account" not in synth_data(data, "nobackup")["resource"]
