@@ -172,12 +172,17 @@ def add(stack: cdk.TerraformStack, inv: Inventory, subnet) -> None:
         stack, "vnet", name=az.network.virtual_network, resource_group_name=az.network.resource_group
     )
     zone = cdk.PrivateDnsZone(stack, "backup-private-dns", name=PRIVATE_DNS_ZONE, resource_group_name=rg, tags=tags)
+    # azurerm 5 (cdktn) names the zone by its id; 4.x by name and resource group (docs/cdktn.md).
+    zone_ref = (
+        {"private_dns_zone_id": zone.id}
+        if cdk.AZURERM_MAJOR >= 5
+        else {"private_dns_zone_name": zone.name, "resource_group_name": rg}
+    )
     cdk.PrivateDnsZoneVirtualNetworkLink(
         stack,
         "backup-private-dns-link",
         name=f"{az.network.virtual_network}-blob",
-        resource_group_name=rg,
-        private_dns_zone_name=zone.name,
+        **zone_ref,
         virtual_network_id=vnet.id,
         registration_enabled=False,
         tags=tags,
