@@ -69,4 +69,3 @@ def test_locked_retention_and_public_admin_networks_from_the_inventory():
     assert acct["immutability_policy"]["state"] == "Locked"
     # Azure takes public addresses only, single addresses without /32
     assert acct["network_rules"]["ip_rules"] == ["8.8.4.4", "20.30.40.0/24"]
-

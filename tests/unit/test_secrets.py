@@ -360,6 +360,8 @@ def test_mysql_ca_bad_cn_and_unwritable_file_are_one_line(tmp_path):
         (line,) = proc.stderr.splitlines()
         assert line.startswith(expected), line
     assert [p.name for p in tmp_path.iterdir()] == [], "no temporary file left behind"
+
+
 @pytest.mark.parametrize("key", secrets.BACKUP_KEYS)
 def test_backup_keys_are_required_when_the_inventory_has_backup_storage(key):
     values = {k: v for k, v in VALID.items() if k != key}
