@@ -20,13 +20,28 @@ Host keys are always checked: ``UserKnownHostsFile`` = ``ssh/known_hosts``
 target and for the jump connection. salt-ssh appends ``ssh_options`` to both
 its ssh and its scp command lines (salt/client/ssh/shell.py ``_cmd_str``).
 The private key is ``$LOSTOPS_SSH_KEY`` (default ``~/.ssh/id_ed25519``).
+
+SSH connection reuse: every target gets ``ControlMaster=auto``,
+``ControlPath=<dir>/%C`` and ``ControlPersist`` (:data:`CONTROL_PERSIST`), so
+the several ssh and scp calls salt-ssh makes per host and run (thin check and
+deploy, ``test.opts_pkg``, the state tarball, ``state.pkg``) share one
+authenticated connection. The jump connection (ProxyCommand) uses an existing
+master of the jump host when there is one (``ControlMaster=no`` with the same
+``ControlPath``) but never becomes one itself. ``<dir>`` is
+``$LOSTOPS_SSH_CONTROL_DIR`` or ``.salt/ssh`` in the repository (a directory
+in /tmp per user and checkout when that path is too long for a socket),
+created 0700 and owned by the user (a control socket is a logged-in session:
+only its owner may reach it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
+import stat
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,9 +50,18 @@ from lostops.inventory import REPO_ROOT, Inventory
 ENV_KEY = "LOSTOPS_SSH_KEY"
 ENV_KNOWN_HOSTS = "LOSTOPS_KNOWN_HOSTS"
 ENV_TF_OUTPUTS = "LOSTOPS_TF_OUTPUTS"
+ENV_CONTROL_DIR = "LOSTOPS_SSH_CONTROL_DIR"
 DEFAULT_KEY = "~/.ssh/id_ed25519"
 DEFAULT_KNOWN_HOSTS = REPO_ROOT / "ssh" / "known_hosts"
 DEFAULT_TF_OUTPUTS = REPO_ROOT / "outputs.json"
+DEFAULT_CONTROL_DIR = REPO_ROOT / ".salt" / "ssh"
+# Idle time a master connection stays up after its last session: long enough
+# to span the gaps between one salt-ssh run's calls and between the runs of one
+# release job, short enough not to outlive them by much.
+CONTROL_PERSIST = "60s"
+# sun_path is 108 bytes; ssh binds "<ControlPath>.<16 random chars>" first and
+# %C expands to 40 hex digits: 108 - 1 (NUL) - 17 - 40 - 1 ("/").
+MAX_CONTROL_DIR = 49
 
 
 class RosterError(ValueError):
@@ -100,6 +124,35 @@ def address(inv: Inventory, name: str, outputs: Mapping | None = None) -> str:
     )
 
 
+def control_dir(env: Mapping[str, str] = os.environ) -> str:
+    """The directory of the ssh control sockets, created 0700 (one line when unusable)."""
+    explicit = env.get(ENV_CONTROL_DIR)
+    path = Path(explicit).expanduser() if explicit else DEFAULT_CONTROL_DIR
+    if not explicit and len(str(path).encode()) > MAX_CONTROL_DIR:
+        # a checkout too deep for a socket path: a private directory in /tmp,
+        # one per user and checkout (checked below like any other)
+        digest = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:8]
+        path = Path(tempfile.gettempdir()) / f"lostops-ssh-{os.getuid()}-{digest}"
+    full = _abs(str(path), ENV_CONTROL_DIR)
+    if len(full.encode()) > MAX_CONTROL_DIR:
+        raise RosterError(
+            f"{ENV_CONTROL_DIR}={full}: longer than {MAX_CONTROL_DIR} bytes, ssh could not bind its control "
+            f"socket there; set {ENV_CONTROL_DIR} to a shorter directory"
+        )
+    if "%" in full:
+        raise RosterError(f"{ENV_CONTROL_DIR}={full}: ssh would expand the '%' in it")
+    try:
+        os.makedirs(full, mode=0o700, exist_ok=True)
+        st = os.lstat(full)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.chmod(full, 0o700)
+    except OSError as exc:
+        raise RosterError(f"{ENV_CONTROL_DIR}={full}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise RosterError(f"{ENV_CONTROL_DIR}={full}: must be a directory owned by this user")
+    return full
+
+
 def _ssh_port(inv: Inventory) -> int:
     svc = inv.services.get("ssh")
     return svc.port_range[0] if svc else 22
@@ -111,12 +164,16 @@ def build_roster(inv: Inventory, outputs: Mapping | None = None, env: Mapping[st
     known_hosts = _abs(env.get(ENV_KNOWN_HOSTS) or str(DEFAULT_KNOWN_HOSTS), ENV_KNOWN_HOSTS)
     user = inv.ssh.user
     port = _ssh_port(inv)
+    control_path = f"{control_dir(env)}/%C"
     common = [
         f"UserKnownHostsFile={known_hosts}",
         "GlobalKnownHostsFile=/dev/null",
         "StrictHostKeyChecking=yes",
         "IdentitiesOnly=yes",
         "BatchMode=yes",
+        "ControlMaster=auto",
+        f"ControlPath={control_path}",
+        f"ControlPersist={CONTROL_PERSIST}",
     ]
     roster: dict[str, dict] = {}
     for name, host in inv.hosts.items():
@@ -131,6 +188,12 @@ def build_roster(inv: Inventory, outputs: Mapping | None = None, env: Mapping[st
                     key,
                     "-p",
                     str(port),
+                    "-o",
+                    "ControlMaster=no",
+                    "-o",
+                    # ssh expands %-tokens in a ProxyCommand first (and knows
+                    # no %C there): %%C reaches the jump ssh as %C.
+                    f"ControlPath={control_path.replace('%', '%%')}",
                     "-o",
                     f"UserKnownHostsFile={known_hosts}",
                     "-o",

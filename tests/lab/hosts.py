@@ -91,7 +91,8 @@ class Hosts:
             f"export LOSTOPS_KNOWN_HOSTS={st.known_hosts}\n"
             f"export LOSTOPS_LAB_DIR={st.dir}\n"
             f"export LOSTOPS_LAB_ADMIN_IP={settings.ADMIN_IP}\n"
-            f"export LOSTOPS_LAB_INTERNET_IP={settings.INTERNET_IP}\n",
+            f"export LOSTOPS_LAB_INTERNET_IP={settings.INTERNET_IP}\n"
+            f"export LOSTOPS_SSH_CONTROL_DIR={st.ssh_control_dir}\n",
         )
 
     def docker_dir(self, host: str) -> Path:

@@ -192,6 +192,7 @@ class Lab:
 
     def _down(self) -> float:
         t0 = time.monotonic()
+        close_ssh_masters(self.state.ssh_control_dir)
         names = self.hosts.names
         pids = {h: self.hosts.pid(h) for h in names}
         for pid in pids.values():
@@ -249,7 +250,11 @@ class Lab:
             if not args:
                 continue
             joined = " ".join(args)
-            if ("systemd-nspawn" in args[0] and sd in joined) or "tests.lab.aptproxy" in args:
+            if (
+                ("systemd-nspawn" in args[0] and sd in joined)
+                or "tests.lab.aptproxy" in args
+                or f"ControlPath={self.state.ssh_control_dir}/" in joined
+            ):
                 left.append(f"process {pid_dir.name}: {joined[:120]}")
         for root in cgroups.roots():
             if (root / CGROUP_NAME).exists():
@@ -384,6 +389,17 @@ class Lab:
 
 
 # ---------------------------------------------------------------------- CLI --
+def close_ssh_masters(control_dir: Path) -> None:
+    """`ssh -O exit` every master connection salt-ssh left in the lab's control directory."""
+    if not control_dir.is_dir():
+        return
+    for sock in control_dir.iterdir():
+        if sock.is_socket():
+            subprocess.run(
+                ["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"], capture_output=True, timeout=10, check=False
+            )
+
+
 def cmd_deps(_args) -> int:
     missing = []
     for pkg in HOST_PACKAGES:

@@ -22,6 +22,9 @@ class LabState:
         self.key = self.dir / "id_ed25519"
         self.known_hosts = self.dir / "known_hosts"
         self.env_file = self.dir / "env"
+        # salt-ssh's ssh control sockets (lostops/roster.py LOSTOPS_SSH_CONTROL_DIR),
+        # so that `down` closes the lab's master connections and nothing else.
+        self.ssh_control_dir = self.dir / "ssh"
         self.file = self.dir / "state.json"
         self.standin_tar = self.dir / "standin.tar"
         self.data = self._load()

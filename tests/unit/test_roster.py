@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,79 @@ def test_salt_ssh_reads_the_roster_from_the_repo_root():
     hosts = json.loads(proc.stdout)
     (listing,) = hosts.values()
     assert listing == {"backend": "10.77.0.10", "database": "10.77.0.20", "monitoring": "10.77.0.30"}
+
+
+def _ssh_g(argv: list[str]) -> dict[str, str]:
+    """`ssh -G`: the configuration ssh itself derives from `argv` (no connection made)."""
+    proc = subprocess.run(["ssh", "-G", "-F", "/dev/null", *argv], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+
+
+@pytest.fixture
+def short_dir():
+    """A directory with a path short enough for ssh control sockets (pytest's tmp_path is not)."""
+    path = Path(tempfile.mkdtemp(prefix="lostops-t-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_connections_are_reused_through_a_private_control_directory(example, short_dir):
+    """ControlMaster for every target; the jump ssh uses the jump host's master but never becomes one."""
+    control = short_dir / "mux"
+    r = roster.build_roster(example, OUTPUTS, {**ENV, "LOSTOPS_SSH_CONTROL_DIR": str(control)})
+    assert control.is_dir() and (control.stat().st_mode & 0o777) == 0o700
+    for name, target in r.items():
+        opts = target["ssh_options"]
+        assert "ControlMaster=auto" in opts and f"ControlPath={control}/%C" in opts, name
+        assert f"ControlPersist={roster.CONTROL_PERSIST}" in opts
+    # what ssh makes of the database's options: its own master under the control directory
+    db = r["database"]
+    argv = []
+    for o in db["ssh_options"]:
+        argv += ["-o", o.replace('"', "")] if not o.startswith("ProxyCommand=") else []
+    cfg = _ssh_g([*argv, "-p", "22", f"lostops@{db['host']}"])
+    assert cfg["controlmaster"] == "auto"
+    assert Path(cfg["controlpath"]).parent == control and len(Path(cfg["controlpath"]).name) == 40
+    # the ProxyCommand after ssh's own %-expansion (%%C -> %C, %h/%p -> target)
+    (proxy,) = (o for o in db["ssh_options"] if o.startswith("ProxyCommand="))
+    inner = shlex.split(proxy[len("ProxyCommand=") :].strip('"'))
+    expanded = [a.replace("%h", db["host"]).replace("%p", "22").replace("%%", "%") for a in inner]
+    assert f"ControlPath={control}/%C" in expanded
+    jump = _ssh_g(expanded[1 : expanded.index("-W")] + [expanded[-1]])
+    assert jump["controlmaster"] == "false"
+    # the jump ssh would find the backend's own master: the same socket
+    backend = r["backend"]
+    bargv = []
+    for o in backend["ssh_options"]:
+        bargv += ["-o", o]
+    assert _ssh_g([*bargv, "-p", "22", f"lostops@{backend['host']}"])["controlpath"] == jump["controlpath"]
+
+
+def test_control_directory_problems_are_one_line(example, tmp_path, short_dir):
+    with pytest.raises(roster.RosterError, match="LOSTOPS_SSH_CONTROL_DIR=.*shorter directory"):
+        roster.build_roster(example, None, {**ENV, "LOSTOPS_SSH_CONTROL_DIR": str(tmp_path / ("d" * 60))})
+    with pytest.raises(roster.RosterError, match="LOSTOPS_SSH_CONTROL_DIR=.*'%'"):
+        roster.build_roster(example, None, {**ENV, "LOSTOPS_SSH_CONTROL_DIR": str(short_dir / "a%h")})
+    (short_dir / "file").write_text("")
+    with pytest.raises(roster.RosterError, match="LOSTOPS_SSH_CONTROL_DIR="):
+        roster.build_roster(example, None, {**ENV, "LOSTOPS_SSH_CONTROL_DIR": str(short_dir / "file")})
+    loose = short_dir / "loose"
+    loose.mkdir(mode=0o777)
+    os.chmod(loose, 0o777)
+    roster.build_roster(example, None, {**ENV, "LOSTOPS_SSH_CONTROL_DIR": str(loose)})
+    assert (loose.stat().st_mode & 0o777) == 0o700
+
+
+def test_a_deep_checkout_gets_a_private_control_directory_in_tmp(example, monkeypatch):
+    deep = Path("/nonexistent") / ("d" * 60) / ".salt" / "ssh"
+    monkeypatch.setattr(roster, "DEFAULT_CONTROL_DIR", deep)
+    r = roster.build_roster(example, None, ENV)
+    (path,) = {o.split("=", 1)[1] for o in r["backend"]["ssh_options"] if o.startswith("ControlPath=")}
+    control = Path(path).parent
+    try:
+        assert control.parent == Path(tempfile.gettempdir()) and control.name.startswith(f"lostops-ssh-{os.getuid()}-")
+        st = control.stat()
+        assert st.st_uid == os.getuid() and (st.st_mode & 0o777) == 0o700
+    finally:
+        shutil.rmtree(control, ignore_errors=True)
