@@ -11,7 +11,9 @@ written and every command of the project, the formula's own included, adds
 from __future__ import annotations
 
 import json
+import subprocess
 
+import pytest
 import yaml
 
 from lostops import render
@@ -54,3 +56,38 @@ def test_compose_override_from_pillar_is_written_and_used_everywhere():
         assert with_override in flat[sid]["args"]["name"], sid
     assert flat["mysql-backup-script-file-managed"]["args"]["context"]["compose"] == with_override
     assert {"file": "mysql-compose-override-file-managed"} in flat["mysql-compose-changed-cmd-run"]["args"]["onchanges"]
+
+
+@pytest.mark.parametrize(
+    ("ps", "up"),
+    [
+        ("mysql running healthy\nexporter running \n", True),
+        ("mysql running starting\nexporter running \n", True),  # a first health check still pending
+        ("mysql running healthy\nmysql running healthy\nexporter running \n", True),  # two replicas
+        ("mysql running healthy\n", False),  # a service without a container
+        ("mysql running unhealthy\nexporter running \n", False),
+        ("mysql running healthy\nmysql running unhealthy\nexporter running \n", False),  # one bad replica
+        ("mysql exited \nexporter running \n", False),
+        ("mysql restarting \nexporter running \n", False),
+        ("", False),
+    ],
+)
+def test_up_check_runs_up_unless_every_service_runs_and_none_is_unhealthy(highstate, tmp_path, ps, up):
+    """The `unless` of <project>-compose-up-cmd-run, run by /bin/sh against a `docker` that prints
+    what `compose ps --format` and `compose config --services` would (real sh, awk, sort)."""
+    check = render.states(highstate("database"))["mysql-compose-up-cmd-run"]["args"]["unless"]
+    (tmp_path / "ps.out").write_text(ps)
+    docker = tmp_path / "docker"
+    docker.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        f'  *" ps --format {{{{.Service}}}} {{{{.State}}}} {{{{.Health}}}}") cat {tmp_path}/ps.out ;;\n'
+        '  *" config --services") printf "mysql\\nexporter\\n" ;;\n'
+        '  *) echo "unexpected: $*" >&2; exit 99 ;;\n'
+        "esac\n"
+    )
+    docker.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    r = subprocess.run(["/bin/sh", "-c", check], env=env, capture_output=True, text=True, timeout=30)
+    assert "unexpected" not in r.stderr, r.stderr
+    assert (r.returncode == 0) is up, (ps, r.returncode, r.stderr)
