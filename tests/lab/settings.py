@@ -19,7 +19,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 STATE = REPO / ".lab"
 CACHE = Path(os.environ.get("LOSTOPS_LAB_CACHE", "/var/cache/lostops-lab"))
-INVENTORY = "lab"
+DEFAULT_INVENTORY = "lab"
+# make bench-scale boots a generated, larger lab inventory (tests/lab/scale.py).
+INVENTORY = os.environ.get("LOSTOPS_LAB_INVENTORY") or DEFAULT_INVENTORY
 
 
 # ---------------------------------------------------------------- constants --

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""How the cost grows with the fleet (make bench-scale; root; not part of make test).
+
+For every size in LOSTOPS_SCALE_SIZES (default 3,6,9 hosts) a generated lab
+inventory (tests/lab/scale.py: the lab's three hosts plus backends) is booted,
+converged with `salt-ssh '*' state.apply` and re-applied twice (no-op); per size
+it records the first converge, the no-op re-apply (the faster of two), the SSH
+connections sshd accepted during one re-apply, the hosts' peak memory (sum of
+their cgroups' high-water marks, page cache included) and salt-ssh's own peak
+RSS. Each size runs in its own process under the shared lab lock
+(/tmp/lostops-lab.lock), taken per size so other users of the lab get their
+turn in between. The results go to docs/figures.md (section `scale`) and to
+docs/scale.png, drawn by tools/plot_scale.py with matplotlib from its own venv
+(.venv-plot, tools/requirements-plot.txt).
+
+Exit 0: every size measured; 1: a size failed (converge, re-apply, teardown).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LOCK = "/tmp/lostops-lab.lock"
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / ".lab-scale.json"
+PLOT = REPO / "docs" / "scale.png"
+PLOT_PYTHON = REPO / ".venv-plot" / "bin" / "python"
+
+
+def measure(hosts: int) -> dict:
+    """One size, in this process (LOSTOPS_LAB_INVENTORY already selects the generated inventory)."""
+    from tests.e2e import labenv, labsecrets, probes, profile, saltrun
+    from tests.lab import labctl
+
+    lab = labctl.Lab()
+    res: dict = {"hosts": hosts, "ok": False}
+    try:
+        if lab.is_up():
+            lab.down()
+        t0 = time.monotonic()
+        lab.up()
+        res["boot_s"] = round(time.monotonic() - t0, 1)
+        env = labenv.salt_env(labenv.read_env_file(lab.env_file))
+        labsecrets.write_lab_secrets(labenv.read_env_file(lab.env_file))
+        first = saltrun.salt_ssh("*", "state.apply", env=env, timeout=1800)
+        res["converge_s"] = round(first.seconds, 1)
+        ok = first.rc == 0 and all(first.ok(h) for h in labenv.HOSTS)
+        if not ok:
+            print(first.report(labenv.HOSTS), file=sys.stderr)
+        for h in labenv.HOSTS:
+            lab.reset_peak_memory(h)
+        reapply, changes, conns = [], 0, []
+        for _ in range(2):
+            before = profile.accepted_connections(lab, labenv.HOSTS)
+            run = saltrun.salt_ssh("*", "state.apply", env=env, timeout=900)
+            conns.append(profile.accepted_connections(lab, labenv.HOSTS) - before)
+            reapply.append(round(run.seconds, 1))
+            changes += sum(len(run.changed(h)) for h in labenv.HOSTS)
+            ok = ok and run.rc == 0
+        res.update(
+            reapply_s=reapply,
+            reapply_changes=changes,
+            ssh_connections=conns,
+            host_peak_mib=round(sum(lab.peak_memory(h) for h in labenv.HOSTS) / 2**20),
+            host_anon_mib=round(sum(lab.memory(h)["anon"] for h in labenv.HOSTS) / 2**20),
+            salt_ssh_peak_rss_mib=round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+            load=round(os.getloadavg()[0], 1),
+        )
+        res["ok"] = ok and changes == 0
+    finally:
+        _, r = probes.down_and_check_clean(lab)
+        res["clean"] = r.returncode == 0
+    return res
+
+
+def run_size(hosts: int) -> dict:
+    """One size in a child process, under the lab lock."""
+    from tests.lab import scale
+
+    scale.write(hosts)
+    env = {**os.environ, "LOSTOPS_LAB_INVENTORY": scale.NAME}
+    with open(LOCK, "a") as fh:
+        print(f"bench-scale: {hosts} hosts: waiting for {LOCK}", flush=True)
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "tests.e2e.bench_scale", "--one", str(hosts)],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    sys.stderr.write(proc.stderr[-4000:])
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1]) if lines else {"hosts": hosts, "ok": False, "error": f"exit {proc.returncode}"}
+
+
+def rows(results: list[dict]) -> list[tuple[str, str]]:
+    out = []
+    for r in results:
+        if "converge_s" not in r:
+            out.append((f"{r['hosts']} hosts", f"FAILED ({r.get('error', 'see stderr')})"))
+            continue
+        out.append(
+            (
+                f"{r['hosts']} hosts",
+                f"first converge {r['converge_s']} s; no-op re-apply {min(r['reapply_s'])} s "
+                f"(runs {', '.join(map(str, r['reapply_s']))}; {r['reapply_changes']} changes); "
+                f"ssh connections per re-apply {r['ssh_connections'][-1]}; hosts' peak memory "
+                f"{r['host_peak_mib']} MiB (anon {r['host_anon_mib']} MiB); salt-ssh peak RSS "
+                f"{r['salt_ssh_peak_rss_mib']} MiB; load {r['load']}{'' if r['ok'] else '; FAILED'}",
+            )
+        )
+    return out
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--one"]:
+        print(json.dumps(measure(int(sys.argv[2]))), flush=True)
+        return 0
+    from lostops import figures
+    from tests.lab import scale
+
+    sizes = [int(s) for s in os.environ.get("LOSTOPS_SCALE_SIZES", "3,6,9").split(",") if s.strip()]
+    results = []
+    try:
+        for n in sizes:
+            r = run_size(n)
+            print(f"bench-scale: {json.dumps(r)}", flush=True)
+            results.append(r)
+    finally:
+        scale.remove()
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    note = (
+        "salt-ssh, ssh_max_procs 3 (etc/salt/master); each size booted fresh; the machine was shared "
+        "(load in the table): re-measure on a quiet machine. Plot: docs/scale.png."
+    )
+    print(f"figures: {figures.record('scale', rows(results), note=note)}")
+    if PLOT_PYTHON.exists():
+        subprocess.run([str(PLOT_PYTHON), "tools/plot_scale.py", str(RESULTS), str(PLOT)], cwd=REPO, check=True)
+        print(f"plot: {PLOT}")
+    return 0 if all(r.get("ok") and r.get("clean") for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

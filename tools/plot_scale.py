@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Draw docs/scale.png from make bench-scale's results (run with .venv-plot's python: matplotlib).
+
+    .venv-plot/bin/python tools/plot_scale.py .lab-scale.json docs/scale.png
+
+Over the number of hosts: the first converge and the no-op re-apply
+(seconds, the three-host budgets dashed), the hosts' peak memory (GiB) and
+the SSH connections sshd accepted during one re-apply.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+CONVERGE_BUDGET_S = 150
+REAPPLY_BUDGET_S = 6
+
+
+def main(src: str, dst: str) -> int:
+    rows = [r for r in json.load(open(src, encoding="utf-8")) if "converge_s" in r]
+    if not rows:
+        print(f"{src}: no measured size", file=sys.stderr)
+        return 1
+    n = [r["hosts"] for r in rows]
+    fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(13, 4), dpi=100)
+    ax0.plot(n, [r["converge_s"] for r in rows], "o-", label="first converge")
+    ax0.axhline(CONVERGE_BUDGET_S, ls="--", lw=0.8, color="C0", label=f"budget (3 hosts) {CONVERGE_BUDGET_S} s")
+    ax0.set(xlabel="hosts", ylabel="seconds", title="salt-ssh: first converge", xticks=n, ylim=(0, None))
+    ax0.legend(fontsize=8)
+    ax1.plot(n, [min(r["reapply_s"]) for r in rows], "s-", color="C1", label="no-op re-apply")
+    ax1.axhline(REAPPLY_BUDGET_S, ls="--", lw=0.8, color="C1", label=f"budget (3 hosts) {REAPPLY_BUDGET_S} s")
+    ax1.set(xlabel="hosts", ylabel="seconds", title="salt-ssh: no-op re-apply", xticks=n, ylim=(0, None))
+    ax1.legend(fontsize=8)
+    ax2.plot(n, [r["host_peak_mib"] / 1024 for r in rows], "o-", color="C2", label="hosts' peak memory (GiB)")
+    ax2.set(xlabel="hosts", ylabel="GiB", title="memory and SSH connections", xticks=n, ylim=(0, None))
+    ax3 = ax2.twinx()
+    ax3.plot(n, [r["ssh_connections"][-1] for r in rows], "s--", color="C3", label="ssh connections per re-apply")
+    ax3.set(ylabel="connections", ylim=(0, None))
+    lines = ax2.get_lines() + ax3.get_lines()
+    ax2.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(dst, metadata={"Software": None})
+    print(dst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))
