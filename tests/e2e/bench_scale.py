@@ -4,8 +4,9 @@
 For every size in LOSTOPS_SCALE_SIZES (default 3,6,9 hosts) a generated lab
 inventory (tests/lab/scale.py: the lab's three hosts plus backends) is booted,
 converged with `salt-ssh '*' state.apply` and re-applied twice (no-op); per size
-it records the first converge, the no-op re-apply (the faster of two), the SSH
-connections sshd accepted during one re-apply, the hosts' peak memory (sum of
+it records the first converge, the no-op re-apply (cold: no ssh master open,
+as in a release; then warm: the masters of the run before still open), the SSH
+connections sshd accepted during each, the hosts' peak memory (sum of
 their cgroups' high-water marks, page cache included) and salt-ssh's own peak
 RSS. Each size runs in its own process under the shared lab lock
 (/tmp/lostops-lab.lock), taken per size so other users of the lab get their
@@ -57,7 +58,9 @@ def measure(hosts: int) -> dict:
         for h in labenv.HOSTS:
             lab.reset_peak_memory(h)
         reapply, changes, conns = [], 0, []
-        for _ in range(2):
+        for kind in ("cold", "warm"):
+            if kind == "cold":
+                profile.close_masters(env)
             before = profile.accepted_connections(lab, labenv.HOSTS)
             run = saltrun.salt_ssh("*", "state.apply", env=env, timeout=900)
             conns.append(profile.accepted_connections(lab, labenv.HOSTS) - before)
@@ -114,9 +117,9 @@ def rows(results: list[dict]) -> list[tuple[str, str]]:
         out.append(
             (
                 f"{r['hosts']} hosts",
-                f"first converge {r['converge_s']} s; no-op re-apply {min(r['reapply_s'])} s "
-                f"(runs {', '.join(map(str, r['reapply_s']))}; {r['reapply_changes']} changes); "
-                f"ssh connections per re-apply {r['ssh_connections'][-1]}; hosts' peak memory "
+                f"first converge {r['converge_s']} s; no-op re-apply cold {r['reapply_s'][0]} s, warm "
+                f"{r['reapply_s'][1]} s ({r['reapply_changes']} changes); ssh connections cold "
+                f"{r['ssh_connections'][0]}, warm {r['ssh_connections'][1]}; hosts' peak memory "
                 f"{r['host_peak_mib']} MiB (anon {r['host_anon_mib']} MiB); salt-ssh peak RSS "
                 f"{r['salt_ssh_peak_rss_mib']} MiB; load {r['load']}{'' if r['ok'] else '; FAILED'}",
             )
