@@ -35,6 +35,7 @@ def main(src: str, dst: str) -> int:
     ax0.legend(fontsize=8)
     ax1.plot(n, [r["reapply_s"][0] for r in rows], "s-", color="C1", label="no-op re-apply, cold")
     ax1.plot(n, [r["reapply_s"][1] for r in rows], "^:", color="C4", label="no-op re-apply, warm masters")
+    ax1.plot(n, [r["reapply_all_at_once_s"] for r in rows], "v:", color="C5", label="warm, all hosts at once")
     ax1.axhline(REAPPLY_BUDGET_S, ls="--", lw=0.8, color="C1", label=f"budget (3 hosts) {REAPPLY_BUDGET_S} s")
     ax1.set(xlabel="hosts", ylabel="seconds", title="salt-ssh: no-op re-apply", xticks=n, ylim=(0, None))
     ax1.legend(fontsize=8)
