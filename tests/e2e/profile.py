@@ -84,6 +84,7 @@ def spread(values: list[float]) -> str:
 def profile_rows(lab, roster: dict, hosts: list[str], env: dict, apply: saltrun.SaltRun) -> list[tuple[str, str]]:
     """The profile of one no-op `apply` of `hosts` (a finished run), as figure rows."""
     rows: list[tuple[str, str]] = []
+    close_masters(env)  # the database's jump would use an open backend master
     ssh = {h: cold_ssh_seconds(roster, h) for h in hosts}
     rows.append(("profile: one cold ssh connection", ", ".join(f"{h} {s:.2f} s" for h, s in ssh.items())))
     close_masters(env)
