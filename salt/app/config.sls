@@ -27,7 +27,9 @@ app-state-dir-file-directory:
 
 app-log-dir-file-directory:
   file.directory:
-    - name: {{ salt['file.dirname'](app.log_file) }}
+    {#- not the file.dirname module: under salt-ssh an execution module without
+        an ssh wrapper runs on the host, one more remote call per run #}
+    - name: {{ app.log_file.rsplit('/', 1)[0] }}
     - user: root
     - group: root
     - mode: '0750'

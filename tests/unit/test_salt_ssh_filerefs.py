@@ -48,3 +48,38 @@ def test_every_formula_a_host_side_template_loads_is_shipped():
 def test_listed_filerefs_exist():
     for ref in _filerefs():
         assert (SALT / ref.removeprefix("salt://")).exists(), f"{ref} does not exist under salt/"
+
+
+# Execution modules called while salt-ssh renders the SLS files locally that
+# must run on the host, with the reason: each is one more remote salt call.
+REMOTE_ON_PURPOSE = {
+    "file.file_exists": "salt/app/_settings.jinja: the version deployed on the backend (no app:version given)",
+    "file.read": "salt/app/_settings.jinja: the version deployed on the backend (no app:version given)",
+}
+
+
+def _ssh_wrapper_modules() -> set[str]:
+    import salt.client.ssh.wrapper as wrappers
+
+    names = set()
+    for py in Path(wrappers.__file__).parent.glob("*.py"):
+        virtual = re.search(r'^__virtualname__\s*=\s*"([a-z_0-9]+)"', py.read_text(), re.M)
+        names.add(virtual.group(1) if virtual else py.stem)
+    return names
+
+
+def test_sls_rendering_calls_no_remote_module_by_accident():
+    """salt-ssh renders SLS files (and what they import) locally: `salt['mod.fun']` runs there only when
+    salt-ssh has a wrapper for `mod`; any other module is a whole remote salt call on the host per use."""
+    local = _ssh_wrapper_modules()
+    assert {"pillar", "grains", "slsutil", "cp", "config"} <= local
+    found = []
+    for path in sorted(SALT.rglob("*")):
+        if not path.is_file() or path.suffix not in (".sls", ".jinja") or "files" in path.relative_to(SALT).parts:
+            continue
+        for fun in re.findall(r"salt\[\s*['\"]([a-z_0-9]+\.[a-z_0-9]+)['\"]\s*\]", path.read_text()):
+            if fun.split(".")[0] not in local and fun not in REMOTE_ON_PURPOSE:
+                found.append(f"{path.relative_to(REPO)}: salt['{fun}']")
+    assert not found, "remote calls while rendering (use Jinja, or add them to REMOTE_ON_PURPOSE):\n" + "\n".join(
+        found
+    )
