@@ -33,7 +33,9 @@ REAPPLY_ONE_TARGET_S = 4.0  # and of one host alone <= 4 s
 REPEAT = int(os.environ.get("LOSTOPS_BENCH_REPEAT", "3"))
 
 
-def main() -> int:
+def main(after=None) -> int:
+    """The benchmark; `after(lab, env)`, when given, runs on the converged lab before the teardown
+    (a developer's comparison in the same lab session, not recorded)."""
     lab = labctl.Lab()
     rc = 0
     rows: list[tuple[str, str]] = []
@@ -118,6 +120,8 @@ def main() -> int:
                     f"anon now {m['anon'] / 2**20:.0f} MiB",
                 )
             )
+        if after is not None:
+            after(lab, env)
     finally:
         down_s, r = probes.down_and_check_clean(lab)
         rows.append(("lab down", f"{down_s:.1f} s"))
