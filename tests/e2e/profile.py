@@ -26,7 +26,10 @@ from pathlib import Path
 
 from tests.e2e import saltrun
 
-SSHD_ACCEPTED = "journalctl -q -u ssh.service -o cat | grep -c 'Accepted publickey' || true"
+# sshd logs as `sshd` (OpenSSH < 9.8) or `sshd-session` (the per-connection process since 9.8)
+SSHD_ACCEPTED = (
+    "journalctl -q -o cat SYSLOG_IDENTIFIER=sshd SYSLOG_IDENTIFIER=sshd-session | grep -c 'Accepted publickey' || true"
+)
 
 
 def close_masters(env: dict) -> None:
