@@ -90,6 +90,9 @@ def rehearsal(lab, salt_env, converged):
             "LOSTOPS_JIT_IP": SOURCE,
             "LOSTOPS_JIT_CHANNEL": "exec",
             "LOSTOPS_JIT_EXEC": f"{shlex.quote(sys.executable)} -m tests.lab.labctl exec {{host}} --",
+            # the runner is another machine: its own ssh masters, never the admin's (a control
+            # socket would carry the runner's salt-ssh past BindAddress and the firewall)
+            "LOSTOPS_SSH_CONTROL_DIR": str(labenv.LAB_DIR / "ssh" / "runner"),
         }
     )
     raw_out = labenv.REPO / "salt-apply.json"

@@ -390,10 +390,10 @@ class Lab:
 
 # ---------------------------------------------------------------------- CLI --
 def close_ssh_masters(control_dir: Path) -> None:
-    """`ssh -O exit` every master connection salt-ssh left in the lab's control directory."""
+    """`ssh -O exit` every master connection salt-ssh left in the lab's control directory (and below)."""
     if not control_dir.is_dir():
         return
-    for sock in control_dir.iterdir():
+    for sock in control_dir.rglob("*"):
         if sock.is_socket():
             subprocess.run(
                 ["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"], capture_output=True, timeout=10, check=False
