@@ -150,9 +150,12 @@ def main() -> int:
     finally:
         scale.remove()
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    from tests.e2e.bench import _ssh_wipe
+
     note = (
-        "salt-ssh, ssh_max_procs 3 (etc/salt/master); each size booted fresh; the machine was shared "
-        "(load in the table): re-measure on a quiet machine. Plot: docs/scale.png."
+        f"salt-ssh, ssh_max_procs 3, ssh_wipe {'on' if _ssh_wipe() else 'off'} (etc/salt/master); each size "
+        "booted fresh; the machine was shared (load in the table): re-measure on a quiet machine. "
+        "Plot: docs/scale.png."
     )
     print(f"figures: {figures.record('scale', rows(results), note=note)}")
     if PLOT_PYTHON.exists():
