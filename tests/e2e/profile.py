@@ -28,7 +28,10 @@ from tests.e2e import saltrun
 
 # sshd logs as `sshd` (OpenSSH < 9.8) or `sshd-session` (the per-connection process since 9.8)
 SSHD_ACCEPTED = (
-    "journalctl -q -o cat SYSLOG_IDENTIFIER=sshd SYSLOG_IDENTIFIER=sshd-session | grep -c 'Accepted publickey' || true"
+    # --sync first: sshd's lines reach the journal asynchronously, a count taken right after a
+    # run missed some and gave them to the next run
+    "journalctl --sync; journalctl -q -o cat SYSLOG_IDENTIFIER=sshd SYSLOG_IDENTIFIER=sshd-session"
+    " | grep -c 'Accepted publickey' || true"
 )
 
 
