@@ -80,6 +80,4 @@ def test_sls_rendering_calls_no_remote_module_by_accident():
         for fun in re.findall(r"salt\[\s*['\"]([a-z_0-9]+\.[a-z_0-9]+)['\"]\s*\]", path.read_text()):
             if fun.split(".")[0] not in local and fun not in REMOTE_ON_PURPOSE:
                 found.append(f"{path.relative_to(REPO)}: salt['{fun}']")
-    assert not found, "remote calls while rendering (use Jinja, or add them to REMOTE_ON_PURPOSE):\n" + "\n".join(
-        found
-    )
+    assert not found, "remote calls while rendering (use Jinja, or add them to REMOTE_ON_PURPOSE):\n" + "\n".join(found)
