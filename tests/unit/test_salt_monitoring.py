@@ -227,7 +227,9 @@ def test_traefik_routes_grafana_and_prometheus_names(inventory):
         router = f"traefik.http.routers.monitoring-{name}"
         assert labels["traefik.enable"] == "true"
         assert labels["traefik.docker.network"] == "proxy"
-        assert labels[f"{router}.rule"] == f"Host(`{fqdn}`)"
+        # Grafana answers /metrics before its login (no metrics basic auth): not routed.
+        private = " && !PathPrefix(`/metrics`)" if name == "grafana" else ""
+        assert labels[f"{router}.rule"] == f"Host(`{fqdn}`)" + private
         assert labels[f"{router}.entrypoints"] == "websecure"
         assert labels[f"{router}.tls"] == "true"
         assert (labels.get(f"{router}.tls.certresolver") == "le") is acme
@@ -418,11 +420,26 @@ def test_alertmanager_discord_receiver_url_not_inline(inventory):
     assert inhibit["target_matchers"] == ['severity="warning"']
 
 
+# `discord_configs.webhook_url_file` arrived in Alertmanager 0.27.0 (0.26.0 had
+# `webhook_url` only; prometheus/alertmanager config/notifiers.go DiscordConfig).
+WEBHOOK_URL_FILE_SINCE = (0, 27, 0)
+
+
+def test_webhook_url_file_version_is_stated_right_and_the_pin_has_it():
+    tag = rendered("example")["pillar"]["images"]["alertmanager"]["tag"]
+    assert tuple(int(x) for x in tag.lstrip("v").split(".")) >= WEBHOOK_URL_FILE_SINCE, tag
+    since = ".".join(map(str, WEBHOOK_URL_FILE_SINCE[:2]))
+    for path in ("docs/monitoring.md", "salt/monitoring/files/alertmanager/alertmanager.yml.jinja"):
+        text = (REPO / path).read_text(encoding="utf-8")
+        stated = set(re.findall(r"(?:≥|>=|older than)\s*(0\.\d+)", text))
+        assert stated == {since}, f"{path} states webhook_url_file since {stated}, want {since}"
+
+
 @pytest.mark.parametrize("inventory", INVENTORIES)
 def test_amtool_check_config(inventory, tmp_path):
     """amtool check-config on the rendered alertmanager.yml.
 
-    `discord_configs.webhook_url_file` exists since Alertmanager 0.26.0 (the
+    `discord_configs.webhook_url_file` exists since Alertmanager 0.27.0 (the
     pinned image is newer). Debian 12's amtool is 0.25.0 and rejects the key,
     so with an older amtool the check runs on a copy where that one key is
     replaced by an inline dummy URL; everything else is checked as rendered.
@@ -430,7 +447,7 @@ def test_amtool_check_config(inventory, tmp_path):
     text = rendered(inventory)["alertmanager"]
     secret = tmp_path / "discord_webhook_url"
     secret.write_text("https://discord.com/api/webhooks/0/unit-test")
-    if version("amtool") >= (0, 26, 0):
+    if version("amtool") >= WEBHOOK_URL_FILE_SINCE:
         text = text.replace("/etc/alertmanager/discord_webhook_url", str(secret))
     else:
         text, n = re.subn(r"webhook_url_file: \S+", "webhook_url: https://discord.com/api/webhooks/0/unit-test", text)
@@ -549,3 +566,19 @@ def test_pillar_example_documents_every_key():
     assert _leaves(site) <= _leaves(defaults), "pillar/monitoring.sls sets only known keys"
     for key in ("discord_webhook_url", "grafana_admin_password", "prometheus_basic_auth"):
         assert key in example["secrets"]
+
+
+# --------------------------------------------------------------------------- docs against the config
+
+
+def test_documented_alertmanager_access_works_with_the_rendered_sshd():
+    """docs/monitoring.md once told admins to `ssh -L` to the monitoring host, whose sshd
+    forbids TCP forwarding: no documented command may tunnel through a host that refuses it."""
+    hs = RENDERS.result("monitoring", "example")["highstate"]
+    body = hs["common-sshd-dropin-file-managed"]["file"]
+    contents = next(d["contents"] for d in body if isinstance(d, dict) and "contents" in d)
+    assert "AllowTcpForwarding no" in contents
+    docs = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    commands = re.findall(r"`(ssh [^`]*)`", docs)
+    assert commands, "docs/monitoring.md documents no ssh command for Alertmanager"
+    assert not [c for c in commands if re.search(r"\s-\w*[LDR]\b", c)], commands
