@@ -582,3 +582,15 @@ def test_documented_alertmanager_access_works_with_the_rendered_sshd():
     commands = re.findall(r"`(ssh [^`]*)`", docs)
     assert commands, "docs/monitoring.md documents no ssh command for Alertmanager"
     assert not [c for c in commands if re.search(r"\s-\w*[LDR]\b", c)], commands
+
+
+def test_no_file_relies_on_lets_encrypt_expiry_mails():
+    """Let's Encrypt sends no expiry e-mails since June 2025: nothing may say the ACME
+    contact "gets the expiry warnings"; the docs say what warns instead."""
+    for path in ("pillar/traefik.sls", "salt/traefik/pillar.example", "salt/traefik/parameters/defaults.yaml"):
+        text = (REPO / path).read_text(encoding="utf-8")
+        assert not re.search(r"gets the expiry|expiry (e-?mails?|warnings) (to|go)", text, re.I), path
+        flat = " ".join(re.sub(r"#", " ", text).split()).lower()
+        assert "no expiry e-mails" in flat, path
+    docs = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    assert "no check from outside" in docs and "TLSCertificateExpiringSoon" in docs
