@@ -358,9 +358,23 @@ def test_alert_rules_have_for_severity_and_annotations():
         "TraefikHigh5xxRatio",
         "TLSCertificateExpiringSoon",
     } <= set(rules)
+    assert {
+        "AlertmanagerNotificationsFailing",
+        "PrometheusAlertmanagerUnreachable",
+        "PrometheusRuleEvaluationFailing",
+        "PrometheusConfigReloadFailed",
+        "AlertmanagerConfigReloadFailed",
+        "Watchdog",
+        "HostDiskWillFillIn24h",
+        "HostClockNotSynchronised",
+        "TraefikAppNoHealthyServer",
+        "MySQLConnectionsNearLimit",
+    } <= set(rules)
     for name, rule in rules.items():
         assert "for" in rule, name
-        assert rule["labels"]["severity"] in ("warning", "critical"), name
+        # the dead man's switch is no problem to act on: routed to its own receiver
+        want = ("none",) if name == "Watchdog" else ("warning", "critical")
+        assert rule["labels"]["severity"] in want, name
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], name
     assert "aufs" not in rules["HostLowDiskSpace"]["expr"]
     for fstype in ("tmpfs", "overlay", "squashfs"):
@@ -381,7 +395,9 @@ def test_promtool_test_rules_fire_and_quiet_for_every_alert():
                 (fires if case.get("exp_alerts") else quiet).add(case["alertname"])
     alerts = set(_alert_rules())
     assert alerts <= fires, f"no firing case for {alerts - fires}"
-    assert alerts <= quiet, f"no non-firing case for {alerts - quiet}"
+    always = {name for name, rule in _alert_rules().items() if rule["expr"].strip() == "vector(1)"}
+    assert always == {"Watchdog"}
+    assert alerts - always <= quiet, f"no non-firing case for {alerts - always - quiet}"
 
 
 # --------------------------------------------------------------------------- Alertmanager
@@ -457,7 +473,7 @@ def test_amtool_check_config(inventory, tmp_path):
         [tool("amtool"), "check-config", str(tmp_path / "alertmanager.yml")], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1 receivers" in proc.stdout and "1 inhibit rules" in proc.stdout
+    assert "2 receivers" in proc.stdout and "1 inhibit rules" in proc.stdout  # discord, watchdog
 
 
 # --------------------------------------------------------------------------- Grafana
@@ -594,3 +610,26 @@ def test_no_file_relies_on_lets_encrypt_expiry_mails():
         assert "no expiry e-mails" in flat, path
     docs = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
     assert "no check from outside" in docs and "TLSCertificateExpiringSoon" in docs
+
+
+def test_watchdog_goes_to_its_own_receiver_never_to_discord(tmp_path):
+    """The always-firing Watchdog is routed to `watchdog` (a heartbeat URL outside the
+    platform when monitoring:alertmanager:watchdog:url is set, else nowhere), checked by the
+    real amtool routing test; every other alert still goes to Discord."""
+    text = rendered("example")["alertmanager"]
+    config = yaml.safe_load(text)
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert config["route"]["routes"][0]["receiver"] == "watchdog"
+    assert receivers["watchdog"] == {"name": "watchdog"}, "no URL in the example: the Watchdog goes nowhere"
+    text = text.replace("/etc/alertmanager/discord_webhook_url", str(tmp_path / "d"))
+    (tmp_path / "d").write_text("https://discord.com/api/webhooks/0/unit-test")
+    if version("amtool") < WEBHOOK_URL_FILE_SINCE:
+        text = re.sub(r"webhook_url_file: \S+", "webhook_url: https://discord.com/api/webhooks/0/unit-test", text)
+    (tmp_path / "am.yml").write_text(text)
+    for labels, want in (("alertname=Watchdog severity=none", "watchdog"), ("alertname=InstanceDown host=db", "discord")):
+        proc = subprocess.run(
+            [tool("amtool"), "config", "routes", "test", f"--config.file={tmp_path / 'am.yml'}", *labels.split()],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.stdout.strip() == want, (labels, proc.stdout, proc.stderr)
