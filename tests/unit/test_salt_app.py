@@ -78,6 +78,36 @@ def test_env_database_names_from_pillar_and_tls_ca_path(highstate):
     assert "/etc/lostops/app/mysql-ca.pem:/run/lostops/mysql-ca.pem:ro" in rollout_config(hs)["mounts"]
 
 
+# What the real app reads from its environment about the database and itself
+# (lostops-stg5/lostops-app, Laravel 8.75: config/app.php, logging.php, database.php;
+# the mysql connection's `options` are array_filter([PDO::MYSQL_ATTR_SSL_CA =>
+# env('MYSQL_ATTR_SSL_CA')]) and nothing else: mysqlnd verifies the server
+# certificate and its name because a CA is set).
+READ_BY_THE_APP = {
+    "APP_DEBUG",
+    "LOG_CHANNEL",
+    "APP_ENV",
+    "APP_URL",
+    "APP_KEY",
+    "DB_CONNECTION",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_DATABASE",
+    "DB_USERNAME",
+    "DB_PASSWORD",
+    "MYSQL_ATTR_SSL_CA",
+}
+
+
+@pytest.mark.parametrize("inventory", ["example", "lab"])
+def test_env_has_only_variables_the_real_app_reads(highstate, inventory):
+    """A variable the app never reads (e.g. MYSQL_ATTR_SSL_VERIFY_SERVER_CERT) only makes the
+    lab stand-in test a path the real app lacks."""
+    env = env_context(highstate("backend", inventory))
+    assert set(env) <= READ_BY_THE_APP, sorted(set(env) - READ_BY_THE_APP)
+    assert "MYSQL_ATTR_SSL_CA" in env
+
+
 def test_env_file_0600_with_secrets_only_in_the_rendered_file(highstate, managed_files):
     hs = highstate("backend")
     fun, args = state(hs, "app-config-env-file-managed")
