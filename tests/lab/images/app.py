@@ -1,4 +1,4 @@
-"""The lab app stand-in: PHP with the real app's contract (port 80, `/`, `artisan migrate`), NOT Laravel.
+"""The lab app stand-in: PHP with the app image's contract (port 80, `/`, `/up`, `artisan migrate`), NOT Laravel.
 
 localhost/lostops-lab-app:lab   php8.4-cli + php8.4-mysql (Debian), the php image's entrypoint
 """
@@ -60,11 +60,19 @@ function lab_db(): PDO {
 """
 
 # `/`: 200 only when the query over TLS succeeds (the real app: Counter::sum('count')).
+# `/up`: 200 without the database, like the app image's /up (app/up.php, Apache alias).
 APP_INDEX = r"""<?php
 require __DIR__ . '/../db.php';
 header('Content-Type: text/plain');
-// Like the real app (Laravel 8, routes/web.php): only `/`; no `/up` health route.
-if (parse_url($_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH) !== '/') {
+$path = parse_url($_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH);
+// The app image's liveness route (app/up.php): no database.
+if ($path === '/up') {
+    header('Cache-Control: no-store');
+    echo "ok\n";
+    return;
+}
+// Like the real app (Laravel 8, routes/web.php): otherwise only `/`.
+if ($path !== '/') {
     http_response_code(404);
     echo "not found\n";
     return;
