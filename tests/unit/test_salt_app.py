@@ -197,7 +197,7 @@ def test_liveness_is_up_without_the_database_readiness_is_the_page(highstate):
     assert "'timeout' => 4" in hc["test"][3]
     assert ready["test"][:2] == ["php", "-r"] and "'http://127.0.0.1:80/'" in ready["test"][2]
     assert ready["timeout"] == 60
-    assert cfg["migrate"]["timeout"] == 300
+    assert cfg["migrate"]["timeout"] == 300 and cfg["migrate"]["wait_seconds"] == 180
     up = (REPO / "app" / "up.php").read_text()
     assert "Counter" not in up and "DB::" not in up, "app/up.php must not need the database"
     assert "Alias /up /usr/local/share/lostops-app/up.php" in (REPO / "app/apache/lostops.conf").read_text()
@@ -630,6 +630,21 @@ def test_not_ready_new_version_is_rolled_back_old_keeps_serving(rig):
     assert "roll-out of 1.1.0 failed (not ready after 0.3s" in proc.stderr
     assert list(rig.containers()) == ["lostops-app-1.0.0"]
     assert rig.containers()["lostops-app-1.0.0"]["status"] == "running"
+
+
+def test_failing_migration_is_retried_within_its_wait(rig):
+    """First converge: the database may create the app's account after the backend starts
+    migrating; a failing one-off is retried until migrate.wait_seconds, then fails."""
+    rig.write_config("1.0.0", migrate=True)
+    cfg = json.loads(rig.config.read_text())
+    cfg["migrate"].update(wait_seconds=0.5, retry_seconds=0.1)
+    rig.config.write_text(json.dumps(cfg))
+    proc = rig.run("deploy", FAKE_DOCKER_RUN_RM_RC="1")
+    assert proc.returncode != 0
+    runs = [c for c in rig.calls() if c[:2] == ["run", "--rm"]]
+    assert 3 <= len(runs) <= 7, len(runs)
+    assert "retrying in 0.1s" in proc.stdout
+    assert not rig.containers(), "nothing was started"
 
 
 def test_hung_migration_is_stopped_and_switches_nothing(rig):
