@@ -626,7 +626,10 @@ def test_watchdog_goes_to_its_own_receiver_never_to_discord(tmp_path):
     if version("amtool") < WEBHOOK_URL_FILE_SINCE:
         text = re.sub(r"webhook_url_file: \S+", "webhook_url: https://discord.com/api/webhooks/0/unit-test", text)
     (tmp_path / "am.yml").write_text(text)
-    for labels, want in (("alertname=Watchdog severity=none", "watchdog"), ("alertname=InstanceDown host=db", "discord")):
+    for labels, want in (
+        ("alertname=Watchdog severity=none", "watchdog"),
+        ("alertname=InstanceDown host=db", "discord"),
+    ):
         proc = subprocess.run(
             [tool("amtool"), "config", "routes", "test", f"--config.file={tmp_path / 'am.yml'}", *labels.split()],
             capture_output=True,
