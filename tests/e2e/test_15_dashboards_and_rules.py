@@ -21,7 +21,7 @@ from urllib.parse import quote
 import pytest
 
 from tests import monitoring_queries as mq
-from tests.e2e import labenv, tls
+from tests.e2e import labenv, probes, tls
 from tests.e2e.summary import SUMMARY
 
 PROMETHEUS = (
@@ -113,4 +113,72 @@ def test_grafana_metrics_not_served_to_the_internet(converged):
         "grafana /metrics",
         problems,
         f"through the real Traefik: / -> {got['/'][0]} (Grafana), /metrics -> Traefik's {got['/metrics'][0]}",
+    )
+
+
+AM = "$(docker ps -qf label=com.docker.compose.project=monitoring -f label=com.docker.compose.service=alertmanager)"
+WEBHOOK_FILE = "/etc/lostops/monitoring/alertmanager/discord_webhook_url"
+BROKEN_URL = "https://discord.com:1/api/webhooks/0/e2e-broken"  # discord.com is 10.77.0.1 in the lab: port 1 refuses
+
+
+def _failed_discord(lab) -> float | None:
+    r = lab.run("monitoring", f"docker exec {AM} wget -qO- http://127.0.0.1:9093/metrics", timeout=30)
+    if r.returncode != 0:
+        return None
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in r.stdout.splitlines()
+        if line.startswith("alertmanager_notifications_failed_total{") and 'integration="discord"' in line
+    )
+
+
+@pytest.mark.summary("pipeline alert")
+def test_failed_notifications_alert_arrives_once_discord_works_again(lab, converged):
+    """The webhook address is broken (the secret file points at a closed port), an alert is
+    posted to the real Alertmanager, its Discord notification fails; the address is restored
+    and AlertmanagerNotificationsFailing (watchers.yml) arrives at the lab's discord.com."""
+    from tests.e2e.test_11_alerts import webhook_records
+
+    before = _failed_discord(lab)
+    assert before is not None, "cannot read Alertmanager's metrics"
+    r = lab.run(
+        "monitoring",
+        f"cp -p {WEBHOOK_FILE} {WEBHOOK_FILE}.e2e && printf '%s' '{BROKEN_URL}' > {WEBHOOK_FILE} && "
+        f"docker exec {AM} amtool alert add alertname=LostopsE2EPipelineProbe severity=warning host=e2e "
+        "--annotation=summary=probe --annotation=description=probe --alertmanager.url=http://127.0.0.1:9093",
+        timeout=60,
+    )
+    t0 = time.monotonic()
+    try:
+        assert r.returncode == 0, f"break the webhook / add the probe alert: {r.stderr.strip()[-300:]}"
+        failed = probes.wait_for(lambda: (_failed_discord(lab) or 0) > before, 120, 5)
+    finally:
+        restore = lab.run(
+            "monitoring", f"cat {WEBHOOK_FILE}.e2e > {WEBHOOK_FILE} && rm -f {WEBHOOK_FILE}.e2e", timeout=30
+        )
+    assert restore.returncode == 0, f"restore {WEBHOOK_FILE}: {restore.stderr}"
+    fail_s = time.monotonic() - t0
+    if not failed:
+        pytest.fail(f"no failed Discord notification counted within 120 s (before: {before})", pytrace=False)
+    t_restore = time.time()
+
+    def arrived():
+        for rec in webhook_records(lab):
+            if rec["time"] < t_restore or not isinstance(rec.get("body"), dict):
+                continue
+            for emb in rec["body"].get("embeds") or []:
+                text = (emb.get("title") or "") + (emb.get("description") or "")
+                if "AlertmanagerNotificationsFailing" in text and "RESOLVED" not in (emb.get("title") or ""):
+                    return rec
+        return None
+
+    rec = probes.wait_for(arrived, 300, 5)
+    problems = [] if rec else ["AlertmanagerNotificationsFailing did not arrive within 300 s after the restore"]
+    SUMMARY.conclude(
+        "pipeline alert",
+        problems,
+        lambda: (
+            f"webhook broken: a Discord notification failed after {fail_s:.0f} s; address restored -> "
+            f"AlertmanagerNotificationsFailing arrived at the lab's discord.com {rec['time'] - t_restore:.0f} s later"
+        ),
     )
