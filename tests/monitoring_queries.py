@@ -26,13 +26,16 @@ DASHBOARDS = REPO / "salt/monitoring/files/grafana/dashboards"
 RULES = REPO / "salt/monitoring/files/prometheus/rules"
 RATE_INTERVAL = "5m"
 
-# The one place that names series only the lab's stand-ins would produce: no
-# package of cAdvisor or Grafana exists here (docs/lab.md), so their metrics are
-# absent in the lab. A query whose every metric is listed here is reported as
-# "stand-in only", not counted as selecting series and not failed.
-STANDIN_ONLY = {
-    "container_": "cAdvisor (busybox stand-in in the lab)",
-    "grafana_": "Grafana (busybox stand-in in the lab)",
+# The one place that names series the lab cannot produce, with the reason: no
+# package of cAdvisor or Grafana exists here (busybox stand-ins, docs/lab.md),
+# and the lab's hosts have no CAP_SYS_TIME, so systemd-nspawn filters the
+# @clock syscalls and node_exporter's timex collector (adjtimex) gets EPERM
+# (docs/e2e.md: time sync). A query whose every metric is listed here is
+# reported as absent in the lab, not counted as selecting series, not failed.
+NOT_IN_LAB = {
+    "container_": "cAdvisor: busybox stand-in in the lab",
+    "grafana_": "Grafana: busybox stand-in in the lab",
+    "node_timex_": "node_exporter timex: adjtimex filtered on the lab's nspawn hosts (no CAP_SYS_TIME)",
 }
 
 _COMPARISON = re.compile(r"\s*(==|!=|>=|<=|>|<)\s*(bool\s+)?")
@@ -173,10 +176,10 @@ def metrics(expr: str) -> set[str]:
     return names
 
 
-def standin_only(expr: str) -> str | None:
-    """The stand-in whose series the expression needs, when every metric it names is one."""
+def lab_absent(expr: str) -> str | None:
+    """Why the lab has none of the series the expression needs, when every metric it names is listed."""
     names = metrics(expr)
-    owners = {next((who for prefix, who in STANDIN_ONLY.items() if n.startswith(prefix)), None) for n in names}
+    owners = {next((why for prefix, why in NOT_IN_LAB.items() if n.startswith(prefix)), None) for n in names}
     if names and None not in owners:
         return ", ".join(sorted(owners))
     return None

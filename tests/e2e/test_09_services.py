@@ -101,13 +101,19 @@ def test_database_tls_and_grants(lab, converged, secret_values):
     r = root_sql(lab, "SELECT VERSION()")
     version = r.stdout.strip() or "?"
 
-    r = client(lab, "backend", [*base, "--ssl-mode=DISABLED", "-e", "SELECT 1"])
-    if r.returncode == 0 or "insecure transport" not in (r.stdout + r.stderr):
-        problems.append(
-            f"plaintext login not refused as insecure transport: rc={r.returncode} {r.stderr.strip()[:200]}"
-        )
+    # Without TLS, caching_sha2_password's full authentication needs the server's RSA key
+    # (--get-server-public-key; without it the login fails earlier as 1045 Access denied):
+    # with it the password can be checked, and require_secure_transport refuses (3159).
+    r = client(lab, "backend", [*base, "--ssl-mode=DISABLED", "--get-server-public-key", "-e", "SELECT 1"])
+    out = r.stdout + r.stderr
+    if r.returncode == 0:
+        problems.append(f"plaintext login accepted: {r.stdout.strip()[:200]}")
+    elif "insecure transport" in out:
+        facts.append("plaintext refused (require_secure_transport, ERROR 3159)")
+    elif "ERROR 1045" in out:
+        facts.append("plaintext refused (ERROR 1045: caching_sha2_password's full authentication without TLS)")
     else:
-        facts.append("plaintext refused (require_secure_transport)")
+        problems.append(f"plaintext login failed for another reason: {r.stderr.strip()[-200:]}")
 
     q = "SHOW SESSION STATUS LIKE 'Ssl_version'; SELECT COUNT(*) FROM counters"
     r = client(
