@@ -101,9 +101,9 @@ def test_database_tls_and_grants(lab, converged, secret_values):
     r = root_sql(lab, "SELECT VERSION()")
     version = r.stdout.strip() or "?"
 
-    # Without TLS, caching_sha2_password's full authentication needs the server's RSA key
-    # (--get-server-public-key; without it the login fails earlier as 1045 Access denied):
-    # with it the password can be checked, and require_secure_transport refuses (3159).
+    # Over plaintext MySQL 9.7 refuses with 1045 (caching_sha2_password completes no full
+    # authentication without TLS, measured in the lab even with --get-server-public-key);
+    # require_secure_transport's 3159 ("insecure transport") is the other acceptable refusal.
     r = client(lab, "backend", [*base, "--ssl-mode=DISABLED", "--get-server-public-key", "-e", "SELECT 1"])
     out = r.stdout + r.stderr
     if r.returncode == 0:
