@@ -479,8 +479,9 @@ def test_the_lab_database_differs_from_production_only_in_its_image():
     assert lab_pillar == {"images": {"mysql": {"name": "localhost/lostops-lab-mysql", "tag": "lab", "digest": ""}}}
     assert cnf_options(text(CONF, "lab")) == cnf_options(text(CONF))
     assert "mysqlx = OFF" in text(CONF, "lab")
-    for path in (ROOT_CNF, BACKUP):
-        assert _shape(text(path, "lab")) == _shape(text(path)), path
+    assert _shape(text(ROOT_CNF, "lab")) == _shape(text(ROOT_CNF))
+    dump = [line.strip() for line in text(BACKUP, "lab").splitlines() if "mysqldump" in line or "--" in line]
+    assert dump == [line.strip() for line in text(BACKUP).splitlines() if "mysqldump" in line or "--" in line]
     assert "ssl-mode = VERIFY_CA" in text(ROOT_CNF, "lab")
     assert "--set-gtid-purged=OFF" in text(BACKUP, "lab")
 
