@@ -2,7 +2,7 @@
     applied as root through `docker compose exec` (Salt 3008 has no mysql_*
     states). Runs whenever users.sql differs from the copy applied last, so
     a failed run is retried by the next apply (onchanges would forget it).
-    mysql:manage_users False (the lab: its stand-in is not MySQL) skips it. #}
+    mysql:manage_users False (a database image that is not MySQL) skips it. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from 'lib/map.jinja' import mapdata as mysql with context %}
 {%- from 'lib/compose.jinja' import compose_cmd with context %}
@@ -74,7 +74,7 @@ mysql-users-sql-apply-cmd-run:
       - cmd: mysql-compose-recreate-cmd-run
 {%- else %}
 
-{#- Not MySQL here (the lab's stand-in): users are not managed. #}
+{#- Not MySQL here (mysql:manage_users False): users are not managed. #}
 mysql-users-sql-skipped-test-nop:
   test.nop:
     - name: mysql:manage_users is False, users.sql not applied

@@ -24,7 +24,7 @@ from tests.e2e.summary import SUMMARY
 
 MISSING = "discord_webhook_url"
 
-# What the running programs write themselves (MariaDB's data dir, Prometheus'
+# What the running programs write themselves (MySQL's data dir, Prometheus'
 # TSDB/WAL, Alertmanager's and Grafana's state, Traefik's ACME storage): only
 # the directories themselves (mode, owner) are compared, not their contents.
 PROGRAM_DATA = [

@@ -1,7 +1,7 @@
 """10. Backup, restore and retention of the database (salt/mysql backup, docs/mysql.md).
 
-On the lab's database host (MariaDB 11.8 standing in for MySQL 8.0; its
-mariadb-dump behind the image's `mysqldump` name, lab.md):
+On the lab's database host (Oracle MySQL 9.7 standing in for production's 8.0;
+the real `mysqldump` with the production options, lab.md):
 
 - rows with known values (timestamps too) are written into the app's table;
 - `systemctl start lostops-mysql-backup.service` (the unit the timer starts)
@@ -176,4 +176,5 @@ echo '### compare'
         lab.run("database", f"rm -f {old_f} {young_f}")
         mysql_root(lab, f"DROP DATABASE IF EXISTS {SCRATCH}")
 
-    SUMMARY.conclude("backup and restore", problems, "; ".join(facts))
+    version = mysql_root(lab, "SELECT VERSION()").stdout.strip() or "?"
+    SUMMARY.conclude("backup and restore", problems, f"MySQL {version}, mysqldump: " + "; ".join(facts))

@@ -35,6 +35,7 @@ def test_every_image_has_one_recipe_on_a_known_root_and_names_its_program():
             assert spec.get("Entrypoint"), f"{module}/{name}: no Entrypoint"
         for p in recipe.versioned:
             assert p in recipe.packages, f"{module}: versioned {p} is not installed"
+    assert images.RECIPES["mysql"].root == "sid", "MySQL 9.7 is in Debian sid only"
     assert set(seen) == {
         "traefik",
         "prometheus",
@@ -68,11 +69,13 @@ def test_the_archive_has_one_layer_per_root_and_each_image_names_its_own(tmp_pat
     monkeypatch.setitem(roots.ROOTS, "other", roots.Root("other", "sid"))
     recipes = dict(images.RECIPES, app=dataclasses.replace(images.RECIPES["app"], root="other"))
     layers = {}
-    for name in ("trixie", "other"):
+    for name in sorted({r.root for r in recipes.values()}):
         layer = tmp_path / f"{name}.tar"
         layer.write_bytes(name.encode() * 64)
         layers[name] = (layer, f"{len(layers):064x}")
-    versions = {"trixie": {"prometheus": "2.53.3+ds1-2"}, "other": {"php8.4-cli": "8.4.11-1"}}
+    versions = {name: {} for name in layers}
+    versions["trixie"]["prometheus"] = "2.53.3+ds1-2"
+    versions["other"]["php8.4-cli"] = "8.4.11-1"
     out = tmp_path / "a.tar"
     ids = cache._write_archive(out, recipes, layers, versions)
     with tarfile.open(out) as tar:

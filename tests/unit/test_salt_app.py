@@ -78,6 +78,36 @@ def test_env_database_names_from_pillar_and_tls_ca_path(highstate):
     assert "/etc/lostops/app/mysql-ca.pem:/run/lostops/mysql-ca.pem:ro" in rollout_config(hs)["mounts"]
 
 
+# What the real app reads from its environment about the database and itself
+# (lostops-stg5/lostops-app, Laravel 8.75: config/app.php, logging.php, database.php;
+# the mysql connection's `options` are array_filter([PDO::MYSQL_ATTR_SSL_CA =>
+# env('MYSQL_ATTR_SSL_CA')]) and nothing else: mysqlnd verifies the server
+# certificate and its name because a CA is set).
+READ_BY_THE_APP = {
+    "APP_DEBUG",
+    "LOG_CHANNEL",
+    "APP_ENV",
+    "APP_URL",
+    "APP_KEY",
+    "DB_CONNECTION",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_DATABASE",
+    "DB_USERNAME",
+    "DB_PASSWORD",
+    "MYSQL_ATTR_SSL_CA",
+}
+
+
+@pytest.mark.parametrize("inventory", ["example", "lab"])
+def test_env_has_only_variables_the_real_app_reads(highstate, inventory):
+    """A variable the app never reads (e.g. MYSQL_ATTR_SSL_VERIFY_SERVER_CERT) only makes the
+    lab stand-in test a path the real app lacks."""
+    env = env_context(highstate("backend", inventory))
+    assert set(env) <= READ_BY_THE_APP, sorted(set(env) - READ_BY_THE_APP)
+    assert "MYSQL_ATTR_SSL_CA" in env
+
+
 def test_env_file_0600_with_secrets_only_in_the_rendered_file(highstate, managed_files):
     hs = highstate("backend")
     fun, args = state(hs, "app-config-env-file-managed")
@@ -156,13 +186,21 @@ def test_router_names_differ_between_versions():
     assert names == [{"app-1-2-3"}, {"app-1-2-4"}]
 
 
-def test_default_healthcheck_hits_the_health_path_with_php(highstate):
-    # The real app (Laravel 8.75) has no /up; `/` reads the database.
-    hc = rollout_config(highstate("backend"))["healthcheck"]
+def test_liveness_is_up_without_the_database_readiness_is_the_page(highstate):
+    """Liveness (Docker health, so Traefik's routing): /up of the app image (app/up.php,
+    no database). Readiness (the roll-out, before the old container stops): `/`, which
+    needs the database. A database blip must not take the app off the router."""
+    cfg = rollout_config(highstate("backend"))
+    hc, ready = cfg["healthcheck"], cfg["ready"]
     assert hc["test"][:3] == ["CMD", "php", "-r"]
-    assert "'http://127.0.0.1:80/'" in hc["test"][3]
+    assert "'http://127.0.0.1:80/up'" in hc["test"][3]
     assert "'timeout' => 4" in hc["test"][3]
-    assert "/up" not in hc["test"][3]
+    assert ready["test"][:2] == ["php", "-r"] and "'http://127.0.0.1:80/'" in ready["test"][2]
+    assert ready["timeout"] == 60
+    assert cfg["migrate"]["timeout"] == 300 and cfg["migrate"]["wait_seconds"] == 180
+    up = (REPO / "app" / "up.php").read_text()
+    assert "Counter" not in up and "DB::" not in up, "app/up.php must not need the database"
+    assert "Alias /up /usr/local/share/lostops-app/up.php" in (REPO / "app/apache/lostops.conf").read_text()
 
 
 def test_traefik_routes_only_healthy_containers(highstate):
@@ -313,6 +351,8 @@ if cmd == "run":
     opts, pos = parse(rest)
     image, command = pos[0], pos[1:]
     if "--rm" in opts:
+        import time
+        time.sleep(float(os.environ.get("FAKE_DOCKER_RUN_RM_SLEEP", "0")))
         rc = int(os.environ.get("FAKE_DOCKER_RUN_RM_RC", "0"))
         print("fake one-off output: " + " ".join(command))
         sys.exit(rc)
@@ -343,6 +383,12 @@ if cmd == "rm":
     cid = find(pos[0])
     if not cid: sys.exit(1)
     del st["containers"][cid]; save(); sys.exit(0)
+if cmd == "exec":
+    cid = find(rest[0])
+    if not cid or st["containers"][cid]["status"] != "running": sys.exit(1)
+    rc = int(os.environ.get("FAKE_DOCKER_EXEC_RC", "0"))
+    if rc: print("fake exec failure: " + " ".join(rest[1:]), file=sys.stderr)
+    sys.exit(rc)
 if cmd == "logs":
     _, pos = parse(rest)
     print("fake log line of " + pos[0]); print("fake error of " + pos[0], file=sys.stderr); sys.exit(0)
@@ -555,6 +601,68 @@ def test_unhealthy_new_version_is_rolled_back(rig):
     assert "fake log line of lostops-app-1.1.0" in log and "ROLL-BACK" in log
     assert rig.run("check").returncode == 1, "the next apply tries again"
     assert (rig.tmp / "deployed-version").read_text() == "1.0.0\n", "still the serving version"
+
+
+READY = {"test": ["php", "-r", "fetch /"], "timeout": 0.3}
+
+
+def test_ready_checked_in_the_new_container_before_the_old_stops(rig):
+    rig.write_config("1.0.0", ready=READY)
+    assert rig.run("deploy").returncode == 0
+    rig.write_config("1.1.0", ready=READY)
+    rig.reset_calls()
+    assert rig.run("deploy").returncode == 0
+    calls = rig.calls()
+    assert (
+        index(calls, "run", "--detach")
+        < index(calls, "exec", "lostops-app-1.1.0", "php", "-r", "fetch /")
+        < index(calls, "stop", "--time", "1", "lostops-app-1.0.0")
+    )
+
+
+def test_not_ready_new_version_is_rolled_back_old_keeps_serving(rig):
+    """Healthy (liveness) but its database page fails: roll-back, the old one serves on."""
+    rig.write_config("1.0.0", ready=READY)
+    assert rig.run("deploy").returncode == 0
+    rig.write_config("1.1.0", ready=READY)
+    proc = rig.run("deploy", FAKE_DOCKER_EXEC_RC="1")
+    assert proc.returncode != 0
+    assert "roll-out of 1.1.0 failed (not ready after 0.3s" in proc.stderr
+    assert list(rig.containers()) == ["lostops-app-1.0.0"]
+    assert rig.containers()["lostops-app-1.0.0"]["status"] == "running"
+
+
+def test_failing_migration_is_retried_within_its_wait(rig):
+    """First converge: the database may create the app's account after the backend starts
+    migrating; a failing one-off is retried until migrate.wait_seconds, then fails."""
+    rig.write_config("1.0.0", migrate=True)
+    cfg = json.loads(rig.config.read_text())
+    cfg["migrate"].update(wait_seconds=0.5, retry_seconds=0.1)
+    rig.config.write_text(json.dumps(cfg))
+    proc = rig.run("deploy", FAKE_DOCKER_RUN_RM_RC="1")
+    assert proc.returncode != 0
+    runs = [c for c in rig.calls() if c[:2] == ["run", "--rm"]]
+    assert 3 <= len(runs) <= 7, len(runs)
+    assert "retrying in 0.1s" in proc.stdout
+    assert not rig.containers(), "nothing was started"
+
+
+def test_hung_migration_is_stopped_and_switches_nothing(rig):
+    rig.write_config("1.0.0")
+    assert rig.run("deploy").returncode == 0
+    rig.write_config("1.1.0", migrate=True)
+    rig.env["FAKE_DOCKER_RUN_RM_SLEEP"] = "5"
+    cfg = json.loads(rig.config.read_text())
+    cfg["migrate"]["timeout"] = 0.5
+    rig.config.write_text(json.dumps(cfg))
+    rig.reset_calls()
+    proc = rig.run("deploy")
+    assert proc.returncode != 0
+    assert "migrations of 1.1.0 did not finish within 0.5s" in proc.stderr
+    calls = rig.calls()
+    assert has(calls, "rm", "--force", "lostops-app-migrate-1.1.0")
+    assert not has(calls, "run", "--detach"), "nothing was started"
+    assert list(rig.containers()) == ["lostops-app-1.0.0"]
 
 
 def test_health_timeout_is_rolled_back(rig):

@@ -415,3 +415,17 @@ def test_containers_reach_only_the_flows_this_host_allows_from_itself(highstate,
             ("172.30.0.1", 9100): True,
             ("172.30.0.1", 9999): False,
         }, results
+
+
+def test_docs_describe_the_input_chain_as_rendered(highstate, managed_files):
+    """docs/salt.md once said the input chain accepts all traffic from Docker bridges; the
+    rendered chain accepts only the policy's flows from this host there."""
+    from pathlib import Path
+
+    text = _ruleset(highstate, managed_files, "example", "monitoring")
+    chain = text.split("chain input", 1)[1].split("chain forward", 1)[0]
+    bridge_rules = [line.strip() for line in chain.splitlines() if line.strip().startswith("iifname")]
+    assert bridge_rules and all(" dport " in r for r in bridge_rules), bridge_rules
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "salt.md").read_text(encoding="utf-8")
+    section = docs.split("- **input** (policy drop) accepts:", 1)[1].split("- **forward**", 1)[0]
+    assert "only the flows the policy allows" in section, section

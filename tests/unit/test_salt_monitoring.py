@@ -227,7 +227,9 @@ def test_traefik_routes_grafana_and_prometheus_names(inventory):
         router = f"traefik.http.routers.monitoring-{name}"
         assert labels["traefik.enable"] == "true"
         assert labels["traefik.docker.network"] == "proxy"
-        assert labels[f"{router}.rule"] == f"Host(`{fqdn}`)"
+        # Grafana answers /metrics before its login (no metrics basic auth): not routed.
+        private = " && !PathPrefix(`/metrics`)" if name == "grafana" else ""
+        assert labels[f"{router}.rule"] == f"Host(`{fqdn}`)" + private
         assert labels[f"{router}.entrypoints"] == "websecure"
         assert labels[f"{router}.tls"] == "true"
         assert (labels.get(f"{router}.tls.certresolver") == "le") is acme
@@ -356,9 +358,23 @@ def test_alert_rules_have_for_severity_and_annotations():
         "TraefikHigh5xxRatio",
         "TLSCertificateExpiringSoon",
     } <= set(rules)
+    assert {
+        "AlertmanagerNotificationsFailing",
+        "PrometheusAlertmanagerUnreachable",
+        "PrometheusRuleEvaluationFailing",
+        "PrometheusConfigReloadFailed",
+        "AlertmanagerConfigReloadFailed",
+        "Watchdog",
+        "HostDiskWillFillIn24h",
+        "HostClockNotSynchronised",
+        "TraefikAppNoHealthyServer",
+        "MySQLConnectionsNearLimit",
+    } <= set(rules)
     for name, rule in rules.items():
         assert "for" in rule, name
-        assert rule["labels"]["severity"] in ("warning", "critical"), name
+        # the dead man's switch is no problem to act on: routed to its own receiver
+        want = ("none",) if name == "Watchdog" else ("warning", "critical")
+        assert rule["labels"]["severity"] in want, name
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], name
     assert "aufs" not in rules["HostLowDiskSpace"]["expr"]
     for fstype in ("tmpfs", "overlay", "squashfs"):
@@ -379,7 +395,9 @@ def test_promtool_test_rules_fire_and_quiet_for_every_alert():
                 (fires if case.get("exp_alerts") else quiet).add(case["alertname"])
     alerts = set(_alert_rules())
     assert alerts <= fires, f"no firing case for {alerts - fires}"
-    assert alerts <= quiet, f"no non-firing case for {alerts - quiet}"
+    always = {name for name, rule in _alert_rules().items() if rule["expr"].strip() == "vector(1)"}
+    assert always == {"Watchdog"}
+    assert alerts - always <= quiet, f"no non-firing case for {alerts - always - quiet}"
 
 
 # --------------------------------------------------------------------------- Alertmanager
@@ -418,11 +436,26 @@ def test_alertmanager_discord_receiver_url_not_inline(inventory):
     assert inhibit["target_matchers"] == ['severity="warning"']
 
 
+# `discord_configs.webhook_url_file` arrived in Alertmanager 0.27.0 (0.26.0 had
+# `webhook_url` only; prometheus/alertmanager config/notifiers.go DiscordConfig).
+WEBHOOK_URL_FILE_SINCE = (0, 27, 0)
+
+
+def test_webhook_url_file_version_is_stated_right_and_the_pin_has_it():
+    tag = rendered("example")["pillar"]["images"]["alertmanager"]["tag"]
+    assert tuple(int(x) for x in tag.lstrip("v").split(".")) >= WEBHOOK_URL_FILE_SINCE, tag
+    since = ".".join(map(str, WEBHOOK_URL_FILE_SINCE[:2]))
+    for path in ("docs/monitoring.md", "salt/monitoring/files/alertmanager/alertmanager.yml.jinja"):
+        text = (REPO / path).read_text(encoding="utf-8")
+        stated = set(re.findall(r"(?:≥|>=|older than)\s*(0\.\d+)", text))
+        assert stated == {since}, f"{path} states webhook_url_file since {stated}, want {since}"
+
+
 @pytest.mark.parametrize("inventory", INVENTORIES)
 def test_amtool_check_config(inventory, tmp_path):
     """amtool check-config on the rendered alertmanager.yml.
 
-    `discord_configs.webhook_url_file` exists since Alertmanager 0.26.0 (the
+    `discord_configs.webhook_url_file` exists since Alertmanager 0.27.0 (the
     pinned image is newer). Debian 12's amtool is 0.25.0 and rejects the key,
     so with an older amtool the check runs on a copy where that one key is
     replaced by an inline dummy URL; everything else is checked as rendered.
@@ -430,7 +463,7 @@ def test_amtool_check_config(inventory, tmp_path):
     text = rendered(inventory)["alertmanager"]
     secret = tmp_path / "discord_webhook_url"
     secret.write_text("https://discord.com/api/webhooks/0/unit-test")
-    if version("amtool") >= (0, 26, 0):
+    if version("amtool") >= WEBHOOK_URL_FILE_SINCE:
         text = text.replace("/etc/alertmanager/discord_webhook_url", str(secret))
     else:
         text, n = re.subn(r"webhook_url_file: \S+", "webhook_url: https://discord.com/api/webhooks/0/unit-test", text)
@@ -440,7 +473,7 @@ def test_amtool_check_config(inventory, tmp_path):
         [tool("amtool"), "check-config", str(tmp_path / "alertmanager.yml")], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1 receivers" in proc.stdout and "1 inhibit rules" in proc.stdout
+    assert "2 receivers" in proc.stdout and "1 inhibit rules" in proc.stdout  # discord, watchdog
 
 
 # --------------------------------------------------------------------------- Grafana
@@ -549,3 +582,57 @@ def test_pillar_example_documents_every_key():
     assert _leaves(site) <= _leaves(defaults), "pillar/monitoring.sls sets only known keys"
     for key in ("discord_webhook_url", "grafana_admin_password", "prometheus_basic_auth"):
         assert key in example["secrets"]
+
+
+# --------------------------------------------------------------------------- docs against the config
+
+
+def test_documented_alertmanager_access_works_with_the_rendered_sshd():
+    """docs/monitoring.md once told admins to `ssh -L` to the monitoring host, whose sshd
+    forbids TCP forwarding: no documented command may tunnel through a host that refuses it."""
+    hs = RENDERS.result("monitoring", "example")["highstate"]
+    body = hs["common-sshd-dropin-file-managed"]["file"]
+    contents = next(d["contents"] for d in body if isinstance(d, dict) and "contents" in d)
+    assert "AllowTcpForwarding no" in contents
+    docs = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    commands = re.findall(r"`(ssh [^`]*)`", docs)
+    assert commands, "docs/monitoring.md documents no ssh command for Alertmanager"
+    assert not [c for c in commands if re.search(r"\s-\w*[LDR]\b", c)], commands
+
+
+def test_no_file_relies_on_lets_encrypt_expiry_mails():
+    """Let's Encrypt sends no expiry e-mails since June 2025: nothing may say the ACME
+    contact "gets the expiry warnings"; the docs say what warns instead."""
+    for path in ("pillar/traefik.sls", "salt/traefik/pillar.example", "salt/traefik/parameters/defaults.yaml"):
+        text = (REPO / path).read_text(encoding="utf-8")
+        assert not re.search(r"gets the expiry|expiry (e-?mails?|warnings) (to|go)", text, re.I), path
+        flat = " ".join(re.sub(r"#", " ", text).split()).lower()
+        assert "no expiry e-mails" in flat, path
+    docs = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    assert "no check from outside" in docs and "TLSCertificateExpiringSoon" in docs
+
+
+def test_watchdog_goes_to_its_own_receiver_never_to_discord(tmp_path):
+    """The always-firing Watchdog is routed to `watchdog` (a heartbeat URL outside the
+    platform when monitoring:alertmanager:watchdog:url is set, else nowhere), checked by the
+    real amtool routing test; every other alert still goes to Discord."""
+    text = rendered("example")["alertmanager"]
+    config = yaml.safe_load(text)
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert config["route"]["routes"][0]["receiver"] == "watchdog"
+    assert receivers["watchdog"] == {"name": "watchdog"}, "no URL in the example: the Watchdog goes nowhere"
+    text = text.replace("/etc/alertmanager/discord_webhook_url", str(tmp_path / "d"))
+    (tmp_path / "d").write_text("https://discord.com/api/webhooks/0/unit-test")
+    if version("amtool") < WEBHOOK_URL_FILE_SINCE:
+        text = re.sub(r"webhook_url_file: \S+", "webhook_url: https://discord.com/api/webhooks/0/unit-test", text)
+    (tmp_path / "am.yml").write_text(text)
+    for labels, want in (
+        ("alertname=Watchdog severity=none", "watchdog"),
+        ("alertname=InstanceDown host=db", "discord"),
+    ):
+        proc = subprocess.run(
+            [tool("amtool"), "config", "routes", "test", f"--config.file={tmp_path / 'am.yml'}", *labels.split()],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.stdout.strip() == want, (labels, proc.stdout, proc.stderr)

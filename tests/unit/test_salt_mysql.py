@@ -455,9 +455,9 @@ def test_offsite_backup_gets_the_create_only_sas_and_the_public_key_only(invento
 # --------------------------------------------------------------------------- lab
 
 
-def test_lab_runs_mariadb_with_the_production_command_and_users():
-    # The lab image (tests/lab/images/mysql.py) is MariaDB behind the official mysql
-    # image's entrypoint: production command, health check and users.sql.
+def test_lab_runs_mysql_with_the_production_command_and_users():
+    # The lab image (tests/lab/images/mysql.py) is MySQL 9.7 behind the official mysql
+    # image's entrypoint: production command, health check, users.sql and backup.
     c = compose("lab")
     svc = c["services"]["mysql"]
     prod = compose("example")["services"]["mysql"]
@@ -472,12 +472,23 @@ def test_lab_runs_mariadb_with_the_production_command_and_users():
     assert "mysql-tls-server-cert-issue-cmd-run" in rendered(inventory="lab")["highstate"]
 
 
-def test_lab_deviations_for_mariadb_are_the_named_ones():
-    # pillar/overrides/lab/mysql.sls: MariaDB has no mysqlx option and no
-    # mysqldump --set-gtid-purged; nothing else of the server config differs.
-    lab, prod = cnf_options(text(CONF, "lab")), cnf_options(text(CONF))
-    assert "mysqlx" not in lab
-    assert {k: v for k, v in prod.items() if k != "mysqlx"} == lab
+def test_the_lab_database_differs_from_production_only_in_its_image():
+    """pillar/overrides/lab/mysql.sls holds one line, the image: lostops.cnf, root.cnf,
+    users.sql and the backup script render exactly as in production (no MariaDB lines)."""
+    lab_pillar = yaml.safe_load((REPO / "pillar/overrides/lab/mysql.sls").read_text())
+    assert lab_pillar == {"images": {"mysql": {"name": "localhost/lostops-lab-mysql", "tag": "lab", "digest": ""}}}
+    assert cnf_options(text(CONF, "lab")) == cnf_options(text(CONF))
+    assert "mysqlx = OFF" in text(CONF, "lab")
+    assert _shape(text(ROOT_CNF, "lab")) == _shape(text(ROOT_CNF))
+    dump = [line.strip() for line in text(BACKUP, "lab").splitlines() if "mysqldump" in line or "--" in line]
+    assert dump == [line.strip() for line in text(BACKUP).splitlines() if "mysqldump" in line or "--" in line]
+    assert "ssl-mode = VERIFY_CA" in text(ROOT_CNF, "lab")
+    assert "--set-gtid-purged=OFF" in text(BACKUP, "lab")
+
+
+def _shape(body: str) -> list[str]:
+    """The lines of a rendered file without the values that differ by inventory (passwords, addresses)."""
+    return [line.split("=", 1)[0].strip() for line in body.splitlines()]
 
 
 def test_no_native_password_in_any_rendered_file():
@@ -495,3 +506,22 @@ def test_pillar_example_documents_the_top_level_keys(name):
     example = yaml.safe_load((REPO / "salt" / "mysql" / name).read_text())["mysql"]
     defaults = yaml.safe_load((REPO / "salt" / "mysql" / "parameters" / "defaults.yaml").read_text())
     assert set(defaults) <= set(example), set(defaults) - set(example)
+
+
+def test_wait_timeout_closes_idle_connections_sooner_than_mysqls_default():
+    """28800 s is MySQL's own default (8 h): a line that sets it "to abort runaway
+    connections" changed nothing. The rendered lostops.cnf closes idle ones after 10 min."""
+    mysql_default = 28800
+    for inventory in ("example", "lab"):
+        got = int(cnf_options(text(CONF, inventory))["wait_timeout"])
+        assert 0 < got < mysql_default, (inventory, got)
+
+
+def test_no_doc_says_the_lab_skips_user_management():
+    """The lab applies users.sql (its database is the real MySQL): no file may say otherwise."""
+    assert "mysql-users-sql-apply-cmd-run" in rendered(inventory="lab")["highstate"]
+    for path in ("docs/mysql.md", "docs/lab.md", "salt/mysql/pillar.example", "salt/mysql/parameters/defaults.yaml"):
+        flat = " ".join((REPO / path).read_text(encoding="utf-8").replace("#", " ").split())
+        assert not re.search(r"manage_users[^.]{0,40}false[^.]{0,20}\(the lab\)|the lab sets it false", flat, re.I), (
+            path
+        )

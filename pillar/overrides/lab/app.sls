@@ -3,7 +3,8 @@
 # built by tests/lab/images/app.py on PHP 8.4 from Debian: it listens on 80, `/`
 # answers 200 only when its query on table `counters` over TLS (PDO mysql,
 # the env file and the MySQL CA the formula provides) succeeds, every other
-# path is 404 (no `/up`), and `php artisan migrate --force` in its working dir
+# path but `/up` (200 without the database, like the app image's app/up.php)
+# is 404, and `php artisan migrate --force` in its working dir
 # /var/www/html creates `counters`. It is NOT Laravel (no framework, no
 # sessions, no APP_KEY use) and serves with PHP's built-in server, not apache2.
 app:

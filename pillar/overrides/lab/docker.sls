@@ -3,7 +3,7 @@
 # reachable). Formulas using them require test: docker-images-preloaded.
 #  - /var/lib/lostops-lab/images.tar: the lab images of the REAL programs
 #    (tests/lab/images/: Traefik, its Docker socket proxy (HAProxy), Prometheus, Alertmanager, node_exporter,
-#    mysqld_exporter, MariaDB, the PHP app stand-in), one shared layer; the
+#    mysqld_exporter, MySQL 9.7, the PHP app stand-in), one layer per base root; the
 #    first entry loads them all, the others only check that they are there.
 #  - /var/lib/lostops-lab/standin.tar: the busybox stand-in, still used by
 #    Grafana and cAdvisor (no package of either exists here).

@@ -1,4 +1,4 @@
-"""The lab app stand-in: PHP with the real app's contract (port 80, `/`, `artisan migrate`), NOT Laravel.
+"""The lab app stand-in: PHP with the app image's contract (port 80, `/`, `/up`, `artisan migrate`), NOT Laravel.
 
 localhost/lostops-lab-app:lab   php8.4-cli + php8.4-mysql (Debian), the php image's entrypoint
 """
@@ -28,31 +28,51 @@ export PHP_CLI_SERVER_WORKERS="${PHP_CLI_SERVER_WORKERS:-4}"
 exec php -S "0.0.0.0:${APP_LISTEN_PORT:-80}" -t /var/www/html/public /var/www/html/public/index.php
 """
 
-# Shared by the page and `artisan`: PDO over TLS with the env the app formula writes
-# (salt/app/_settings.jinja: DB_*, MYSQL_ATTR_SSL_CA, MYSQL_ATTR_SSL_VERIFY_SERVER_CERT).
+# Shared by the page and `artisan`: PDO the way the real app's Laravel 8.75 connects
+# (config/database.php + Illuminate\Database\Connectors\MySqlConnector), with the env the
+# app formula writes (salt/app/_settings.jinja): DSN host/port/dbname, Laravel's default
+# PDO options, the connection's only option MYSQL_ATTR_SSL_CA (array_filter: unset when
+# empty; no VERIFY_SERVER_CERT: mysqlnd verifies the certificate and its name because a
+# CA is set), then `set names ... collate ...` and strict mode. No connect timeout (Laravel
+# sets none).
 APP_DB = r"""<?php
-// lostops lab app stand-in: the real app's database contract (Laravel's config/database.php
-// reads the same variables), NOT Laravel.
+// lostops lab app stand-in: the real app's database contract, NOT Laravel.
 function lab_db(): PDO {
-    $dsn = sprintf('mysql:host=%s;port=%s;dbname=%s;charset=utf8mb4',
+    $dsn = sprintf('mysql:host=%s;port=%s;dbname=%s',
         getenv('DB_HOST') ?: '127.0.0.1', getenv('DB_PORT') ?: '3306', getenv('DB_DATABASE') ?: 'forge');
-    $opts = [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION, PDO::ATTR_TIMEOUT => 3];
-    $ca = getenv('MYSQL_ATTR_SSL_CA');
-    if ($ca) {
-        $opts[Pdo\Mysql::ATTR_SSL_CA] = $ca;
-        $opts[Pdo\Mysql::ATTR_SSL_VERIFY_SERVER_CERT] =
-            filter_var(getenv('MYSQL_ATTR_SSL_VERIFY_SERVER_CERT') ?: 'true', FILTER_VALIDATE_BOOLEAN);
-    }
-    return new PDO($dsn, getenv('DB_USERNAME') ?: 'forge', getenv('DB_PASSWORD') ?: '', $opts);
+    // Illuminate\Database\Connectors\Connector::$options
+    $opts = [
+        PDO::ATTR_CASE => PDO::CASE_NATURAL,
+        PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION,
+        PDO::ATTR_ORACLE_NULLS => PDO::NULL_NATURAL,
+        PDO::ATTR_STRINGIFY_FETCHES => false,
+        PDO::ATTR_EMULATE_PREPARES => false,
+    ];
+    // config/database.php: array_filter([PDO::MYSQL_ATTR_SSL_CA => env('MYSQL_ATTR_SSL_CA')])
+    // (Pdo\Mysql::ATTR_SSL_CA is the same attribute under PHP 8.4's name).
+    $opts += array_filter([Pdo\Mysql::ATTR_SSL_CA => getenv('MYSQL_ATTR_SSL_CA') ?: null]);
+    $db = new PDO($dsn, getenv('DB_USERNAME') ?: 'forge', getenv('DB_PASSWORD') ?: '', $opts);
+    $db->prepare("set names 'utf8mb4' collate 'utf8mb4_unicode_ci'")->execute();
+    $db->prepare("set session sql_mode='ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,"
+        . "NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'")->execute();
+    return $db;
 }
 """
 
 # `/`: 200 only when the query over TLS succeeds (the real app: Counter::sum('count')).
+# `/up`: 200 without the database, like the app image's /up (app/up.php, Apache alias).
 APP_INDEX = r"""<?php
 require __DIR__ . '/../db.php';
 header('Content-Type: text/plain');
-// Like the real app (Laravel 8, routes/web.php): only `/`; no `/up` health route.
-if (parse_url($_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH) !== '/') {
+$path = parse_url($_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH);
+// The app image's liveness route (app/up.php): no database.
+if ($path === '/up') {
+    header('Cache-Control: no-store');
+    echo "ok\n";
+    return;
+}
+// Like the real app (Laravel 8, routes/web.php): otherwise only `/`.
+if ($path !== '/') {
     http_response_code(404);
     echo "not found\n";
     return;

@@ -1,6 +1,24 @@
-"""The lab database: MariaDB (Debian) behind the official MySQL image's contract. MySQL protocol, NOT MySQL 8.0.
+"""The lab database: Oracle MySQL 9.7 (Debian sid `mysql-server-core`) behind the official mysql image's contract.
 
-localhost/lostops-lab-mysql:lab   mariadb-server (Debian), the mysql image's entrypoint, user 999
+    localhost/lostops-lab-mysql:lab   MySQL 9.7 on a sid root, the mysql image's entrypoint, paths and user 999
+
+Production runs the official image `mysql:8.0.x`. MySQL 8.0 has no package
+here (and reached end of life in April 2026); 9.7 is the same server family
+and a step beyond 8.4 LTS, so what needs a lab line is also the upgrade map
+(docs/lab.md). What the official image has and this one mimics
+(docker-library/mysql, 9.7/Dockerfile.oracle and docker-entrypoint.sh):
+
+- user and group `mysql` = 999:999, home /var/lib/mysql;
+- /etc/my.cnf with datadir /var/lib/mysql, the socket and pid file in
+  /var/run/mysqld, secure-file-priv /var/lib/mysql-files, `user=mysql`,
+  `skip-name-resolve`, and `!includedir /etc/mysql/conf.d/` (empty: Debian's
+  own my.cnf and conf.d files are removed);
+- `docker-entrypoint.sh mysqld`: on an empty data dir `--initialize-insecure`,
+  a temporary server without networking, time zone tables, root's password
+  (MYSQL_ROOT_PASSWORD[_FILE]) and MYSQL_ROOT_HOST, MYSQL_DATABASE,
+  MYSQL_USER/PASSWORD, /docker-entrypoint-initdb.d; steps down from root to
+  mysql (the official image: gosu; here util-linux's setpriv);
+- the real `mysql`, `mysqladmin`, `mysqldump` and `mysql_tzinfo_to_sql`.
 """
 
 from __future__ import annotations
@@ -10,23 +28,38 @@ from tests.lab.images.recipe import BuildContext, Recipe
 # Fixed ids: the official image's mysql user and group.
 MYSQL_UID = 999
 
-# A reduced docker-library/mysql entrypoint (8.0/docker-entrypoint.sh) for MariaDB:
-# same variables (MYSQL_ROOT_PASSWORD[_FILE], MYSQL_ROOT_HOST, MYSQL_DATABASE,
-# MYSQL_USER/MYSQL_PASSWORD, MYSQL_ALLOW_EMPTY_PASSWORD), same
-# /docker-entrypoint-initdb.d handling, first start only (empty data dir), a
-# temporary server with --skip-networking, then `exec mysqld` as mysql (999).
+# The official image's /etc/my.cnf (the Oracle package's, as the Dockerfile edits it).
+MY_CNF = """# lostops lab: the official mysql image's /etc/my.cnf (tests/lab/images/mysql.py).
+[mysqld]
+skip-name-resolve
+datadir=/var/lib/mysql
+socket=/var/run/mysqld/mysqld.sock
+secure-file-priv=/var/lib/mysql-files
+user=mysql
+pid-file=/var/run/mysqld/mysqld.pid
+
+[client]
+socket=/var/run/mysqld/mysqld.sock
+
+!includedir /etc/mysql/conf.d/
+"""
+
+# A reduced docker-library/mysql 9.7 entrypoint: the same variables, steps and
+# order (config check, directories, step down to mysql, first start only on an
+# empty data dir, temporary server on the socket only, `exec mysqld`).
 MYSQL_ENTRYPOINT = r"""#!/bin/bash
-# lostops lab: MariaDB behind the official MySQL image's entrypoint contract.
+# lostops lab: Debian's MySQL 9.7 behind the official mysql image's entrypoint contract.
 set -eo pipefail
 shopt -s nullglob
 
-mysql_log() { printf '%s [Entrypoint]: %s\n' "$(date --rfc-3339=seconds)" "$*"; }
-mysql_error() { mysql_log "ERROR: $*" >&2; exit 1; }
+mysql_log() { printf '%s [%s] [Entrypoint]: %s\n' "$(date --rfc-3339=seconds)" "$1" "${*:2}"; }
+mysql_note() { mysql_log Note "$@"; }
+mysql_error() { mysql_log ERROR "$@" >&2; exit 1; }
 
 file_env() {
 	local var="$1" fileVar="${1}_FILE" def="${2:-}"
 	if [ "${!var:-}" ] && [ "${!fileVar:-}" ]; then
-		mysql_error "both $var and $fileVar are set (but are exclusive)"
+		mysql_error "Both $var and $fileVar are set (but are exclusive)"
 	fi
 	local val="$def"
 	if [ "${!var:-}" ]; then
@@ -38,129 +71,123 @@ file_env() {
 	unset "$fileVar"
 }
 
-# first arg is `-f` or `--some-option`
+_help_args=(--verbose --help --log-bin-index="$(mktemp -u)")
+mysql_get_config() {
+	local conf="$1"; shift
+	"$@" "${_help_args[@]}" 2>/dev/null \
+		| awk -v conf="$conf" '$1 == conf && /^[^ \t]/ { sub(/^[^ \t]+[ \t]+/, ""); print; exit }'
+}
+
+want_help() {
+	local arg
+	for arg; do
+		case "$arg" in -'?'|--help|--print-defaults|-V|--version) return 0 ;; esac
+	done
+	return 1
+}
+
+passfile() {
+	if [ "$1" != '--no-password' ] && [ -n "$MYSQL_ROOT_PASSWORD" ]; then
+		printf '[client]\npassword="%s"\n' "$MYSQL_ROOT_PASSWORD"
+	fi
+}
+
+process_sql() {
+	local pf=()
+	if [ "$1" = '--no-password' ]; then pf=(--no-password); shift; fi
+	if [ -n "$MYSQL_DATABASE" ]; then set -- --database="$MYSQL_DATABASE" "$@"; fi
+	mysql --defaults-extra-file=<(passfile "${pf[@]}") --protocol=socket -uroot -hlocalhost \
+		--socket="$SOCKET" --comments "$@"
+}
+
 if [ "${1:0:1}" = '-' ]; then
 	set -- mysqld "$@"
 fi
 
-if [ "$1" = 'mysqld' ] || [ "$1" = 'mariadbd' ]; then
-	DATADIR=/var/lib/mysql
-	SOCKET=/run/mysqld/mysqld.sock
-	mkdir -p /run/mysqld
-	chown mysql:mysql /run/mysqld
-	if [ "$(id -u)" = '0' ]; then
-		find "$DATADIR" \! -user mysql -exec chown mysql: '{}' + 2>/dev/null || true
+if [ "$1" = 'mysqld' ] && ! want_help "$@"; then
+	mysql_note "Entrypoint script for MySQL Server $("$@" --version | awk '{print $3}') started."
+	if ! errors="$("$@" "${_help_args[@]}" 2>&1 >/dev/null)"; then
+		mysql_error "mysqld failed while attempting to check config: $errors"
 	fi
+	DATADIR="$(mysql_get_config datadir "$@")"
+	SOCKET="$(mysql_get_config socket "$@")"
+	file_env 'MYSQL_ROOT_HOST' '%'
+	file_env 'MYSQL_DATABASE'
+	file_env 'MYSQL_USER'
+	file_env 'MYSQL_PASSWORD'
+	file_env 'MYSQL_ROOT_PASSWORD'
+
+	if [ "$(id -u)" = '0' ]; then
+		dirs=("$DATADIR" "$(dirname "$SOCKET")" "$(dirname "$(mysql_get_config pid-file "$@")")")
+		sfp="$(mysql_get_config secure-file-priv "$@")"
+		if [ -n "$sfp" ] && [ "$sfp" != NULL ]; then dirs+=("$sfp"); fi
+		mkdir -p "${dirs[@]}"
+		find "${dirs[@]}" \! -user mysql -exec chown --no-dereference mysql '{}' +
+		mysql_note "Switching to dedicated user 'mysql'"
+		exec setpriv --reuid=mysql --regid=mysql --init-groups "$BASH_SOURCE" "$@"
+	fi
+
 	if [ ! -d "$DATADIR/mysql" ]; then
-		file_env 'MYSQL_ROOT_PASSWORD'
-		file_env 'MYSQL_DATABASE'
-		file_env 'MYSQL_USER'
-		file_env 'MYSQL_PASSWORD'
-		file_env 'MYSQL_ROOT_HOST' '%'
-		if [ -z "$MYSQL_ROOT_PASSWORD" ] && [ -z "${MYSQL_ALLOW_EMPTY_PASSWORD:-}" ]; then
-			mysql_error 'Database is uninitialized and password option is not specified (MYSQL_ROOT_PASSWORD[_FILE] or MYSQL_ALLOW_EMPTY_PASSWORD)'
+		if [ -z "$MYSQL_ROOT_PASSWORD" ] && [ -z "${MYSQL_ALLOW_EMPTY_PASSWORD:-}" ] && [ -z "${MYSQL_RANDOM_ROOT_PASSWORD:-}" ]; then
+			mysql_error 'Database is uninitialized and password option is not specified (MYSQL_ROOT_PASSWORD[_FILE], MYSQL_ALLOW_EMPTY_PASSWORD or MYSQL_RANDOM_ROOT_PASSWORD)'
 		fi
-		mysql_log "Initializing database files"
-		# --force: no name resolution of the container's hostname (like the official
-		# MariaDB image's --cross-bootstrap); accounts are IP-only (skip_name_resolve).
-		mariadb-install-db --user=mysql --datadir="$DATADIR" --skip-test-db --force \
-			--auth-root-authentication-method=normal --skip-name-resolve >/dev/null
-		mysql_log "Starting temporary server"
-		mysqld --user=mysql --datadir="$DATADIR" --skip-networking --socket="$SOCKET" &
-		pid=$!
-		for i in $(seq 60); do
-			if mariadb-admin --no-defaults --socket="$SOCKET" -uroot ping >/dev/null 2>&1; then break; fi
-			sleep 0.5
-		done
-		sql() { mariadb --no-defaults --protocol=socket --socket="$SOCKET" -uroot "$@"; }
+		mysql_note "Initializing database files"
+		"$@" --initialize-insecure --default-time-zone=SYSTEM
+		mysql_note "Database files initialized"
+		mysql_note "Starting temporary server"
+		"$@" --daemonize --skip-networking --default-time-zone=SYSTEM --socket="$SOCKET" \
+			|| mysql_error "Unable to start server."
+		mysql_note "Temporary server started."
+		if [ -z "${MYSQL_INITDB_SKIP_TZINFO:-}" ]; then
+			mysql_tzinfo_to_sql /usr/share/zoneinfo 2>/dev/null \
+				| sed 's/Local time zone must be set--see zic manual page/FCTY/' \
+				| process_sql --no-password --database=mysql
+		fi
+		if [ -n "${MYSQL_RANDOM_ROOT_PASSWORD:-}" ]; then
+			MYSQL_ROOT_PASSWORD="$(head -c 18 /dev/urandom | base64)"; export MYSQL_ROOT_PASSWORD
+			mysql_note "GENERATED ROOT PASSWORD: $MYSQL_ROOT_PASSWORD"
+		fi
 		rootpw="${MYSQL_ROOT_PASSWORD//\\/\\\\}"; rootpw="${rootpw//\'/\\\'}"
 		{
+			echo "SET autocommit = 1;"
 			echo "SET @@SESSION.SQL_LOG_BIN=0;"
-			echo "DELETE FROM mysql.global_priv WHERE User NOT IN ('mysql.sys','mariadb.sys','root') OR (User='root' AND Host NOT IN ('localhost'));"
-			echo "FLUSH PRIVILEGES;"
 			echo "ALTER USER 'root'@'localhost' IDENTIFIED BY '${rootpw}';"
+			echo "GRANT ALL ON *.* TO 'root'@'localhost' WITH GRANT OPTION;"
+			echo "FLUSH PRIVILEGES;"
 			if [ -n "$MYSQL_ROOT_HOST" ] && [ "$MYSQL_ROOT_HOST" != 'localhost' ]; then
 				echo "CREATE USER 'root'@'${MYSQL_ROOT_HOST}' IDENTIFIED BY '${rootpw}';"
 				echo "GRANT ALL ON *.* TO 'root'@'${MYSQL_ROOT_HOST}' WITH GRANT OPTION;"
 			fi
-			echo "FLUSH PRIVILEGES;"
-			if [ -n "${MYSQL_DATABASE:-}" ]; then
-				echo "CREATE DATABASE IF NOT EXISTS \`${MYSQL_DATABASE}\`;"
+			echo "DROP DATABASE IF EXISTS test;"
+		} | process_sql --no-password --database=mysql
+		if [ -n "$MYSQL_DATABASE" ]; then
+			mysql_note "Creating database ${MYSQL_DATABASE}"
+			process_sql --database=mysql <<<"CREATE DATABASE IF NOT EXISTS \`$MYSQL_DATABASE\`;"
+		fi
+		if [ -n "$MYSQL_USER" ] && [ -n "$MYSQL_PASSWORD" ]; then
+			mysql_note "Creating user ${MYSQL_USER}"
+			process_sql --database=mysql <<<"CREATE USER '$MYSQL_USER'@'%' IDENTIFIED BY '$MYSQL_PASSWORD';"
+			if [ -n "$MYSQL_DATABASE" ]; then
+				process_sql --database=mysql <<<"GRANT ALL ON \`${MYSQL_DATABASE//_/\\_}\`.* TO '$MYSQL_USER'@'%';"
 			fi
-			if [ -n "${MYSQL_USER:-}" ] && [ -n "${MYSQL_PASSWORD:-}" ]; then
-				echo "CREATE USER '${MYSQL_USER}'@'%' IDENTIFIED BY '${MYSQL_PASSWORD}';"
-				if [ -n "${MYSQL_DATABASE:-}" ]; then
-					echo "GRANT ALL ON \`${MYSQL_DATABASE}\`.* TO '${MYSQL_USER}'@'%';"
-				fi
-			fi
-		} | sql
-		export MYSQL_PWD="$MYSQL_ROOT_PASSWORD"
+		fi
 		for f in /docker-entrypoint-initdb.d/*; do
 			case "$f" in
-				*.sh) mysql_log "running $f"; . "$f" ;;
-				*.sql) mysql_log "running $f"; sql -p"$MYSQL_ROOT_PASSWORD" ${MYSQL_DATABASE:+"$MYSQL_DATABASE"} < "$f" ;;
-				*.sql.gz) mysql_log "running $f"; gunzip -c "$f" | sql -p"$MYSQL_ROOT_PASSWORD" ${MYSQL_DATABASE:+"$MYSQL_DATABASE"} ;;
-				*) mysql_log "ignoring $f" ;;
+				*.sh) mysql_note "$0: running $f"; if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
+				*.sql) mysql_note "$0: running $f"; process_sql < "$f" ;;
+				*.sql.gz) mysql_note "$0: running $f"; gunzip -c "$f" | process_sql ;;
+				*) mysql_note "$0: ignoring $f" ;;
 			esac
 		done
-		unset MYSQL_PWD
-		kill "$pid"; wait "$pid" || true
-		mysql_log "MariaDB init process done. Ready for start up."
-	fi
-	if [ "$(id -u)" = '0' ]; then
-		set -- "$@" --user=mysql
+		mysql_note "Stopping temporary server"
+		mysqladmin --defaults-extra-file=<(passfile) shutdown -uroot --socket="$SOCKET" \
+			|| mysql_error "Unable to shut down server."
+		mysql_note "Temporary server stopped"
+		mysql_note "MySQL init process done. Ready for start up."
 	fi
 fi
 
 exec "$@"
-"""
-
-
-# MySQL 8.0 client/SQL dialect -> MariaDB, for what the production templates send
-# (salt/mysql: root.cnf, users.sql, the backup). Installed as /usr/local/bin/mysql,
-# mysqladmin and mysqldump (ahead of Debian's compat links in PATH). Every rewrite
-# is a named lab deviation (docs/lab.md):
-#  - option files: `ssl-mode = VERIFY_CA|REQUIRED` (MariaDB clients abort on the
-#    unknown option) -> `ssl` (TLS on; MariaDB has no "verify the CA but not the
-#    name": the certificate is NOT verified on these root connections over
-#    127.0.0.1, which is not in the server certificate's names);
-#    `ssl-mode = VERIFY_IDENTITY` -> `ssl` + `ssl-verify-server-cert`;
-#  - SQL on stdin: `IDENTIFIED WITH caching_sha2_password BY` -> `IDENTIFIED BY`
-#    (MariaDB has no caching_sha2_password; its default mysql_native_password is
-#    used), and account hosts in CIDR form 'a.b.c.d/NN' -> 'a.b.c.d/netmask'
-#    (MariaDB matches only the netmask form; MySQL >= 8.0.23 both).
-MYSQL_CLIENT_SHIM = r"""#!/bin/bash
-# lostops lab: MySQL 8.0 client options and SQL -> MariaDB (see tests/lab/images/mysql.py).
-set -o pipefail
-case "$(basename "$0")" in
-	mysql) real=mariadb ;;
-	mysqladmin) real=mariadb-admin ;;
-	mysqldump) real=mariadb-dump ;;
-	*) echo "lab mysql shim: unknown name $0" >&2; exit 2 ;;
-esac
-tmp=()
-cleanup() { rm -f "${tmp[@]}"; }
-trap cleanup EXIT
-args=()
-for a in "$@"; do
-	case "$a" in
-		--defaults-extra-file=*|--defaults-file=*)
-			t=$(mktemp /tmp/lab-mysql-cnf.XXXXXX); tmp+=("$t")
-			sed -E \
-				-e 's/^[[:space:]]*ssl[-_]mode[[:space:]]*=[[:space:]]*"?(VERIFY_CA|REQUIRED)"?[[:space:]]*$/ssl\nssl-verify-server-cert = OFF/I' \
-				-e 's/^[[:space:]]*ssl[-_]mode[[:space:]]*=[[:space:]]*"?VERIFY_IDENTITY"?[[:space:]]*$/ssl\nssl-verify-server-cert = ON/I' \
-				"${a#*=}" > "$t" || exit 2
-			a="${a%%=*}=$t" ;;
-	esac
-	args+=("$a")
-done
-if [ "$real" = mariadb ] && [ ! -t 0 ]; then
-	perl -pe 's/IDENTIFIED\s+WITH\s+caching_sha2_password\s+BY/IDENTIFIED BY/gi;
-		s{'"'"'(\d+\.\d+\.\d+\.\d+)/(\d{1,2})'"'"'}{"'"'"'$1/" . join(".", unpack("C4", pack("N", (0xffffffff << (32 - $2)) & 0xffffffff))) . "'"'"'"}ge' \
-		| "$real" "${args[@]}"
-else
-	"$real" "${args[@]}"
-fi
 """
 
 
@@ -175,67 +202,50 @@ def _prepare(ctx: BuildContext) -> None:
         "--gid",
         str(MYSQL_UID),
         "--home-dir",
-        "/nonexistent",
+        "/var/lib/mysql",
         "--no-create-home",
-        "--shell",
-        "/bin/false",
         "mysql",
     )
 
 
 RECIPE = Recipe(
+    root="sid",
     images={
         "mysql": {
             "Entrypoint": ["docker-entrypoint.sh"],
             "Cmd": ["mysqld"],
-            "ExposedPorts": {"3306/tcp": {}},
-            "package": "mariadb-server",
+            "ExposedPorts": {"3306/tcp": {}, "33060/tcp": {}},
+            "package": "mysql-server-core",
         },
     },
     packages=(
-        "mariadb-server",
-        "mariadb-client",
-        # `mysql`, `mysqladmin`, `mysqldump`, `mysqld` names (the official MySQL image's).
-        "mariadb-client-compat",
-        "mariadb-server-compat",
+        # mysqld, mysql_tzinfo_to_sql (not `mysql-server`: its maintainer scripts
+        # initialize a data dir and want systemd).
+        "mysql-server-core",
+        # mysql, mysqladmin, mysqldump.
+        "mysql-client",
     ),
-    versioned=("mariadb-server",),
+    versioned=("mysql-server-core",),
     files={
-        "usr/local/bin/mysql": (MYSQL_CLIENT_SHIM, 0o755),
+        "etc/my.cnf": (MY_CNF, 0o644),
         "usr/local/bin/docker-entrypoint.sh": (MYSQL_ENTRYPOINT, 0o755),
     },
-    symlinks={
-        "usr/local/bin/mysqladmin": "mysql",
-        "usr/local/bin/mysqldump": "mysql",
-    },
     remove=(
-        # Not needed by the image (MariaDB's offline table tools): smaller layer.
-        "usr/bin/aria_*",
-        "usr/bin/myisam*",
-        "usr/bin/mariadb-binlog",
-        "usr/bin/mariadb-slap",
-        "usr/bin/mariadb-import",
-        "usr/bin/mariadb-show",
-        "usr/bin/mariadb-conv",
-        "usr/bin/mariadb-plugin",
-        "usr/bin/mariadb-tzinfo-to-sql",
-        "usr/bin/mariadb-waitpid",
-        "usr/bin/innochecksum",
-        "usr/bin/resolve_stack_dump",
-        "usr/bin/replace",
-        "usr/bin/perror",
-        # The official MySQL image has no Debian/MariaDB server config: drop what
-        # Debian's package adds (50-server.cnf binds 127.0.0.1 and sets its own
-        # options), keep /etc/mysql/conf.d/ (read by my.cnf -> mariadb.cnf) for the
-        # formula's file.
-        "etc/mysql/mariadb.conf.d/*.cnf",
+        # Debian's option files (the official image reads only /etc/my.cnf and conf.d/).
+        "etc/mysql/my.cnf",
+        "etc/mysql/my.cnf.fallback",
+        "etc/alternatives/my.cnf",
+        "etc/mysql/conf.d/*.cnf",
         # Emptied: the entrypoint initializes it on first start.
         "var/lib/mysql",
     ),
     dirs=(
         ("etc/mysql/conf.d", 0, 0o755),
-        ("var/lib/mysql", MYSQL_UID, 0o750),
-        ("run/mysqld", MYSQL_UID, 0o755),
+        # The official image: 1777, writable whatever uid mysqld ends up with.
+        ("var/lib/mysql", MYSQL_UID, 0o1777),
+        ("run/mysqld", MYSQL_UID, 0o1777),
+        # secure-file-priv: mysqld aborts when it does not exist.
+        ("var/lib/mysql-files", MYSQL_UID, 0o750),
         ("docker-entrypoint-initdb.d", 0, 0o755),
     ),
     prepare=_prepare,

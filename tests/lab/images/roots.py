@@ -53,6 +53,9 @@ class Root:
 
 ROOTS: dict[str, Root] = {
     "trixie": Root("trixie", SUITE, outer_packages=("pebble",)),
+    # Oracle MySQL 9.7 (`mysql-9.7`) is in sid only: it needs sid's libstdc++ and
+    # libicu. The sid Release file as served here can be past its Valid-Until.
+    "sid": Root("sid", "sid", apt_options=("-o", "Acquire::Check-Valid-Until=false")),
 }
 
 
