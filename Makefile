@@ -94,10 +94,12 @@ snapshots: deps ## rewrite the committed synth and mapdata snapshots (review the
 	UPDATE_SNAPSHOTS=1 $(PYTEST) tests/unit/test_network_stack.py tests/unit/test_salt_mapdata.py -q
 
 .PHONY: lint
-lint: deps lint-salt ## ruff, yamllint, salt-lint, zizmor
+lint: deps lint-salt ## ruff, yamllint, salt-lint, actionlint, zizmor, the workflow schema
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint .github/workflows/*.yml
 	$(VENV)/bin/zizmor --offline .github/workflows
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 .PHONY: bench
 bench: deps ## time cdktf and cdktn synth of the project vs their own one-resource azurerm app (median ratios target <= 1.15)

@@ -405,17 +405,27 @@ def release_guard(version_: str | None, serving: str, force: bool) -> None:
     default=_env_flag("RELEASE_BACKUP", True),
     help="skip the fresh database backup before the roll-out ($RELEASE_BACKUP=false)",
 )
-def release_rollout(version_: str, digest: str, json_out: str, summary: str, dry_run: bool, backup: bool) -> None:
+@click.option(
+    "--tag-without-digest",
+    "tag_reason",
+    default=_env("RELEASE_TAG_WITHOUT_DIGEST", ""),
+    metavar="REASON",
+    help="deploy the tag without a digest, for this reason ($RELEASE_TAG_WITHOUT_DIGEST); refused otherwise",
+)
+def release_rollout(
+    version_: str, digest: str, json_out: str, summary: str, dry_run: bool, backup: bool, tag_reason: str
+) -> None:
     """Roll the app out: a fresh database backup, then salt-ssh '*' state.apply with the app pillar.
 
     The pillar is {"app": {"version": X.Y.Z}, "images": {"app": {"digest":
-    ...}}}. A failed backup stops before anything is applied. Exit status:
+    ...}}}. Without a digest it refuses (a tag moves) unless --tag-without-digest
+    gives a reason. A failed backup stops before anything is applied. Exit status:
     salt-ssh's (0 ok, 20 a state failed), 1 no fresh backup, 2 bad input.
     SALT_SSH overrides the salt-ssh command (default .venv/bin/salt-ssh).
     """
     from lostops.release import rollout
 
-    _done(rollout(version_, digest, json_out, summary, dry_run, backup))
+    _done(rollout(version_, digest, json_out, summary, dry_run, backup, tag_reason or None))
 
 
 # --------------------------------------------------------------------------- jit

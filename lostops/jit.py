@@ -9,11 +9,15 @@
 The runner's address is allowed in two places, and neither is the committed
 configuration (no cdktf deploy, no pillar):
 
-1. **NSG** (channel `azure`): one rule per NSG of a host that salt-ssh reaches
-   directly (no `ssh_via`), named `lostops-jit-ssh`, priority 4095 (just above
+1. **NSG** (channel `azure`): one rule per run and per NSG of a host that
+   salt-ssh reaches directly (no `ssh_via`), named `lostops-jit-ssh-<run>`
+   (<run> = GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT, or LOSTOPS_JIT_RUN), at the
+   highest free priority of 4001-4095 that is not a multiple of 10 (just above
    the deny-all at 4096, outside the policy's 100 + 10*n lattice), TCP to the
-   inventory's ssh port from `<ip>/32`:
-   `az network nsg rule create|delete|list`. The NSG rules of the stack are
+   inventory's ssh port from `<ip>/32`: `az network nsg rule
+   create|delete|list`. Two runs that overlap (a deploy called from the app
+   repository and the drift check here: concurrency groups hold per
+   repository only) each add and remove their own rule, never the other's. The NSG rules of the stack are
    separate `azurerm_network_security_rule` resources, so Terraform neither
    sees nor removes this one; the drift check looks for it instead.
 2. **Host firewall**: an element of the nftables set `inet lostops jit_ssh`
@@ -25,16 +29,22 @@ configuration (no cdktf deploy, no pillar):
    appended as one argument, or replaces `{script}`). Channel `exec` skips
    the NSG step (there is none in the lab) and says so.
 
-`check` lists any NSG rule `lostops-jit-ssh` and any element in the sets; the
-drift check fails on them. `serving-version` reads the backend's
+`check` lists any NSG rule `lostops-jit-ssh*` and any element in the sets; the
+drift check runs it before it opens anything (what an earlier run left) and
+after its own close, and fails on either. `serving-version` reads the backend's
 /var/lib/lostops/app/deployed-version over the same channel (no SSH, no
 secrets), for `lostops release guard`.
 
 Environment: LOSTOPS_INVENTORY (as everywhere), LOSTOPS_JIT_CHANNEL
 (azure|exec, default azure), LOSTOPS_JIT_EXEC, LOSTOPS_JIT_IP (default for
---ip), LOSTOPS_JIT_TTL (default 30m). --dry-run prints the commands instead of
-running them. One summary line per step on stdout; exit 0 done, 1 a step
-failed (or leftovers, for check), 2 bad usage.
+--ip), LOSTOPS_JIT_TTL (default 30m, at most 3h: the element must expire
+within hours, not days), LOSTOPS_JIT_RUN, LOSTOPS_JIT_CONFLICT_WAIT (seconds a
+host call waits while Azure reports an earlier run-command still running,
+default 900). --dry-run prints the commands instead of running them. One
+summary line per step on stdout; exit 0 done, 1 a step failed (or leftovers,
+for check), 2 bad usage. `close` tries every step on every host whatever fails
+and says what is left: exit 4 + 1 (an NSG rule left: it never expires) + 2 (a
+set element left: it expires by its timeout), one line per failed step.
 """
 
 from __future__ import annotations
@@ -51,13 +61,19 @@ from dataclasses import dataclass
 
 from lostops import envcmd
 
-RULE_NAME = "lostops-jit-ssh"
-RULE_PRIORITY = 4095
+RULE_PREFIX = "lostops-jit-ssh"
+RULE_PRIORITY = 4095  # the highest; a run takes the highest free one of PRIORITIES
+PRIORITIES = [p for p in range(4095, 4000, -1) if p % 10]
 TABLE = "inet lostops"
 SET = "jit_ssh"
 OK_MARK = "LOSTOPS_JIT_OK"
 DEPLOYED_VERSION_FILE = "/var/lib/lostops/app/deployed-version"
-TTL = re.compile(r"[1-9][0-9]{0,4}[smhd]")
+TTL = re.compile(r"([1-9][0-9]{0,4})([smh])")
+TTL_MAX_SECONDS = 3 * 3600
+RUN_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")
+EXIT_LEFT = 4
+LEFT_NSG = 1
+LEFT_ELEMENT = 2
 IP_SERVICES = ("https://api.ipify.org", "https://ifconfig.me/ip")
 
 
@@ -91,9 +107,31 @@ def parse_ip(raw: str | None) -> str:
 
 
 def parse_ttl(raw: str) -> str:
-    if not TTL.fullmatch(raw or ""):
-        raise JitError(f"timeout {raw!r}: expected a number and s, m, h or d, e.g. 30m")
+    """`<n>s|m|h`, at most 3h: an element left by a dead job must expire within hours."""
+    m = TTL.fullmatch(raw or "")
+    if not m:
+        raise JitError(f"timeout {str(raw)[:20]!r}: expected a number and s, m or h, e.g. 30m")
+    seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+    if seconds > TTL_MAX_SECONDS:
+        raise JitError(f"timeout {raw}: at most 3h (an element left behind must expire within hours)")
     return raw
+
+
+def run_tag(env=os.environ) -> str:
+    """This run's tag in the NSG rule name: GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT, LOSTOPS_JIT_RUN or `local`."""
+    if env.get("LOSTOPS_JIT_RUN"):
+        tag = env["LOSTOPS_JIT_RUN"]
+    elif env.get("GITHUB_RUN_ID"):
+        tag = f"{env['GITHUB_RUN_ID']}-{env.get('GITHUB_RUN_ATTEMPT') or '1'}"
+    else:
+        tag = "local"
+    if not RUN_TAG.fullmatch(tag):
+        raise JitError(f"run tag {tag[:40]!r} (LOSTOPS_JIT_RUN or GITHUB_RUN_ID): expected [A-Za-z0-9-], 40 at most")
+    return tag
+
+
+def rule_name(tag: str) -> str:
+    return f"{RULE_PREFIX}-{tag}"
 
 
 def targets(inv) -> list[Target]:
@@ -168,18 +206,21 @@ def parse_run_command(output: str) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
-def nsg_commands(action: str, t: Target, ip: str | None) -> list[str]:
+def nsg_commands(
+    action: str, t: Target, ip: str | None, name: str | None = None, priority: int = RULE_PRIORITY
+) -> list[str]:
     base = ["az", "network", "nsg", "rule"]
     where = ["--resource-group", t.nsg_resource_group, "--nsg-name", t.nsg]
+    name = name or rule_name("local")
     if action == "open":
         return [
             *base,
             "create",
             *where,
             "--name",
-            RULE_NAME,
+            name,
             "--priority",
-            str(RULE_PRIORITY),
+            str(priority),
             "--direction",
             "Inbound",
             "--access",
@@ -201,16 +242,19 @@ def nsg_commands(action: str, t: Target, ip: str | None) -> list[str]:
             "none",
         ]
     if action == "close":
-        return [*base, "delete", *where, "--name", RULE_NAME, "--only-show-errors", "--output", "none"]
+        return [*base, "delete", *where, "--name", name, "--only-show-errors", "--output", "none"]
+    if action == "list":
+        # every rule's name and priority: a new rule takes a free priority
+        return [*base, "list", *where, "--query", "[].{name:name,priority:priority}", "--output", "json"]
     if action == "check":
         return [
             *base,
             "list",
             *where,
             "--query",
-            f"[?name=='{RULE_NAME}'].sourceAddressPrefix",
+            f"[?starts_with(name, '{RULE_PREFIX}')].{{name:name,source:sourceAddressPrefix}}",
             "--output",
-            "tsv",
+            "json",
             "--only-show-errors",
         ]
     raise JitError(f"unknown action {action!r}")
@@ -250,10 +294,22 @@ def host_command(channel: str, t: Target, script: str) -> list[str]:
     return [*argv, script]
 
 
+CONFLICT = re.compile(r"\bConflict\b|another operation|execution is in progress", re.I)
+
+
 class Runner:
-    def __init__(self, channel: str, dry_run: bool):
+    def __init__(self, channel: str, dry_run: bool, sleep=None, conflict_wait: float | None = None):
+        import time
+
         self.channel = channel
         self.dry_run = dry_run
+        self.sleep = sleep or time.sleep
+        if conflict_wait is None:
+            raw = os.environ.get("LOSTOPS_JIT_CONFLICT_WAIT", "900")
+            if not raw.isascii() or not raw.isdigit() or int(raw) > 3600:
+                raise JitError(f"LOSTOPS_JIT_CONFLICT_WAIT {raw[:20]!r}: expected seconds, 0-3600")
+            conflict_wait = int(raw)
+        self.conflict_wait = conflict_wait
 
     def run(self, argv: list[str]) -> subprocess.CompletedProcess:
         if self.dry_run:
@@ -269,10 +325,28 @@ class Runner:
             raise JitError(f"{argv[0]}: no answer within 600 s") from None
 
     def on_host(self, t: Target, script: str) -> str:
-        """Run `script` on the host; its stdout, or JitError."""
-        proc = self.run(host_command(self.channel, t, script))
-        if self.dry_run:
-            return OK_MARK
+        """Run `script` on the host; its stdout, or JitError.
+
+        `az vm run-command invoke` runs one script at a time per VM and cannot
+        be cancelled: after a cancelled job the next call fails with Conflict
+        until the earlier script ends. Such a call is retried every 30 s for
+        up to conflict_wait seconds."""
+        waited = 0.0
+        while True:
+            proc = self.run(host_command(self.channel, t, script))
+            if self.dry_run:
+                return OK_MARK
+            if (
+                proc.returncode != 0
+                and self.channel == "azure"
+                and CONFLICT.search(proc.stderr or "")
+                and waited < self.conflict_wait
+            ):
+                print(f"jit: {t.host}: run-command busy (Conflict), retrying in 30 s", file=sys.stderr)
+                self.sleep(30)
+                waited += 30
+                continue
+            break
         if proc.returncode != 0:
             raise JitError(
                 f"{t.host}: {self.channel} channel failed (exit {proc.returncode}): {last_line(proc.stderr)}"
@@ -301,13 +375,43 @@ def runner_ip() -> str:
     raise JitError("could not find this runner's public IPv4 address: " + "; ".join(errors))
 
 
-def do_open(r: Runner, ts: list[Target], ip: str, ttl: str) -> int:
+def free_priority(listing: str, taken_also: set[int] = frozenset()) -> int:
+    """The highest of PRIORITIES that no rule in `az network nsg rule list` JSON holds."""
+    try:
+        rules = json.loads(listing or "[]")
+    except json.JSONDecodeError:
+        raise JitError("NSG rule list: az printed no JSON") from None
+    taken = {int(r["priority"]) for r in rules if isinstance(r, dict) and str(r.get("priority", "")).isdigit()}
+    taken |= set(taken_also)
+    for p in PRIORITIES:
+        if p not in taken:
+            return p
+    raise JitError(f"no free priority left in 4001-4095 ({len(taken)} taken): remove old {RULE_PREFIX}-* rules")
+
+
+def open_nsg(r: Runner, t: Target, ip: str, name: str) -> int:
+    """Create this run's rule at a free priority; a concurrent run may take the same one: retry."""
+    tried: set[int] = set()
+    for _ in range(4):
+        listing = r.run(nsg_commands("list", t, None, name))
+        if listing.returncode != 0:
+            raise JitError(f"{t.host}: NSG rule list failed: {last_line(listing.stderr)}")
+        priority = free_priority(listing.stdout, tried) if not r.dry_run else RULE_PRIORITY
+        proc = r.run(nsg_commands("open", t, ip, name, priority))
+        if proc.returncode == 0:
+            return priority
+        if not CONFLICT.search(proc.stderr or "") and "priority" not in (proc.stderr or "").lower():
+            raise JitError(f"{t.host}: NSG rule create failed: {last_line(proc.stderr)}")
+        tried.add(priority)
+    raise JitError(f"{t.host}: NSG rule create failed 4 times on a priority conflict")
+
+
+def do_open(r: Runner, ts: list[Target], ip: str, ttl: str, tag: str) -> int:
+    name = rule_name(tag)
     for t in ts:
         if r.channel == "azure":
-            proc = r.run(nsg_commands("open", t, ip))
-            if proc.returncode != 0:
-                raise JitError(f"{t.host}: NSG rule create failed: {last_line(proc.stderr)}")
-            print(f"jit open: {t.nsg} rule {RULE_NAME} allows {ip}/32 to port {t.ssh_port} (priority {RULE_PRIORITY})")
+            priority = open_nsg(r, t, ip, name)
+            print(f"jit open: {t.nsg} rule {name} allows {ip}/32 to port {t.ssh_port} (priority {priority})")
         else:
             print(f"jit open: {t.host}: NSG step skipped (channel {r.channel}: no NSG)")
         r.on_host(t, host_script("open", ip, ttl, t.ssh_port))
@@ -315,45 +419,69 @@ def do_open(r: Runner, ts: list[Target], ip: str, ttl: str) -> int:
     return 0
 
 
-def do_close(r: Runner, ts: list[Target], ip: str) -> int:
-    failed = 0
+def do_close(r: Runner, ts: list[Target], ip: str, tag: str) -> int:
+    """Every step on every host, whatever fails; the exit code says what is left."""
+    name = rule_name(tag)
+    left = 0
+    failures = []
     for t in ts:
-        # Keep going after a failure: close as much as possible.
-        try:
-            if r.channel == "azure":
-                proc = r.run(nsg_commands("close", t, None))
+        if r.channel == "azure":
+            try:
+                proc = r.run(nsg_commands("close", t, None, name))
                 if proc.returncode != 0:
-                    raise JitError(f"{t.host}: NSG rule delete failed: {last_line(proc.stderr)}")
-                print(f"jit close: {t.nsg} rule {RULE_NAME} removed")
+                    raise JitError(f"NSG rule {name} delete failed: {last_line(proc.stderr)}")
+                print(f"jit close: {t.nsg} rule {name} removed")
+            except JitError as exc:
+                failures.append(f"{t.host}: NSG {t.nsg}: {exc} (the rule stays: it never expires)")
+                left |= LEFT_NSG
+        try:
             r.on_host(t, host_script("close", ip))
             print(f"jit close: {t.host} firewall set {SET} no longer has {ip}")
         except JitError as exc:
-            print(f"jit close: FAILED: {exc}", file=sys.stderr)
-            failed += 1
-    return 1 if failed else 0
+            failures.append(f"{t.host}: firewall set {SET}: {exc} (the element expires by its timeout)")
+            left |= LEFT_ELEMENT
+    for line in failures:
+        print(f"jit close: FAILED: {line}", file=sys.stderr)
+    if left:
+        what = " and ".join(w for bit, w in ((LEFT_NSG, "NSG rule(s)"), (LEFT_ELEMENT, "set element(s)")) if left & bit)
+        print(f"jit close: left open: {what} (exit {EXIT_LEFT + left})", file=sys.stderr)
+        return EXIT_LEFT + left
+    return 0
+
+
+def parse_nsg_check(stdout: str) -> list[tuple[str, str]]:
+    """(name, source) of the just-in-time rules in `nsg rule list` JSON."""
+    try:
+        data = json.loads(stdout or "[]")
+    except json.JSONDecodeError:
+        raise JitError("NSG rule list: az printed no JSON") from None
+    return [(str(r.get("name", "")), str(r.get("source", ""))) for r in data if isinstance(r, dict)]
 
 
 def do_check(r: Runner, ts: list[Target]) -> int:
     leftovers, errors = [], []
     for t in ts:
-        try:
-            if r.channel == "azure":
+        if r.channel == "azure":
+            try:
                 proc = r.run(nsg_commands("check", t, None))
                 if proc.returncode != 0:
                     raise JitError(f"{t.host}: NSG rule list failed: {last_line(proc.stderr)}")
-                for prefix in proc.stdout.split():
-                    leftovers.append(f"NSG `{t.nsg}` still has rule `{RULE_NAME}` (source `{prefix}`)")
+                for name, prefix in parse_nsg_check(proc.stdout):
+                    leftovers.append(f"NSG `{t.nsg}` still has rule `{name}` (source `{prefix}`)")
+            except JitError as exc:
+                errors.append(str(exc))
+        try:
             for addr in parse_set_elements(r.on_host(t, host_script("check", None))):
                 leftovers.append(f"host `{t.host}`: nftables set `{SET}` still has `{addr}`")
         except (JitError, ValueError) as exc:
-            errors.append(str(exc))
+            errors.append(f"{t.host}: {str(exc)[:200]}")
     print("## Just-in-time SSH leftovers\n")
     for line in leftovers:
         print(f"- {line}")
     for line in errors:
         print(f"- could not check: {line}")
     if not leftovers and not errors:
-        print("None: no NSG rule `lostops-jit-ssh`, no element in any `jit_ssh` set.")
+        print(f"None: no NSG rule `{RULE_PREFIX}*`, no element in any `jit_ssh` set.")
     return 1 if leftovers or errors else 0
 
 
@@ -384,9 +512,9 @@ def run(action: str, ip: str | None, ttl: str, channel: str, dry_run: bool) -> i
         ts = targets(inv)
         r = Runner(channel, dry_run)
         if action == "open":
-            return do_open(r, ts, parse_ip(ip), parse_ttl(ttl))
+            return do_open(r, ts, parse_ip(ip), parse_ttl(ttl), run_tag())
         if action == "close":
-            return do_close(r, ts, parse_ip(ip))
+            return do_close(r, ts, parse_ip(ip), run_tag())
         if action == "check":
             return do_check(r, ts)
         return do_serving_version(r, ts)

@@ -44,15 +44,44 @@ class PlanError(ValueError):
     pass
 
 
-def plan(env: dict) -> dict:
+SHA = re.compile(r"[0-9a-f]{40}")
+REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+INVENTORY_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def inventory_file(selector: str | None, repo: Path = REPO) -> Path:
+    """The inventory a deploy would use (the rule of lostops.inventory.resolve_path,
+    kept here because `release plan` runs with click alone, without pydantic)."""
+    selector = selector or "example"
+    if "/" in selector or selector.endswith((".yaml", ".yml")):
+        path = Path(selector)
+        return path if path.is_absolute() else repo / path
+    if not INVENTORY_NAME.fullmatch(selector):
+        raise PlanError(f"LOSTOPS_INVENTORY {selector[:40]!r} is not an inventory name (a-z, 0-9, -)")
+    return repo / "pillar" / "inventory" / f"{selector}.yaml"
+
+
+def _repository(env: dict, key: str) -> str:
+    value = env.get(key, "")
+    if not REPOSITORY.fullmatch(value):
+        raise PlanError(f"{key} {value[:60]!r} is not owner/name")
+    return value
+
+
+def plan(env: dict, repo: Path = REPO) -> dict:
     """The release plan from the workflow's environment (see `lostops release plan --help`).
 
     Decisions:
         workflow_call      build the caller's commit; deploy unless a pre-release
-        release published  build APP_REPOSITORY at the tag; deploy unless a pre-release
+        release published  build APP_REPOSITORY at the tag X.Y.Z; deploy unless a pre-release
         workflow_dispatch  no build: deploy the existing image (force allowed)
     A pre-release is built and scanned (tag X.Y.Z only, `latest` untouched)
-    and never deployed. Version rules: lostops.version.
+    and never deployed. Version rules: lostops.version. The app's tags are
+    X.Y.Z without a `v` (lostops-app: 1.0.2); this repository's release tag
+    may be v1.4.2 or 1.4.2: the app is checked out at the normalized X.Y.Z,
+    here and nowhere else. Every value that becomes a step output is checked
+    (40-hex commits, owner/name repositories): a hostile input can never add
+    an output line. A deploy needs the inventory LOSTOPS_INVENTORY names.
     """
     called = truthy(env.get("CALLED"))
     event = env.get("EVENT_NAME", "")
@@ -62,31 +91,49 @@ def plan(env: dict) -> dict:
         version = normalize(raw)
     except VersionError as exc:
         raise PlanError(str(exc)) from None
-    infra_ref = env.get("INFRA_REF", "").strip()
+    infra_ref = env.get("INFRA_REF", "")
     if not infra_ref:
+        raise PlanError("no infra ref: pass infra-ref (the commit of your `uses:` line)")
+    if not SHA.fullmatch(infra_ref):
         raise PlanError(
-            "no infra ref: pass infra-ref (the commit of your `uses:` line); github.job_workflow_sha was empty"
+            f"infra-ref {infra_ref[:60]!r} is not a 40-hex commit SHA (a branch or tag moves; use the commit "
+            "of your `uses:` line)"
         )
+    infra_repository = _repository(env, "INFRA_REPOSITORY")
     prerelease = truthy(env.get("PRERELEASE"))
     if called:
-        build, app_repository, app_ref = True, env.get("CALLER_REPOSITORY", ""), env.get("CALLER_SHA", "")
+        app_repository = _repository(env, "CALLER_REPOSITORY")
+        app_ref = env.get("CALLER_SHA", "")
+        if not SHA.fullmatch(app_ref):
+            raise PlanError(f"CALLER_SHA {app_ref[:60]!r} is not a 40-hex commit SHA")
+        build = True
     elif event == "release":
-        build, app_repository, app_ref = True, env.get("APP_REPOSITORY", ""), f"refs/tags/{raw}"
+        build, app_repository, app_ref = True, _repository(env, "APP_REPOSITORY"), f"refs/tags/{version}"
     elif dispatch:
         build, app_repository, app_ref = False, "", ""
     else:
-        raise PlanError(f"event {event!r} does not release anything")
+        raise PlanError(f"event {event[:40]!r} does not release anything")
     deploy = not (prerelease and not dispatch)
+    if deploy:
+        selector = env.get("LOSTOPS_INVENTORY") or "example"
+        path = inventory_file(selector, repo)
+        if not path.is_file():
+            raise PlanError(
+                f"LOSTOPS_INVENTORY={selector[:40]}: {path.relative_to(repo) if path.is_relative_to(repo) else path} "
+                "does not exist; add the production inventory (docs/releasing.md, one-time steps) or set the "
+                "repository variable LOSTOPS_INVENTORY"
+            )
     return {
         "version": version,
         "build": str(build).lower(),
         "deploy": str(deploy).lower(),
-        # `latest` only moves for a release that is deployed.
+        # `latest` may move only for a release that is built and deployed; the
+        # `latest` job moves it after the deploy, and only forward.
         "latest": str(build and deploy).lower(),
         "force": str(dispatch and truthy(env.get("INPUT_FORCE"))).lower(),
         "app-repository": app_repository,
         "app-ref": app_ref,
-        "infra-repository": env.get("INFRA_REPOSITORY", ""),
+        "infra-repository": infra_repository,
         "infra-ref": infra_ref,
     }
 
@@ -95,12 +142,12 @@ def run_plan(env: dict) -> int:
     """key=value lines to stdout and $GITHUB_OUTPUT; exit 2 with one line for a bad version or infra ref."""
     try:
         result = plan(env)
-    except PlanError as exc:
+        lines = gha.check_outputs(result)
+    except (PlanError, gha.OutputError) as exc:
         print(f"release-plan: {exc}", file=sys.stderr)
         return 2
-    lines = "".join(f"{k}={v}\n" for k, v in result.items())
     sys.stdout.write(lines)
-    gha.append_output(lines)
+    gha.set_outputs(result)
     return 0
 
 
@@ -158,11 +205,11 @@ def run_guard(version: str | None, serving: str, force: bool) -> int:
 
 def pillar(version: str, digest: str | None) -> dict:
     if not VERSION.fullmatch(version or ""):
-        raise ValueError(f"version {version!r} is not X.Y.Z")
+        raise ValueError(f"version {str(version)[:40]!r} is not X.Y.Z")
     data: dict = {"app": {"version": version}}
     if digest:
         if not DIGEST.fullmatch(digest):
-            raise ValueError(f"digest {digest!r} is not sha256:<64 hex>")
+            raise ValueError(f"digest {digest[:80]!r} is not sha256:<64 hex>")
         data["images"] = {"app": {"digest": digest}}
     return data
 
@@ -220,11 +267,47 @@ def database_host() -> str:
     return hosts[0]
 
 
-def rollout(version: str, digest: str, json_out: str, summary: str, dry_run: bool, backup: bool) -> int:
+TAG_OVERRIDE = "RELEASE_TAG_WITHOUT_DIGEST"
+BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "y", "n", "1", "0", "none", "null", "ok"}
+
+
+def check_reason(reason: str | None, what: str) -> str:
+    """A named override's reason: visible text of some length, not a boolean word."""
+    text = "".join(c for c in (reason or "") if c.isprintable()).strip()
+    if (
+        text != (reason or "").strip()
+        or len(text) < 10
+        or text.lower() in BOOLEAN_WORDS
+        or not any(c.isalpha() for c in text)
+    ):
+        raise ValueError(f"{what}: give a reason in words (at least 10 visible characters), not {str(reason)[:40]!r}")
+    return text
+
+
+def rollout(
+    version: str,
+    digest: str,
+    json_out: str,
+    summary: str,
+    dry_run: bool,
+    backup: bool,
+    tag_reason: str | None = None,
+) -> int:
     """The deploy step; salt-ssh's exit status (0 ok, 20 a state failed), 1 no backup, 2 bad input
-    (a missing salt-ssh or an output that cannot be written included: one line, never a traceback)."""
+    (a missing salt-ssh or an output that cannot be written included: one line, never a traceback).
+
+    Without a digest the hosts would run a mutable tag: refused unless
+    `tag_reason` (--tag-without-digest / $RELEASE_TAG_WITHOUT_DIGEST) says why."""
     salt_ssh = os.environ.get("SALT_SSH") or str(REPO / ".venv" / "bin" / "salt-ssh")
+    reason = ""
     try:
+        if not digest:
+            if not tag_reason:
+                raise ValueError(
+                    f"no image digest (APP_DIGEST): refusing to deploy the mutable tag {str(version)[:40]}; "
+                    f"set {TAG_OVERRIDE}=<reason> to deploy a tag on purpose"
+                )
+            reason = check_reason(tag_reason, TAG_OVERRIDE)
         cmd = salt_command(salt_ssh, version, digest or None)
     except ValueError as exc:
         print(f"release-rollout: {exc}", file=sys.stderr)
@@ -241,7 +324,7 @@ def rollout(version: str, digest: str, json_out: str, summary: str, dry_run: boo
         print(shlex.join(cmd))
         return 0
     try:
-        return _rollout(cmd, backup_cmd if backup else None, version, digest, json_out, summary)
+        return _rollout(cmd, backup_cmd if backup else None, version, digest, json_out, summary, reason)
     except OSError as exc:
         if exc.filename == cmd[0] and isinstance(exc, FileNotFoundError):
             print(f"release-rollout: {cmd[0]}: not found (run `make deps`, or set SALT_SSH)", file=sys.stderr)
@@ -253,7 +336,13 @@ def rollout(version: str, digest: str, json_out: str, summary: str, dry_run: boo
 
 
 def _rollout(
-    cmd: list[str], backup_cmd: list[str] | None, version: str, digest: str, json_out: str, summary: str
+    cmd: list[str],
+    backup_cmd: list[str] | None,
+    version: str,
+    digest: str,
+    json_out: str,
+    summary: str,
+    reason: str = "",
 ) -> int:
     from lostops import drift
 
@@ -264,7 +353,7 @@ def _rollout(
         if not ok:
             print("release-rollout: stopping before the roll-out: no fresh backup, no migration", file=sys.stderr)
             return 1
-    ref = f"{version}" + (f"@{digest}" if digest else " (tag, no digest)")
+    ref = f"{version}" + (f"@{digest}" if digest else f" (tag, no digest: {reason})")
     print(f"release-rollout: salt-ssh '*' state.apply with app {ref}", flush=True)
     with open(json_out, "w", encoding="utf-8") as out:
         rc = subprocess.run(cmd, stdout=out, cwd=REPO, check=False).returncode

@@ -17,7 +17,11 @@ the jump connection); its target address is its private IP.
 
 Host keys are always checked: ``UserKnownHostsFile`` = ``ssh/known_hosts``
 (or ``$LOSTOPS_KNOWN_HOSTS``) and ``StrictHostKeyChecking=yes``, for the
-target and for the jump connection. salt-ssh appends ``ssh_options`` to both
+target and for the jump connection, and they are looked up by the inventory's
+HOST NAME (``HostKeyAlias=<host>``), not by the address: the public IP comes
+from ``outputs.json`` of the same release job that creates it, so no
+committed file could hold a key under it. known_hosts lines read
+``backend ssh-ed25519 AAAA...``. salt-ssh appends ``ssh_options`` to both
 its ssh and its scp command lines (salt/client/ssh/shell.py ``_cmd_str``).
 The private key is ``$LOSTOPS_SSH_KEY`` (default ``~/.ssh/id_ed25519``).
 
@@ -177,7 +181,7 @@ def build_roster(inv: Inventory, outputs: Mapping | None = None, env: Mapping[st
     ]
     roster: dict[str, dict] = {}
     for name, host in inv.hosts.items():
-        options = list(common)
+        options = [*common, f"HostKeyAlias={name}"]
         if host.ssh_via:
             jump = address(inv, host.ssh_via, outputs)
             proxy = " ".join(
@@ -204,6 +208,8 @@ def build_roster(inv: Inventory, outputs: Mapping | None = None, env: Mapping[st
                     "IdentitiesOnly=yes",
                     "-o",
                     "BatchMode=yes",
+                    "-o",
+                    f"HostKeyAlias={host.ssh_via}",
                     "-W",
                     "%h:%p",
                     f"{user}@{jump}",

@@ -123,5 +123,5 @@ def run(report_path: str, image: str | None, max_rows: int) -> int:
         print(f"trivy-summary: {msg}", file=sys.stderr)
         return 1
     sys.stdout.write(text)
-    gha.append_output(f"high={counts['HIGH']}\ncritical={counts['CRITICAL']}\n")
+    gha.set_outputs({"high": str(counts["HIGH"]), "critical": str(counts["CRITICAL"])})
     return 0

@@ -52,5 +52,5 @@ def check(argv: list[str]) -> int:
         print(f"check-version: {exc}", file=sys.stderr)
         return 2
     print(version)
-    gha.append_output(f"version={version}\n")
+    gha.set_outputs({"version": version})
     return 0

@@ -7,11 +7,14 @@
 #   inputs                      used by
 #   LOSTOPS_INVENTORY           all (default: example)
 #   LOSTOPS_JIT_IP              release-access-open/-close (lostops jit runner-ip)
-#   LOSTOPS_JIT_TTL             release-access-open (default 30m)
+#   LOSTOPS_JIT_TTL             release-access-open (default 30m, at most 3h)
 #   LOSTOPS_JIT_CHANNEL         azure (default) | exec (lab: LOSTOPS_JIT_EXEC, no NSG)
+#   LOSTOPS_JIT_RUN             the run's tag in the NSG rule name (default GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT)
 #   LOSTOPS_SSH_KEY             salt-ssh key file; LOSTOPS_SSH_PRIVATE_KEY: its content
 #   LOSTOPS_SECRET_*            release-secrets (lostops secrets write)
 #   APP_VERSION, APP_DIGEST     release-guard, release-rollout
+#   RELEASE_TAG_WITHOUT_DIGEST  release-rollout: a reason to deploy a tag without a digest (refused otherwise)
+#   TF_LOCK_TIMEOUT             release-network, drift-network: wait for the state lock (default 20m)
 #   RELEASE_BACKUP              release-rollout: false skips the fresh database backup
 #   FORCE                       release-guard: true allows an older version
 VENV ?= .venv
@@ -21,9 +24,17 @@ ROLLOUT_LOG ?= rollout.log
 APP_SRC ?= ../lostops-app
 APP_IMAGE ?= lostops-app:local
 
+TF_LOCK_TIMEOUT ?= 20m
+
 .PHONY: deps-deploy release-network release-access-open release-access-close release-access-check \
 	release-secrets release-guard release-rollout release-rollout-log release-cleanup \
-	drift-network drift-hosts drift-report app-image lint-dockerfile
+	drift-network drift-leftovers drift-hosts drift-report app-image lint-dockerfile
+
+# cdktf runs terraform plan/apply; with a shared remote state a deploy and a
+# drift check from another repository (concurrency groups hold per repository)
+# can meet: wait for the state lock instead of failing at once.
+release-network drift-network: export TF_CLI_ARGS_plan = -lock-timeout=$(TF_LOCK_TIMEOUT)
+release-network drift-network: export TF_CLI_ARGS_apply = -lock-timeout=$(TF_LOCK_TIMEOUT)
 
 # The deploy jobs install only the runtime packages (no dev tools, no checkov
 # venv) and no cache: they hold production credentials.
@@ -71,7 +82,7 @@ release-rollout-log: deps-deploy ## the backend's roll-out log (last 100 lines) 
 	@echo "release-rollout-log: $(ROLLOUT_LOG)"
 
 release-cleanup: ## delete the secrets file, the SSH key and the raw salt output
-	rm -f pillar/secrets.yaml pillar/secrets.sls salt-apply.json salt-test.json "$(ROLLOUT_LOG)" \
+	rm -f pillar/secrets.yaml pillar/secrets.sls salt-apply.json salt-test.json jit-before.md "$(ROLLOUT_LOG)" \
 		$${LOSTOPS_SSH_KEY:+"$$LOSTOPS_SSH_KEY"}
 
 # outputs.json from the state (no apply), so the roster addresses the hosts
@@ -81,13 +92,19 @@ drift-network: deps-deploy ## cdktf diff of the committed stack against Azure ->
 	set -o pipefail; $(CDK) diff network $(CDK_APP) 2>&1 | tee cdktf-diff.log
 	$(CDK) output network $(CDK_APP) --skip-synth --outputs-file outputs.json
 
+drift-leftovers: deps-deploy ## just-in-time leftovers BEFORE this run opens anything -> jit-before.md (drift-report fails on them)
+	@$(DEPLOY_LOSTOPS) jit check > jit-before.md; rc=$$?; \
+		sed 's/^## Just-in-time SSH leftovers$$/## Just-in-time SSH leftovers before this run/' jit-before.md > jit-before.md.tmp \
+		&& mv jit-before.md.tmp jit-before.md; cat jit-before.md; echo "drift-leftovers: lostops jit check exited $$rc"
+
 drift-hosts: deps-deploy ## salt-ssh '*' state.apply test=True -> salt-test.json (exit code in the report)
 	$(VENV)/bin/salt-ssh --out=json '*' state.apply test=True > salt-test.json; \
 		echo "drift-hosts: salt-ssh exited $$?"
 
-drift-report: ## Markdown drift report (cdktf diff + salt test + just-in-time leftovers); exit 1 on any drift
+drift-report: ## Markdown drift report (cdktf diff + salt test + just-in-time leftovers before and after); exit 1 on any drift
 	@rc=0; \
 	$(DEPLOY_LOSTOPS) summary drift --mode test --cdktf-diff cdktf-diff.log salt-test.json || rc=1; \
+	if [ -f jit-before.md ]; then echo; cat jit-before.md; grep -q '^None: ' jit-before.md || rc=1; fi; \
 	echo; $(DEPLOY_LOSTOPS) jit check || rc=1; \
 	exit $$rc
 

@@ -25,12 +25,25 @@ NIC_IGNORE_CHANGES = [
 ]
 
 
+RESOURCE_PROVIDER_REGISTRATIONS = "none"
+
+
 class NetworkStack(cdk.TerraformStack):
     def __init__(self, scope: Construct, stack_id: str, inv: Inventory):
         super().__init__(scope, stack_id)
         self.inv = inv
         az = inv.azure
-        cdk.AzurermProvider(self, "azurerm", features=[cdk.AzurermProviderFeatures()])
+        # "none": the provider registers no resource provider at subscription
+        # scope. Its default does, which needs subscription-wide rights; the
+        # deploy identity holds resource-group roles only (docs/releasing.md),
+        # so plan would fail with 403. Microsoft.Network is registered once by
+        # an operator (docs/releasing.md, one-time steps).
+        cdk.AzurermProvider(
+            self,
+            "azurerm",
+            features=[cdk.AzurermProviderFeatures()],
+            resource_provider_registrations=RESOURCE_PROVIDER_REGISTRATIONS,
+        )
         if az.state_backend:
             sb = az.state_backend
             cdk.AzurermBackend(
@@ -92,13 +105,30 @@ class NetworkStack(cdk.TerraformStack):
         association = cdk.NetworkInterfaceSecurityGroupAssociation(
             self, f"{name}-nsg-association", network_interface_id=nic.id, network_security_group_id=nsg.id
         )
-        # Guard against an inventory that names another VM's NIC.
+        # Guard against an inventory that names another VM's NIC, and against a
+        # NIC that already has an NSG of its own (the portal creates one per
+        # VM): azurerm would fail with "already exists - to be managed via
+        # Terraform this resource needs to be imported", after the plan. The
+        # precondition says so at plan time, naming the one-time fix.
+        own_nsg_suffix = f"/networksecuritygroups/{host.vm.name}-nsg".lower()
         association.lifecycle = cdk.TerraformResourceLifecycle(
             precondition=[
                 cdk.Precondition(
                     condition=cdk.Op.eq(cdk.Fn.lower(nic.virtual_machine_id), cdk.Fn.lower(vm.id)),
                     error_message=f"hosts.{name}.nic: {host.nic.name} is not attached to VM {host.vm.name}.",
-                )
+                ),
+                cdk.Precondition(
+                    condition=cdk.Op.or_(
+                        # (an empty id: no NSG; cdktf renders a literal 0 or "" as undefined)
+                        cdk.Op.lt(cdk.Fn.length_of(nic.network_security_group_id), 1),
+                        cdk.Fn.endswith(cdk.Fn.lower(nic.network_security_group_id), own_nsg_suffix),
+                    ),
+                    error_message=(
+                        f"hosts.{name}.nic: {host.nic.name} already has another NSG; detach it once "
+                        f"(az network nic update -g {host.nic.resource_group} -n {host.nic.name} "
+                        "--remove networkSecurityGroup), see docs/releasing.md, one-time steps."
+                    ),
+                ),
             ]
         )
 

@@ -7,6 +7,7 @@
 {%- from 'lib/map.jinja' import mapdata as firewall with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
 {%- set ruleset %}{% include tplroot ~ '/files/nftables.conf.jinja' %}{% endset %}
+{%- set loader %}{% include tplroot ~ '/files/load.sh.jinja' %}{% endset %}
 
 include:
   - .package
@@ -22,15 +23,26 @@ firewall-config-file-managed:
     - require:
       - pkg: firewall-package-pkg-installed
 
+{#- The loader keeps the just-in-time elements across a reload (files/load.sh.jinja). #}
+firewall-loader-file-managed:
+  file.managed:
+    - name: {{ firewall.loader }}
+    - user: root
+    - group: root
+    - mode: '0750'
+    - contents: {{ loader | json }}
+
 firewall-ruleset-load-cmd-run:
   cmd.run:
-    - name: nft -f {{ firewall.config_file }}
+    - name: {{ firewall.loader }} {{ firewall.config_file }}
     - onchanges:
       - file: firewall-config-file-managed
+    - require:
+      - file: firewall-loader-file-managed
 
 firewall-ruleset-present-cmd-run:
   cmd.run:
-    - name: nft -f {{ firewall.config_file }}
+    - name: {{ firewall.loader }} {{ firewall.config_file }}
     - unless: nft list table inet {{ firewall.table }}
     - require:
       - cmd: firewall-ruleset-load-cmd-run

@@ -14,6 +14,7 @@ services (component updates, sync, metrics, safe browsing) are switched off.
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 import subprocess
@@ -58,11 +59,13 @@ class Page:
 
 
 def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
+    # Debian's chromium; on Ubuntu (GitHub's runner image) Google Chrome: Ubuntu
+    # ships Chromium only as a snap (scripts/deps-system STAND_INS).
+    for name in ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome"):
         found = shutil.which(name)
-        if found:
+        if found and not os.path.realpath(found).startswith("/snap/"):
             return found
-    raise BrowserError("chromium is not installed (Debian package chromium; scripts/deps-system --tier e2e)")
+    raise BrowserError("no chromium or google-chrome (Debian package chromium; scripts/deps-system --tier e2e)")
 
 
 def _nss_home(home: Path, ca_file: Path) -> None:

@@ -81,7 +81,8 @@ class Hosts:
             kdir.mkdir(parents=True, exist_ok=True)
             _keygen(kdir / "ssh_host_ed25519_key", f"root@{h}")
             pub = (kdir / "ssh_host_ed25519_key.pub").read_text().split()
-            lines.append(f"{self.ip(h)} {pub[0]} {pub[1]}\n")
+            # by address (ssh to an IP) and by host name (the roster's HostKeyAlias)
+            lines.append(f"{self.ip(h)},{h} {pub[0]} {pub[1]}\n")
         write_file(st.known_hosts, "".join(lines))
         write_file(
             st.env_file,

@@ -88,7 +88,14 @@ def test_light_commands_need_only_click(tmp_path):
     salt = tmp_path / "salt.json"
     salt.write_text(json.dumps({"backend": {"a_|-b_|-c_|-d": {"result": True, "comment": "", "changes": {}}}}))
     env = {k: v for k, v in os.environ.items() if k != "GITHUB_OUTPUT"}
-    env.update(EVENT_NAME="release", RELEASE_TAG="v1.2.3", INFRA_REF="f" * 40)
+    env.update(
+        EVENT_NAME="release",
+        RELEASE_TAG="v1.2.3",
+        INFRA_REF="f" * 40,
+        INFRA_REPOSITORY="lostops-stg5/lostops",
+        APP_REPOSITORY="lostops-stg5/lostops-app",
+        LOSTOPS_INVENTORY="example",
+    )
     proc = subprocess.run(
         [sys.executable, "-c", LIGHT, str(trivy), str(junit), str(salt)],
         env=env,

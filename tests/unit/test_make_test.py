@@ -86,6 +86,64 @@ def test_root_installs_exactly_what_is_missing(monkeypatch):
     assert calls[1][-1] == "nftables" and "--no-install-recommends" in calls[1]
 
 
+UBUNTU_2404 = 'PRETTY_NAME="Ubuntu 24.04.3 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\nID=ubuntu\nID_LIKE=debian\n'
+DEBIAN_13 = 'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nNAME="Debian GNU/Linux"\nVERSION_ID="13"\nID=debian\n'
+
+
+@pytest.mark.parametrize(
+    "os_release, browser, expect_rc, installed",
+    [
+        # GitHub's ubuntu-24.04 image: no `chromium` .deb (snap only), Google Chrome on PATH
+        (UBUNTU_2404, "google-chrome", 0, ["libnss3-tools"]),
+        # Ubuntu without a browser: one line, no apt-get for a package that does not exist
+        (UBUNTU_2404, None, 2, None),
+        # Debian: the chromium package
+        (DEBIAN_13, None, 0, ["chromium", "libnss3-tools"]),
+        # Debian with chromium already there (by its executable)
+        (DEBIAN_13, "chromium", 0, ["libnss3-tools"]),
+    ],
+)
+def test_e2e_browser_on_ubuntu_and_debian(tmp_path, monkeypatch, capsys, os_release, browser, expect_rc, installed):
+    osr = tmp_path / "os-release"
+    osr.write_text(os_release)
+    real_os_id = deps.os_id
+    monkeypatch.setattr(deps, "os_id", lambda path=None: real_os_id(str(osr)))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    if browser:
+        (bindir / browser).write_text("#!/bin/sh\n")
+        (bindir / browser).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bindir))
+    state = {"missing": ["chromium", "libnss3-tools"]}
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        if cmd[:2] == ["apt-get", "install"]:
+            state["missing"] = []
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(deps, "missing", lambda names: [n for n in names if n in state["missing"]])
+    monkeypatch.setattr(deps.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(deps.subprocess, "run", fake_run)
+    assert deps.main(["--tier", "e2e"]) == expect_rc
+    if installed is None:
+        assert calls == [], "apt-get must not be asked for a package the distribution does not ship"
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("deps-system: chromium: no such .deb on this distribution")
+    else:
+        assert calls[1][-len(installed) :] == installed
+
+
+def test_os_id_reads_os_release(tmp_path):
+    p = tmp_path / "os-release"
+    p.write_text(UBUNTU_2404)
+    assert deps.os_id(str(p)) == "ubuntu"
+    p.write_text('ID="debian"\n')
+    assert deps.os_id(str(p)) == "debian"
+    assert deps.os_id(str(tmp_path / "none")) == ""
+
+
 def test_nothing_missing_runs_nothing(monkeypatch):
     monkeypatch.setattr(deps, "missing", lambda names: [])
     monkeypatch.setattr(deps.subprocess, "run", lambda *a, **k: pytest.fail("must not run apt-get"))

@@ -169,3 +169,64 @@ def test_state_backend_local_by_default_azurerm_when_configured():
             "use_oidc": True,
         }
     }
+
+
+def test_provider_registers_no_resource_provider(doc):
+    """azurerm registers resource providers at subscription scope by default; the deploy
+    identity holds resource-group roles only (docs/releasing.md), so plan would fail with 403."""
+    (provider,) = doc["provider"]["azurerm"]
+    assert provider["resource_provider_registrations"] == "none"
+    assert "skip_provider_registration" not in provider
+
+
+def _tf_condition(expr: str, values: dict[str, str]) -> bool:
+    """Evaluate the few Terraform functions the NIC preconditions use (length, lower,
+    endswith, ==, <, ||) with data-source attributes from `values`."""
+    body = expr.removeprefix("${").removesuffix("}")
+    for ref, value in values.items():
+        body = body.replace(ref, json.dumps(value))
+    body = body.replace("||", " or ").replace("&&", " and ")
+    return bool(
+        # a fixed expression from our own synth, with JSON literals substituted
+        eval(
+            body,
+            {"__builtins__": {}},
+            {"length": len, "lower": str.lower, "endswith": str.endswith},
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "nic_nsg, ok",
+    [
+        ("", True),  # no NSG on the NIC: the association is created
+        # ours (after the first deploy; Azure ids come back in any case)
+        (
+            "/subscriptions/s/resourceGroups/lostops-network/providers/Microsoft.Network/networkSecurityGroups/lostops-backend-nsg",
+            True,
+        ),
+        (
+            "/subscriptions/s/resourceGroups/LOSTOPS-NETWORK/providers/Microsoft.Network/networkSecurityGroups/LOSTOPS-BACKEND-NSG",
+            True,
+        ),
+        # the portal's own NSG: azurerm would fail with "already exists ... needs to be imported"
+        (
+            "/subscriptions/s/resourceGroups/lostops-vms/providers/Microsoft.Network/networkSecurityGroups/lostops-backend-nsg-portal",
+            False,
+        ),
+        (
+            "/subscriptions/s/resourceGroups/lostops-vms/providers/Microsoft.Network/networkSecurityGroups/lostops-backendNSG",
+            False,
+        ),
+    ],
+)
+def test_a_nic_with_another_nsg_stops_at_plan_with_the_one_time_fix(doc, nic_nsg, ok):
+    assoc = doc["resource"]["azurerm_network_interface_security_group_association"]["backend-nsg-association"]
+    (cond,) = [p for p in assoc["lifecycle"]["precondition"] if "network_security_group_id" in p["condition"]]
+    ref = "data.azurerm_network_interface.backend-nic.network_security_group_id"
+    assert _tf_condition(cond["condition"], {ref: nic_nsg}) is ok
+    assert cond["error_message"] == (
+        "hosts.backend.nic: lostops-backend-nic already has another NSG; detach it once "
+        "(az network nic update -g lostops-vms -n lostops-backend-nic --remove networkSecurityGroup), "
+        "see docs/releasing.md, one-time steps."
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lostops import jit, release
+from lostops import gha, jit, release
 from lostops.inventory import load
 from tests.unit import clirun
 
@@ -92,7 +92,13 @@ PLAN_CASES = [
     (
         "release",
         {"EVENT_NAME": "release", "RELEASE_TAG": "v1.4.2", "PRERELEASE": "false"},
-        {"version": "1.4.2", "build": "true", "deploy": "true", "latest": "true", "app-ref": "refs/tags/v1.4.2"},
+        # the app's tags have no `v` (lostops-app: 1.0.2): normalized here, in one place
+        {"version": "1.4.2", "build": "true", "deploy": "true", "latest": "true", "app-ref": "refs/tags/1.4.2"},
+    ),
+    (
+        "release-tag-without-v",
+        {"EVENT_NAME": "release", "RELEASE_TAG": "1.4.2", "PRERELEASE": "false"},
+        {"version": "1.4.2", "app-ref": "refs/tags/1.4.2"},
     ),
     (
         "prerelease",
@@ -146,11 +152,81 @@ def test_release_plan(env, expected):
         ({"EVENT_NAME": "workflow_dispatch", "INPUT_VERSION": "1.2"}, "has 2 part(s)"),
         ({"EVENT_NAME": "release", "RELEASE_TAG": "1.2.3", "INFRA_REF": ""}, "no infra ref"),
         ({"EVENT_NAME": "schedule", "RELEASE_TAG": "1.2.3"}, "does not release"),
+        # hostile values that would become step outputs: one line each, nothing written
+        ({"EVENT_NAME": "release", "RELEASE_TAG": "1.2.3", "INFRA_REF": "f" * 40 + "\nforce=true"}, "not a 40-hex"),
+        ({"EVENT_NAME": "release", "RELEASE_TAG": "1.2.3", "INFRA_REF": "main"}, "not a 40-hex"),
+        ({"EVENT_NAME": "release", "RELEASE_TAG": "1.2.3", "INFRA_REF": "F" * 40}, "not a 40-hex"),
+        ({"CALLED": "true", "INPUT_VERSION": "1.2.3", "CALLER_SHA": "c" * 39}, "CALLER_SHA"),
+        ({"CALLED": "true", "INPUT_VERSION": "1.2.3", "CALLER_REPOSITORY": "a/b\nforce=true"}, "not owner/name"),
+        ({"EVENT_NAME": "release", "RELEASE_TAG": "1.2.3", "APP_REPOSITORY": "app"}, "not owner/name"),
+        ({"EVENT_NAME": "release", "RELEASE_TAG": "1.2.3", "INFRA_REPOSITORY": "o/r\rx"}, "not owner/name"),
+        ({"EVENT_NAME": "release", "RELEASE_TAG": "1.2.3\nforce=true"}, "version"),
+        # a deploy needs the inventory; the repository has no production one
+        ({"EVENT_NAME": "release", "RELEASE_TAG": "1.2.3", "LOSTOPS_INVENTORY": "production"}, "does not exist"),
+        ({"EVENT_NAME": "release", "RELEASE_TAG": "1.2.3", "LOSTOPS_INVENTORY": "Prod!"}, "not an inventory name"),
     ],
 )
 def test_release_plan_refuses(env, message):
-    with pytest.raises(release.PlanError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(release.PlanError, match=message.replace("(", r"\(").replace(")", r"\)")) as exc:
         release.plan({**BASE, **env})
+    assert "\n" not in str(exc.value) and "\r" not in str(exc.value)
+
+
+def test_release_plan_without_production_inventory_still_plans_a_pre_release():
+    # nothing is deployed, so no inventory is needed
+    got = release.plan(
+        {
+            **BASE,
+            "EVENT_NAME": "release",
+            "RELEASE_TAG": "1.5.0",
+            "PRERELEASE": "true",
+            "LOSTOPS_INVENTORY": "production",
+        }
+    )
+    assert got["deploy"] == "false"
+
+
+@pytest.mark.parametrize(
+    "outputs, message",
+    [
+        ({"infra-ref": "f" * 40 + "\nforce=true"}, "output infra-ref: value holds a control character '\\n'"),
+        ({"infra-ref": "abc\rforce=true"}, "output infra-ref: value holds a control character '\\r'"),
+        ({"version": "1.2.3\x00"}, "output version: value holds a control character '\\x00'"),
+        ({"version": "1.2.3\x1b[31m"}, "output version: value holds a control character '\\x1b'"),
+        ({"force=true\nx": "1"}, "output name 'force=true\\nx' is not"),
+        ({"": "1"}, "output name '' is not"),
+        ({"digest": "x" * 5000}, "output digest: value longer than 4096"),
+        ({"ip": "<<EOF"}, "output ip: value looks like a multi-line delimiter"),
+    ],
+)
+def test_github_output_values_are_checked_before_writing(outputs, message, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.write_text("before=1\n")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
+    with pytest.raises(gha.OutputError) as exc:
+        gha.set_outputs({"ok": "1", **outputs})
+    assert str(exc.value).startswith(message), str(exc.value)
+    assert "\n" not in str(exc.value)
+    assert out.read_text() == "before=1\n", "nothing may be written when one value is bad"
+
+
+def test_github_output_good_values(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
+    assert gha.set_outputs({"version": "1.2.3", "app-ref": "refs/tags/1.2.3", "empty": ""}) == (
+        "version=1.2.3\napp-ref=refs/tags/1.2.3\nempty=\n"
+    )
+    assert out.read_text() == "version=1.2.3\napp-ref=refs/tags/1.2.3\nempty=\n"
+
+
+def test_release_plan_cli_hostile_infra_ref_adds_no_output(tmp_path):
+    out = tmp_path / "out"
+    out.write_text("")
+    env = {**BASE, "EVENT_NAME": "release", "RELEASE_TAG": "v2.0.0", "GITHUB_OUTPUT": str(out)}
+    bad = run("release-plan", env={**env, "INFRA_REF": "f" * 40 + "\nforce=true"})
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("release-plan: infra-ref ")
+    assert out.read_text() == "" and "force=true" not in bad.stdout
 
 
 def test_release_plan_cli_writes_github_output(tmp_path):
@@ -206,11 +282,38 @@ def test_rollout_command_is_one_salt_ssh_state_apply_with_json_pillar():
         pillar_arg,
     ]
     assert result.stdout.startswith("salt-ssh --out=json '*' state.apply 'pillar=")
-    assert run("release-rollout", "--dry-run", env={"APP_VERSION": "1.4"}).returncode == 2
+    assert run("release-rollout", "--dry-run", env={"APP_VERSION": "1.4", "APP_DIGEST": DIGEST}).returncode == 2
+
+
+@pytest.mark.parametrize(
+    "reason, ok",
+    [
+        (None, False),
+        ("", False),
+        ("yes", False),
+        ("true", False),
+        ("   ", False),
+        ("\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b", False),
+        ("1234567890", False),
+        ("lab image, no registry digest", True),
+    ],
+)
+def test_rollout_refuses_a_tag_without_digest_unless_a_reason_is_named(reason, ok):
+    env = {"APP_VERSION": "1.4.2", "SALT_SSH": "salt-ssh", "LOSTOPS_INVENTORY": "example", "RELEASE_BACKUP": "false"}
+    if reason is not None:
+        env["RELEASE_TAG_WITHOUT_DIGEST"] = reason
+    result = run("release-rollout", "--dry-run", env=env)
+    if ok:
+        assert result.returncode == 0, result.stderr
+        assert '"images"' not in result.stdout  # the tag, as asked
+    else:
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert "RELEASE_TAG_WITHOUT_DIGEST" in result.stderr
 
 
 def test_rollout_takes_a_fresh_backup_on_the_database_first():
-    env = {"APP_VERSION": "1.4.2", "SALT_SSH": "salt-ssh", "LOSTOPS_INVENTORY": "example"}
+    env = {"APP_VERSION": "1.4.2", "APP_DIGEST": DIGEST, "SALT_SSH": "salt-ssh", "LOSTOPS_INVENTORY": "example"}
     result = run("release-rollout", "--dry-run", env=env)
     assert result.returncode == 0, result.stderr
     backup, apply = result.stdout.splitlines()
@@ -264,7 +367,26 @@ def test_jit_parse_ip(raw, ok):
 
 
 @pytest.mark.parametrize(
-    "ttl, ok", [("30m", True), ("2s", True), ("1h", True), ("0m", False), ("30", False), ("30m;x", False)]
+    "ttl, ok",
+    [
+        ("30m", True),
+        ("2s", True),
+        ("1h", True),
+        ("3h", True),
+        ("180m", True),
+        ("10800s", True),
+        ("0m", False),
+        ("30", False),
+        ("30m;x", False),
+        # an element left by a dead job must expire within hours, not days
+        ("1d", False),
+        ("4h", False),
+        ("181m", False),
+        ("10801s", False),
+        ("99999h", False),
+        ("３０m", False),
+        ("30m\n", False),
+    ],
 )
 def test_jit_parse_ttl(ttl, ok):
     if ok:
@@ -297,24 +419,202 @@ def _target():
 
 def test_jit_nsg_commands():
     t = _target()
-    create = jit.nsg_commands("open", t, "198.51.100.7")
+    create = jit.nsg_commands("open", t, "198.51.100.7", "lostops-jit-ssh-123-1", 4093)
     assert create[:5] == ["az", "network", "nsg", "rule", "create"]
     pairs = dict(zip(create[5::2], create[6::2], strict=False))
-    assert pairs["--name"] == "lostops-jit-ssh"
-    assert pairs["--priority"] == "4095"
+    assert pairs["--name"] == "lostops-jit-ssh-123-1"
+    assert pairs["--priority"] == "4093"
     assert pairs["--source-address-prefixes"] == "198.51.100.7/32"
     assert pairs["--destination-port-ranges"] == "22"
     assert pairs["--access"] == "Allow" and pairs["--direction"] == "Inbound" and pairs["--protocol"] == "Tcp"
     assert pairs["--nsg-name"] == "lostops-backend-nsg" and pairs["--resource-group"] == "lostops-network"
-    assert jit.nsg_commands("close", t, None)[4:10] == [
+    assert jit.nsg_commands("close", t, None, "lostops-jit-ssh-123-1")[4:11] == [
         "delete",
         "--resource-group",
         "lostops-network",
         "--nsg-name",
         "lostops-backend-nsg",
         "--name",
+        "lostops-jit-ssh-123-1",
     ]
-    assert "[?name=='lostops-jit-ssh'].sourceAddressPrefix" in jit.nsg_commands("check", t, None)
+    assert "[?starts_with(name, 'lostops-jit-ssh')].{name:name,source:sourceAddressPrefix}" in jit.nsg_commands(
+        "check", t, None
+    )
+
+
+@pytest.mark.parametrize(
+    "env, tag",
+    [
+        ({"GITHUB_RUN_ID": "987654321", "GITHUB_RUN_ATTEMPT": "2"}, "987654321-2"),
+        ({"GITHUB_RUN_ID": "987654321"}, "987654321-1"),
+        ({"LOSTOPS_JIT_RUN": "lab-deploy", "GITHUB_RUN_ID": "1"}, "lab-deploy"),
+        ({}, "local"),
+        ({"LOSTOPS_JIT_RUN": "x; az vm delete"}, None),
+        ({"LOSTOPS_JIT_RUN": "a" * 41}, None),
+        ({"GITHUB_RUN_ID": "1\n2"}, None),
+    ],
+)
+def test_jit_run_tag_names_this_runs_rule(env, tag):
+    if tag is None:
+        with pytest.raises(jit.JitError, match="run tag"):
+            jit.run_tag(env)
+    else:
+        assert jit.run_tag(env) == tag
+        assert len(jit.rule_name(tag)) <= 80  # Azure's limit for a rule name
+
+
+@pytest.mark.parametrize(
+    "rules, taken_also, expected",
+    [
+        ([], set(), 4095),
+        ([{"name": "x", "priority": 4095}], set(), 4094),
+        ([{"name": "lostops-jit-ssh-1-1", "priority": 4095}, {"name": "y", "priority": 4094}], set(), 4093),
+        ([{"name": "x", "priority": 4091}], {4095, 4094, 4093, 4092}, 4089),  # 4090 is the policy's lattice
+        ([{"name": "deny-all-inbound", "priority": 4096}], set(), 4095),
+    ],
+)
+def test_jit_free_priority(rules, taken_also, expected):
+    got = jit.free_priority(json.dumps(rules), taken_also)
+    assert got == expected and got % 10 != 0 and 4000 < got < 4096
+
+
+def test_jit_free_priority_all_taken():
+    with pytest.raises(jit.JitError, match="no free priority"):
+        jit.free_priority(json.dumps([{"priority": p} for p in jit.PRIORITIES]))
+
+
+class FakeRunner(jit.Runner):
+    """The azure channel against scripted answers: (predicate on argv, returncode, stdout, stderr)."""
+
+    def __init__(self, answers, conflict_wait=0):
+        super().__init__("azure", False, sleep=lambda s: self.slept.append(s), conflict_wait=conflict_wait)
+        self.answers = answers
+        self.calls: list[list[str]] = []
+        self.slept: list[float] = []
+
+    def run(self, argv):
+        self.calls.append(argv)
+        for match, rc, out, err in self.answers:
+            if match(argv):
+                if callable(rc):
+                    rc, out, err = rc()
+                return __import__("subprocess").CompletedProcess(argv, rc, out, err)
+        raise AssertionError(f"unexpected command {argv}")
+
+
+def _ok_run_command(stdout="LOSTOPS_JIT_OK"):
+    return json.dumps({"value": [{"message": f"Enable succeeded: \n[stdout]\n{stdout}\n[stderr]\n"}]})
+
+
+def _targets():
+    mon = jit.Target(
+        "monitoring", "lostops-monitoring", "lostops-vms", "lostops-monitoring-nsg", "lostops-network", 22, "monitoring"
+    )
+    return [_target(), mon]
+
+
+def test_jit_close_tries_every_step_on_every_host_and_says_what_is_left(capsys):
+    # backend: the NSG delete fails; monitoring: the run-command fails.
+    # Every step is still tried; exit 4 + 1 (NSG rule left) + 2 (element left).
+    r = FakeRunner(
+        [
+            (lambda a: a[4] == "delete" and "lostops-backend-nsg" in a, 1, "", "ERROR: (AuthorizationFailed) no"),
+            (lambda a: a[4] == "delete", 0, "", ""),
+            (lambda a: a[:4] == ["az", "vm", "run-command", "invoke"] and "lostops-monitoring" in a, 1, "", "boom"),
+            (lambda a: a[:4] == ["az", "vm", "run-command", "invoke"], 0, _ok_run_command(), ""),
+        ]
+    )
+    rc = jit.do_close(r, _targets(), "198.51.100.7", "55-1")
+    assert rc == jit.EXIT_LEFT + jit.LEFT_NSG + jit.LEFT_ELEMENT == 7
+    kinds = [(a[2:5], a[a.index("--nsg-name") + 1] if "--nsg-name" in a else a[a.index("--name") + 1]) for a in r.calls]
+    assert kinds == [
+        (["nsg", "rule", "delete"], "lostops-backend-nsg"),
+        (["run-command", "invoke", "--resource-group"], "lostops-backend"),
+        (["nsg", "rule", "delete"], "lostops-monitoring-nsg"),
+        (["run-command", "invoke", "--resource-group"], "lostops-monitoring"),
+    ]
+    # only this run's rule is deleted
+    assert all(a[a.index("--name") + 1] == "lostops-jit-ssh-55-1" for a in r.calls if a[4] == "delete")
+    out, err = capsys.readouterr()
+    assert "jit close: lostops-monitoring-nsg rule lostops-jit-ssh-55-1 removed" in out
+    assert "jit close: backend firewall set jit_ssh no longer has 198.51.100.7" in out
+    failed = [line for line in err.splitlines() if line.startswith("jit close: FAILED: ")]
+    assert len(failed) == 2
+    assert failed[0].startswith("jit close: FAILED: backend: NSG lostops-backend-nsg:") and "never expires" in failed[0]
+    assert failed[1].startswith("jit close: FAILED: monitoring: firewall set jit_ssh:") and "expires" in failed[1]
+    assert err.splitlines()[-1] == "jit close: left open: NSG rule(s) and set element(s) (exit 7)"
+
+
+@pytest.mark.parametrize(
+    "nsg_rc, host_rc, expected",
+    [(0, 0, 0), (1, 0, 5), (0, 1, 6), (1, 1, 7)],
+)
+def test_jit_close_exit_code_says_what_is_left(nsg_rc, host_rc, expected):
+    r = FakeRunner(
+        [
+            (lambda a: a[4] == "delete", nsg_rc, "", "ERROR: x"),
+            (lambda a: a[2] == "run-command", host_rc, _ok_run_command() if host_rc == 0 else "", "ERROR: y"),
+        ]
+    )
+    assert jit.do_close(r, _targets(), "198.51.100.7", "1-1") == expected
+
+
+def test_jit_run_command_conflict_is_retried_until_the_earlier_script_ends():
+    answers = iter([(1, "", "ERROR: (Conflict) Run command extension execution is in progress.")] * 2)
+
+    def state():
+        return next(answers, (0, _ok_run_command("1.4.2\nLOSTOPS_JIT_OK"), ""))
+
+    r = FakeRunner([(lambda a: a[2] == "run-command", state, "", "")], conflict_wait=600)
+    assert r.on_host(_target(), "echo") == "1.4.2"
+    assert r.slept == [30, 30] and len(r.calls) == 3
+
+
+def test_jit_run_command_conflict_gives_up_after_the_wait():
+    r = FakeRunner([(lambda a: a[2] == "run-command", 1, "", "ERROR: (Conflict) busy")], conflict_wait=60)
+    with pytest.raises(jit.JitError, match="azure channel failed"):
+        r.on_host(_target(), "echo")
+    assert r.slept == [30, 30] and len(r.calls) == 3
+
+
+def test_jit_open_takes_a_free_priority_and_retries_a_concurrent_conflict():
+    listing = json.dumps(
+        [{"name": "deny-all-inbound", "priority": 4096}, {"name": "lostops-jit-ssh-9-1", "priority": 4095}]
+    )
+    creates = iter([(1, "", "ERROR: (SecurityRuleConflict) Rules cannot have the same Priority and Direction.")])
+
+    def create():
+        return next(creates, (0, "", ""))
+
+    r = FakeRunner(
+        [
+            (lambda a: a[4] == "list", 0, listing, ""),
+            (lambda a: a[4] == "create", create, "", ""),
+            (lambda a: a[2] == "run-command", 0, _ok_run_command(), ""),
+        ]
+    )
+    assert jit.do_open(r, [_target()], "198.51.100.7", "30m", "10-1") == 0
+    prios = [a[a.index("--priority") + 1] for a in r.calls if a[4] == "create"]
+    assert prios == ["4094", "4093"], "the other run's 4095 is left alone; a conflict moves to the next free one"
+
+
+def test_jit_check_lists_every_runs_rule_and_what_it_could_not_check(capsys):
+    r = FakeRunner(
+        [
+            (
+                lambda a: a[4] == "list" and "lostops-backend-nsg" in a,
+                0,
+                json.dumps([{"name": "lostops-jit-ssh-77-1", "source": "203.0.113.9/32"}]),
+                "",
+            ),
+            (lambda a: a[4] == "list", 1, "", "ERROR: (AuthorizationFailed) read"),
+            (lambda a: a[2] == "run-command", 0, _ok_run_command('{"nftables": []}\nLOSTOPS_JIT_OK'), ""),
+        ]
+    )
+    assert jit.do_check(r, _targets()) == 1
+    out = capsys.readouterr().out
+    assert "- NSG `lostops-backend-nsg` still has rule `lostops-jit-ssh-77-1` (source `203.0.113.9/32`)" in out
+    assert "- could not check: monitoring: NSG rule list failed: ERROR: (AuthorizationFailed) read" in out
 
 
 @pytest.mark.parametrize(

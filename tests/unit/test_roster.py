@@ -115,7 +115,39 @@ def test_salt_command_lines_verify_host_keys(example, host, kind):
     inner_opts = [inner[i + 1] for i, a in enumerate(inner) if a == "-o"]
     assert "StrictHostKeyChecking=yes" in inner_opts
     assert "UserKnownHostsFile=/kh/known_hosts" in inner_opts
+    assert "HostKeyAlias=backend" in inner_opts  # the jump host's key, by name
     assert inner[-3:] == ["-W", "%h:%p", "lostops@198.51.100.10"]
+
+
+@pytest.mark.parametrize("host", ["backend", "monitoring", "database"])
+@pytest.mark.parametrize("kind", ["ssh", "scp"])
+def test_host_keys_are_looked_up_by_host_name_not_by_address(example, host, kind):
+    """The public IP comes from outputs.json of the same release job that creates it: no
+    committed known_hosts can hold a key under it. Keys are known by host name (HostKeyAlias)."""
+    target = roster.build_roster(example, OUTPUTS, ENV)[host]
+    shell = _shell(target)
+    if kind == "ssh":
+        argv = shell._split_cmd(shell._cmd_str("/bin/sh -c true"))
+    else:
+        argv = shell._split_cmd(shell._cmd_str(f"/tmp/x {target['host']}:/tmp/x", ssh="scp"))
+    opts = _opts(argv)
+    assert f"HostKeyAlias={host}" in opts
+    assert "StrictHostKeyChecking=yes" in opts
+    # the real ssh takes the option as given (ssh -G prints the effective configuration)
+    g = subprocess.run(
+        [
+            "ssh",
+            "-G",
+            "-F",
+            "/dev/null",
+            *[x for o in opts if o.startswith("HostKeyAlias") for x in ("-o", o)],
+            "192.0.2.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert f"hostkeyalias {host}" in g.stdout.splitlines(), g.stderr
 
 
 def test_paths_with_blanks_are_refused(example):

@@ -6,9 +6,8 @@ host (through Azure's run-command, or the lab's nsenter) adds the runner's
 address with a timeout. Checked: the element is there with its timeout, it
 expires by itself, `close` removes it, the rule accepting SSH from the set
 exists in input, and a reload of the file (what Salt does when the file
-changed) empties the set: the reason the release's open step comes after any
-firewall change, and established sessions are what keeps a running salt-ssh
-connected (ct state established,related).
+changed) empties the set, while Salt's loader (files/load.sh.jinja) keeps
+the elements, with the time they had left, in the same transaction.
 """
 
 from __future__ import annotations
@@ -98,6 +97,32 @@ def test_jit_set_open_expire_close_and_reload(highstate, managed_files, tmp_path
     listed = _in_ns(ns, jit.host_script("check", None)).stdout
     assert jit.parse_set_elements(listed) == ["192.0.2.79"]
 
-    # a reload of the file recreates the table: the set is empty again
+    # a plain reload of the file recreates the table: the set is empty again
     _in_ns(ns, f"nft -f {conf}")
     assert _elements(ns) == []
+
+    # Salt loads it with the loader, which keeps the elements with the time
+    # they had left, in the same transaction (a ruleset change in the middle
+    # of a roll-out must not cut the runner's new SSH connections)
+    assert "firewall-loader-file-managed" in hs
+    loader = tmp_path / "lostops-firewall-load"
+    loader.write_text(managed_files(host, "example")["/usr/local/sbin/lostops-firewall-load"])
+    loader.chmod(0o755)
+    for state_id in ("firewall-ruleset-load-cmd-run", "firewall-ruleset-present-cmd-run"):
+        name = next(a["name"] for a in hs[state_id]["cmd"] if isinstance(a, dict) and "name" in a)
+        assert name == f"/usr/local/sbin/lostops-firewall-load {CONFIG}", name
+    _in_ns(ns, jit.host_script("open", "192.0.2.80", ttl="30m"))
+    _in_ns(ns, jit.host_script("open", "192.0.2.81", ttl="2s"))
+    out = _in_ns(ns, f"{loader} {conf}").stdout
+    assert "jit_ssh kept: 192.0.2.80 timeout" in out, out
+    kept = {e["elem"]["val"]: e["elem"] for e in _elements(ns)}
+    assert set(kept) == {"192.0.2.80", "192.0.2.81"}, kept
+    assert 1700 < kept["192.0.2.80"]["expires"] <= 1800, "the time left, not a fresh 30 minutes"
+    assert kept["192.0.2.81"]["timeout"] <= 2
+    # the rule that uses the set is the new ruleset's (loaded, not merged)
+    assert "ip saddr @jit_ssh tcp dport 22 accept" in _in_ns(ns, "nft list chain inet lostops input").stdout
+    # an element that expired meanwhile is simply gone; an empty set loads plainly
+    time.sleep(2.5)
+    _in_ns(ns, jit.host_script("close", "192.0.2.80"))
+    out = _in_ns(ns, f"{loader} {conf}").stdout
+    assert out.strip() == f"lostops-firewall-load: {conf} loaded" and _elements(ns) == []

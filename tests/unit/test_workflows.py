@@ -1,8 +1,9 @@
 """Static checks of the GitHub Actions workflows in .github/workflows.
 
-Runs the real zizmor (offline) and check-jsonschema (builtin, vendored
-GitHub workflow schema) and checks the release job graph with plain pytest.
-No network.
+Runs the real actionlint (which knows which contexts each workflow key may
+use: the check GitHub itself makes before any job starts), zizmor (offline)
+and check-jsonschema (builtin, vendored GitHub workflow schema), and checks
+the release job graph with plain pytest. No network.
 """
 
 import json
@@ -88,6 +89,73 @@ def test_expected_workflows_exist():
 
 
 # --- external linters ---------------------------------------------------------
+
+
+def _actionlint(*paths: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            tool("actionlint"),
+            "-no-color",
+            "-format",
+            "{{range $err := .}}{{$err.Filepath}}:{{$err.Line}}: {{$err.Message}} [{{$err.Kind}}]\n{{end}}",
+            *map(str, paths),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def test_actionlint_reports_nothing_on_every_workflow():
+    result = _actionlint(*WORKFLOW_FILES)
+    assert result.stdout.strip() == "" and result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "mutation, expected",
+    [
+        # what GitHub rejected before any job started: runner context in a job-level env
+        (
+            lambda t: t.replace(
+                "      LOSTOPS_INVENTORY: ${{ vars.LOSTOPS_INVENTORY || 'production' }}\n      APP_VERSION:",
+                "      LOSTOPS_INVENTORY: ${{ vars.LOSTOPS_INVENTORY || 'production' }}\n"
+                "      LOSTOPS_SSH_KEY: ${{ runner.temp }}/k\n      APP_VERSION:",
+                1,
+            ),
+            'context "runner" is not allowed here',
+        ),
+        # an undocumented property of the github context
+        (
+            lambda t: t.replace(
+                "INFRA_REF: ${{ inputs.infra-repository && inputs.infra-ref || github.sha }}",
+                "INFRA_REF: ${{ inputs.infra-ref || github.job_workflow_sha }}",
+                1,
+            ),
+            'property "job_workflow_sha" is not defined',
+        ),
+    ],
+    ids=["runner-in-job-env", "job-workflow-sha"],
+)
+def test_actionlint_catches_the_defects_github_refuses(tmp_path, mutation, expected):
+    """The check is real: the two defects that made GitHub refuse the file are reported."""
+    text = (WORKFLOWS_DIR / "release.yml").read_text(encoding="utf-8")
+    bad = mutation(text)
+    assert bad != text, "the mutation did not apply: update the test with the file"
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    path = tmp_path / ".github" / "workflows" / "release.yml"
+    path.write_text(bad, encoding="utf-8")
+    result = _actionlint(path)
+    assert result.returncode == 1 and expected in result.stdout, result.stdout + result.stderr
+
+
+def test_no_runner_context_in_workflow_or_job_env(workflows):
+    """runner is available in step env, not in workflow- or job-level env (GitHub rejects the file)."""
+    for name, wf in workflows.items():
+        assert "runner." not in json.dumps(wf.get("env") or {}), name
+        for job_id, job in wf["jobs"].items():
+            assert "runner." not in json.dumps(job.get("env") or {}), f"{name}/{job_id}"
 
 
 def test_zizmor_offline_has_no_findings():
@@ -298,12 +366,18 @@ def test_version_checked_and_deploy_planned_by_the_lostops_command(release):
 def test_infra_ref_never_falls_back_to_a_branch(release):
     text = (WORKFLOWS_DIR / "release.yml").read_text(encoding="utf-8")
     assert "'main'" not in text
+    # a called workflow cannot read its own commit (github.job_workflow_sha is
+    # not in the github context): the caller must pass it
+    assert "job_workflow_sha" not in text
+    assert release["on"]["workflow_call"]["inputs"]["infra-ref"]["required"] is True
     steps = steps_of(release["jobs"]["prepare"])
-    guard = step_index(steps, lambda s: "No infra ref" in str(s.get("run", "")))
+    guard = step_index(steps, lambda s: "No infra commit" in str(s.get("run", "")))
     checkout = step_index(steps, lambda s: uses(s, "actions/checkout"))
     assert guard < checkout
-    assert steps[guard]["env"]["INFRA_REF"] == "${{ inputs.infra-ref || github.job_workflow_sha }}"
-    assert "exit 2" in steps[guard]["run"]
+    expr = "${{ inputs.infra-repository && inputs.infra-ref || github.sha }}"
+    assert steps[guard]["env"]["INFRA_REF"] == expr
+    assert steps[checkout]["with"]["ref"] == expr
+    assert "^[0-9a-f]{40}$" in steps[guard]["run"] and "exit 2" in steps[guard]["run"]
 
 
 def test_manual_run_has_force_input(release):
@@ -349,12 +423,18 @@ def test_scan_uploads_json_and_table_and_writes_counts(release):
     assert "python -m lostops summary trivy" in runs and "GITHUB_STEP_SUMMARY" in runs
 
 
-def test_build_pushes_version_and_latest_only_when_deployed(release):
+def test_build_pushes_the_version_only_and_latest_moves_after_the_deploy(release):
     steps = steps_of(release["jobs"]["build"])
     meta = next(s for s in steps if uses(s, "docker/metadata-action"))
     tags = [t.strip() for t in meta["with"]["tags"].splitlines() if t.strip()]
-    assert "type=raw,value=${{ needs.prepare.outputs.version }}" in tags
-    assert "type=raw,value=latest,enable=${{ needs.prepare.outputs.latest == 'true' }}" in tags
+    assert tags == ["type=raw,value=${{ needs.prepare.outputs.version }}"], "no latest at build time"
+    assert "latest=false" in meta["with"]["flavor"]
+    assert meta["env"]["DOCKER_METADATA_ANNOTATIONS_LEVELS"] == "manifest,index"
+    latest = release["jobs"]["latest"]
+    assert set(latest["needs"]) == {"prepare", "build", "deploy"}
+    cond = " ".join(str(latest["if"]).split())
+    assert "needs.deploy.result == 'success'" in cond and "needs.prepare.outputs.latest == 'true'" in cond
+    assert latest["permissions"] == {"packages": "write"}
     push = next(s for s in steps if uses(s, "docker/build-push-action"))
     assert push["with"]["push"] is True
     assert push["with"]["tags"] == "${{ steps.meta.outputs.tags }}"
@@ -567,6 +647,7 @@ def test_drift_schedule_and_steps(workflows):
     assert targets == [
         "deps-deploy",
         "drift-network",
+        "drift-leftovers",  # what an earlier run left, before this run opens anything
         "release-access-open",
         "release-secrets",
         "drift-hosts",
@@ -590,3 +671,170 @@ def test_drift_schedule_and_steps(workflows):
         "$(CDK) output network $(CDK_APP) --skip-synth --outputs-file outputs.json"
         in mk.split("\ndrift-network:", 1)[1]
     )
+
+
+def test_drift_without_the_production_inventory_is_skipped_with_one_line(workflows, tmp_path):
+    """A repository without pillar/inventory/production.yaml: job `inventory` says so in one
+    line and the drift job is skipped (neutral), instead of going red every day."""
+    drift = workflows["drift.yml"]
+    assert drift["jobs"]["drift"]["needs"] == "inventory"
+    assert drift["jobs"]["drift"]["if"] == "needs.inventory.outputs.present == 'true'"
+    step = next(s for s in steps_of(drift["jobs"]["inventory"]) if s.get("id") == "inventory")
+    assert drift["jobs"]["inventory"]["permissions"] == {"contents": "read"}
+    for inventory, present, notice in [("production", "false", True), ("example", "true", False), ("x;y", None, False)]:
+        out, summary = tmp_path / f"out-{present}", tmp_path / f"sum-{present}"
+        out.write_text("")
+        summary.write_text("")
+        r = subprocess.run(
+            ["bash", "-e", "-c", step["run"]],
+            cwd=REPO,
+            env={
+                "PATH": os.environ["PATH"],
+                "LOSTOPS_INVENTORY": inventory,
+                "GITHUB_OUTPUT": str(out),
+                "GITHUB_STEP_SUMMARY": str(summary),
+            },
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if present is None:
+            assert r.returncode == 2 and out.read_text() == ""
+            continue
+        assert r.returncode == 0, r.stderr
+        assert out.read_text() == f"present={present}\n"
+        if notice:
+            assert r.stdout.startswith(
+                "::notice title=Drift check skipped::No drift check: pillar/inventory/production.yaml"
+            )
+            assert len(summary.read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("workflow, job", [("release.yml", "deploy"), ("drift.yml", "drift")])
+def test_ssh_key_path_is_set_per_step_where_runner_temp_exists(workflows, workflow, job):
+    steps = steps_of(workflows[workflow]["jobs"][job])
+    needs_key = [
+        s
+        for s in steps
+        if re.search(r"make .*(release-secrets|release-rollout|drift-hosts|release-cleanup)", str(s.get("run", "")))
+    ]
+    assert needs_key
+    for s in needs_key:
+        assert s["env"]["LOSTOPS_SSH_KEY"] == "${{ runner.temp }}/lostops-ssh-key", s.get("name")
+
+
+def test_node_is_a_supported_version(workflows):
+    """Node 20 is end of life (2026-04-30) and no longer cached on the runner image."""
+    for name, job_id, step in all_steps(workflows):
+        if uses(step, "actions/setup-node"):
+            assert int(str(step["with"]["node-version"]).split(".")[0]) >= 22, f"{name}/{job_id}"
+
+
+def test_artifact_names_are_unique_per_attempt(workflows):
+    """A re-run of a job must not upload under a name that exists (409)."""
+    for name, job_id, step in all_steps(workflows):
+        if uses(step, "actions/upload-artifact"):
+            assert "${{ github.run_attempt }}" in step["with"]["name"], f"{name}/{job_id}"
+
+
+def test_cross_repository_checkouts_use_the_github_app_token(release):
+    """github.token reads only the repository that runs: a private app or infra repository
+    needs the App's token (when configured), scoped to the two repositories, read-only."""
+    for job_id in ("prepare", "build", "scan", "deploy"):
+        steps = steps_of(release["jobs"][job_id])
+        app = [s for s in steps if uses(s, "actions/create-github-app-token")]
+        assert len(app) == 1, job_id
+        w = app[0]["with"]
+        assert app[0]["id"] == "app-token" and app[0]["if"] == "vars.LOSTOPS_GITHUB_APP_CLIENT_ID != ''"
+        assert w["permission-contents"] == "read" and w["repositories"] and w["private-key"].startswith("${{ secrets.")
+        for s in steps:
+            if uses(s, "actions/checkout"):
+                assert s["with"]["token"] == "${{ steps.app-token.outputs.token || github.token }}", job_id
+                assert steps.index(app[0]) < steps.index(s)
+
+
+@pytest.mark.parametrize("workflow, job", [("release.yml", "deploy"), ("drift.yml", "drift")])
+def test_azure_login_again_before_the_close(workflows, workflow, job):
+    """The az CLI cannot refresh its OIDC login: a long deploy logs in again before closing."""
+    steps = steps_of(workflows[workflow]["jobs"][job])
+    logins = [n for n, s in enumerate(steps) if uses(s, "azure/login")]
+    close = step_index(steps, lambda s: "release-access-close" in str(s.get("run", "")))
+    salt = step_index(steps, lambda s: s.get("id") == "salt")
+    assert len(logins) == 2 and salt < logins[1] < close
+    assert steps[logins[1]]["if"] == steps[close]["if"]
+
+
+def test_lock_timeout_reaches_terraform(tmp_path):
+    """release-network and drift-network run terraform through cdktf with -lock-timeout: a
+    deploy from the app repository and the drift check here can meet at the state lock."""
+    stub = tmp_path / "npx"
+    stub.write_text('#!/bin/sh\necho "plan=$TF_CLI_ARGS_plan apply=$TF_CLI_ARGS_apply"\n')
+    stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "LOSTOPS_INVENTORY": "example"}
+    env.pop("MAKEFLAGS", None)
+    for target in ("release-network", "drift-network"):
+        r = subprocess.run(
+            [
+                "make",
+                "--no-print-directory",
+                "-o",
+                ".venv/.synced-deploy",
+                "-o",
+                "node_modules/.synced",
+                "DEPLOY_LOSTOPS=true",
+                target,
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "plan=-lock-timeout=20m apply=-lock-timeout=20m" in r.stdout, (target, r.stdout, r.stderr)
+    (REPO / "cdktf-diff.log").unlink(missing_ok=True)
+
+
+LATEST_CASES = [
+    # current annotation on latest, version deployed, moved?
+    ("", "1.4.2", True),
+    ("1.4.1", "1.4.2", True),
+    ("1.4.2", "1.4.2", False),
+    ("1.10.0", "1.9.5", False),  # numeric, not lexical: an older hotfix never moves latest back
+    ("1.9.5", "1.10.0", True),
+    ("2.0.0", "1.99.99", False),
+]
+
+
+@pytest.mark.parametrize("current, version, moves", LATEST_CASES)
+def test_latest_moves_only_forward(release, tmp_path, current, version, moves):
+    """The latest job's own script, run with a stand-in docker that records what it is asked."""
+    step = next(s for s in steps_of(release["jobs"]["latest"]) if "imagetools create" in str(s.get("run", "")))
+    log = tmp_path / "docker.log"
+    docker = tmp_path / "docker"
+    index = json.dumps({"annotations": {"org.opencontainers.image.version": current}} if current else {})
+    docker.write_text(f"#!/bin/sh\necho \"$*\" >> {log}\ncase \"$*\" in *'inspect --raw'*) echo '{index}';; esac\n")
+    docker.chmod(0o755)
+    summary = tmp_path / "summary"
+    digest = "sha256:" + "ab" * 32
+    r = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        env={
+            "PATH": f"{tmp_path}:{os.environ['PATH']}",
+            "VERSION": version,
+            "DIGEST": digest,
+            "IMAGE": "ghcr.io/lostops-stg5/lostops-app",
+            "GITHUB_STEP_SUMMARY": str(summary),
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    created = [line for line in log.read_text().splitlines() if "imagetools create" in line]
+    if moves:
+        assert created == [
+            "buildx imagetools create --annotation index:org.opencontainers.image.version="
+            f"{version} --tag ghcr.io/lostops-stg5/lostops-app:latest ghcr.io/lostops-stg5/lostops-app@{digest}"
+        ]
+    else:
+        assert created == [] and "is not newer" in summary.read_text()
