@@ -82,7 +82,7 @@ release-rollout-log: deps-deploy ## the backend's roll-out log (last 100 lines) 
 	@echo "release-rollout-log: $(ROLLOUT_LOG)"
 
 release-cleanup: ## delete the secrets file, the SSH key and the raw salt output
-	rm -f pillar/secrets.yaml pillar/secrets.sls salt-apply.json salt-test.json jit-before.md "$(ROLLOUT_LOG)" \
+	rm -f pillar/secrets.yaml pillar/secrets.sls salt-apply.json salt-test.json jit-before.md cdktf-diff.log "$(ROLLOUT_LOG)" \
 		$${LOSTOPS_SSH_KEY:+"$$LOSTOPS_SSH_KEY"}
 
 # outputs.json from the state (no apply), so the roster addresses the hosts

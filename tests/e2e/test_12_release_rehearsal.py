@@ -1,8 +1,17 @@
-"""12. Release rehearsal: the deploy job's make targets, run from the "internet" address.
+"""12. Release rehearsal: the deploy job of release.yml and the drift job of drift.yml,
+executed FROM THE WORKFLOW FILES, from the "internet" address.
 
-The release workflow's deploy job (.github/workflows/release.yml) runs only
-`make --no-print-directory release-*` targets (mk/release.mk) with its inputs
-in environment variables. Here the SAME targets run against the lab with:
+Step 3 runs the deploy job of .github/workflows/release.yml and step 7 the
+drift job of .github/workflows/drift.yml with tests/lab/workflow.py: their
+steps are read from the files and executed in file order, each `run:` script
+with the env a real run has (workflow, job and step `env:`, every `${{ }}`
+evaluated against github/vars/secrets/needs/runner contexts, `if:` with the
+status functions, $GITHUB_OUTPUT/$GITHUB_ENV/$GITHUB_STEP_SUMMARY). A step
+added to a workflow runs here without touching this file. What needs GitHub
+or Azure is replaced by a NAMED lab equivalent (LAB_USES, LAB_TARGETS,
+LAB_STEPS below), and the summary names every step of the file with what
+ran for it. Steps 1, 2, 4, 5 and 6 call single make targets (the same ones)
+for the checks in between. The lab runs them with:
 
 - **the runner's address = the lab's "internet" address 10.77.0.200**, which is
   not in the lab inventory's `ssh.admin_sources` (10.77.0.1/32). Every ssh
@@ -18,12 +27,15 @@ in environment variables. Here the SAME targets run against the lab with:
 - **the out-of-band channel emulated**: `LOSTOPS_JIT_EXEC='<venv python> -m
   tests.lab.labctl exec {host} --'` (nsenter as root, no SSH), standing in
   for `az vm run-command invoke`;
-- `deps-deploy` assumed done (the venv exists): make runs with
-  `-o <venv>/.synced-deploy -o node_modules/.synced`, and the wrapper
-  directory holds `pipenv`/`npm` stand-ins that fail loudly, so the rehearsal
-  can never run `pipenv sync` or `npm ci`;
-- the secrets file is the lab's (the e2e fixture), not `make release-secrets`
-  (which would write pillar/secrets.yaml into the working tree).
+- `deps-deploy` assumed done (the venv exists): a `make` wrapper first in
+  PATH adds `-o <venv>/.synced-deploy -o node_modules/.synced`, and the
+  wrapper directory holds `pipenv`/`npm` stand-ins that fail loudly, so the
+  rehearsal can never run `pipenv sync` or `npm ci`;
+- the secrets: the workflow's own `make release-secrets` step writes them
+  from the `secrets` context (the lab's values) to LOSTOPS_SECRETS_FILE in a
+  temporary directory, and the SSH key to `${{ runner.temp }}`;
+- the lab image has no registry digest: RELEASE_TAG_WITHOUT_DIGEST names why
+  the roll-out deploys the tag.
 
 Steps (one summary line each): (1) SSH refused before; (2) `make
 release-access-open` grants it; (3) `make release-guard` + `make
@@ -57,6 +69,7 @@ import pytest
 
 from tests.e2e import labenv, probes
 from tests.e2e.summary import SUMMARY
+from tests.lab import workflow
 
 SOURCE = labenv.INTERNET_IP
 DIRECT = ["backend", "monitoring"]  # the JIT targets (no ssh_via)
@@ -81,6 +94,11 @@ def rehearsal(lab, salt_env, converged):
     _wrapper(bindir / "scp", f'exec {shlex.quote(real_scp)} -o BindAddress={SOURCE} "$@"')
     for tool in ("pipenv", "npm"):
         _wrapper(bindir / tool, f'echo "release rehearsal: {tool} must not run (deps-deploy is done)" >&2; exit 97')
+    real_make = shutil.which("make")
+    _wrapper(
+        bindir / "make",
+        f'exec {shlex.quote(real_make)} -o {MAKE_VENV}/.synced-deploy -o node_modules/.synced "$@"',
+    )
     env = dict(salt_env)
     for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "APP_DIGEST", "FORCE", "APP_VERSION"):
         env.pop(k, None)
@@ -97,7 +115,7 @@ def rehearsal(lab, salt_env, converged):
     )
     raw_out = labenv.REPO / "salt-apply.json"
     had_raw = raw_out.exists()
-    yield {"env": env, "bindir": bindir, "lab": lab}
+    yield {"env": env, "bindir": bindir, "lab": lab, "salt_env": salt_env}
     shutil.rmtree(bindir, ignore_errors=True)
     if not had_raw:  # release rollout's raw salt output (release-cleanup's job in CI)
         raw_out.unlink(missing_ok=True)
@@ -242,26 +260,162 @@ def access_closed(rehearsal):
     ensure_closed(rehearsal)
 
 
+WORKFLOWS = labenv.REPO / ".github" / "workflows"
+TAG_REASON = "lab: the lab image is built here and has no registry digest"
+
+
+def _upload(env: dict) -> int:
+    """actions/upload-artifact's lab equivalent: keep the files under .lab/rehearsal/artifacts."""
+    dest = labenv.LAB_DIR / "rehearsal" / "artifacts"
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("rollout.log", "trivy-report.json"):
+        src = labenv.REPO / name
+        if src.exists():
+            shutil.copy2(src, dest / name)
+    return 0
+
+
+def _inventory_check(env: dict) -> int:
+    r = subprocess.run(
+        [str(labenv.VENV / "bin" / "lostops"), "inventory", "check"], cwd=labenv.REPO, env=env, timeout=120
+    )
+    return r.returncode
+
+
+def _no_network_drift(env: dict) -> int:
+    """drift-network's lab equivalent: the inventory check, and a cdktf diff log saying so."""
+    rc = _inventory_check(env)
+    (labenv.REPO / "cdktf-diff.log").write_text(
+        "lab: no Azure network stack to diff (the lab's network is its bridge and the hosts' nftables)\nNo changes.\n"
+    )
+    return rc
+
+
+# What stands in for each step that needs GitHub or Azure (named in the summary).
+LAB_USES = {
+    "actions/create-github-app-token": workflow.Substitute("lab: no GitHub App (the repositories are local)"),
+    "actions/checkout": workflow.Substitute("lab: the working tree is the checkout"),
+    "actions/setup-python": workflow.Substitute("lab: the project venv's Python"),
+    "actions/setup-node": workflow.Substitute("lab: node on PATH, node_modules installed"),
+    "hashicorp/setup-terraform": workflow.Substitute("lab: no terraform (no Azure network stack)"),
+    "azure/login": workflow.Substitute("lab: no Azure login; the out-of-band channel is labctl exec (nsenter)"),
+    "actions/upload-artifact": workflow.Substitute("lab: the files are kept in .lab/rehearsal/artifacts", _upload),
+}
+LAB_TARGETS = {
+    "deps-deploy": workflow.Substitute("lab: deps-deploy done (the venv and node_modules exist)"),
+    "release-network": workflow.Substitute(
+        "lab: no Azure network stack (cdktf deploy); `lostops inventory check`; the roster uses ssh_address",
+        _inventory_check,
+    ),
+    "drift-network": workflow.Substitute(
+        "lab: no Azure network stack to diff; `lostops inventory check`, cdktf-diff.log says No changes",
+        _no_network_drift,
+    ),
+}
+LAB_STEPS = {
+    "The scanned digest is known": workflow.Substitute(
+        f"lab: no registry digest; the roll-out deploys the tag (RELEASE_TAG_WITHOUT_DIGEST={TAG_REASON!r})"
+    ),
+}
+
+
+def contexts(rh: dict, job_run: str, version: str = "", force: str = "false") -> tuple[dict, dict]:
+    """(contexts, runner environment) of a run of the workflow in the lab."""
+    from lostops import secrets as secrets_mod
+
+    tmp = Path(tempfile.mkdtemp(prefix="lostops-runner-temp-"))
+    values = secrets_mod.read(labenv.SECRETS_FILE)
+    secrets = {secrets_mod.env_name(k): str(v) for k, v in values.items()}
+    secrets["LOSTOPS_SSH_PRIVATE_KEY"] = Path(rh["lab"].key).read_text()
+    ctx = {
+        "github": {
+            "repository": "lostops-stg5/lostops",
+            "repository_owner": "lostops-stg5",
+            "sha": subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=labenv.REPO, capture_output=True, text=True
+            ).stdout.strip(),
+            "run_id": job_run,
+            "run_attempt": "1",
+            "event_name": "release",
+            "actor": "lab",
+            "token": "",
+            "server_url": "https://github.com",
+        },
+        "vars": {"LOSTOPS_INVENTORY": "lab"},
+        "secrets": secrets,
+        "needs": {
+            "prepare": {"outputs": {"version": version, "force": force, "digest": ""}},
+            "build": {"outputs": {"digest": ""}},
+        },
+        "runner": {"temp": str(tmp), "os": "Linux", "arch": "X64"},
+        "inputs": {},
+    }
+    env = dict(rh["env"])
+    env.update(
+        {
+            "RUNNER_TEMP": str(tmp),
+            "GITHUB_RUN_ID": job_run,
+            "GITHUB_RUN_ATTEMPT": "1",
+            "GITHUB_WORKSPACE": str(labenv.REPO),
+            # the workflow's release-secrets step writes here (the pillar reads it)
+            "LOSTOPS_SECRETS_FILE": str(tmp / "secrets.yaml"),
+            "RELEASE_TAG_WITHOUT_DIGEST": TAG_REASON,
+        }
+    )
+    return ctx, env
+
+
+def step_lines(run: workflow.JobRun) -> str:
+    """One clause per step of the file: its name and what ran for it."""
+    out = []
+    for s in run.steps:
+        if s.kind == "skipped":
+            out.append(f"[{s.index + 1}] {s.name}: skipped (if: false)")
+        elif s.kind == "lab":
+            out.append(f"[{s.index + 1}] {s.name}: {s.what} ({s.outcome})")
+        else:
+            what = f"make {s.what}" if s.what and " " not in s.what else s.what
+            out.append(f"[{s.index + 1}] {s.name}: ran `{what}` ({s.outcome}, {s.seconds:.1f} s)")
+    return "; ".join(out)
+
+
 @pytest.fixture(scope="module")
 def rollout(rehearsal):
-    """The rehearsal's roll-out, once per module: `make release-guard` + `make release-rollout` of
-    a new version (next_version) with access open, as the deploy job does. Step 3 checks it,
-    step 6 needs the version it deployed. When access was not open (step 3 or 6 alone)
-    it is opened for the roll-out and closed again after it."""
+    """The deploy job of release.yml, executed from the file, once per module, for a new
+    version (next_version) starting with access closed, as a real run starts. Step 3 checks
+    it, step 6 needs the version it deployed. Checks between steps (after the open step:
+    the runner's element and SSH; after the close: none) are recorded by a hook."""
     rh = rehearsal
-    opened = ensure_open(rh)
+    ensure_closed(rh)
     before = serving(rh)
     new = next_version(rh, before)
     t_start = time.time()
-    guard = make(rh, "release-guard", APP_VERSION=new, FORCE="false")
-    summary_md = labenv.LAB_DIR / "rehearsal" / "summary.md"
-    summary_md.unlink(missing_ok=True)
-    r = None
-    if guard.returncode == 0:
-        r = make(rh, "release-rollout", f"RELEASE_SUMMARY={summary_md}", APP_VERSION=new, APP_DIGEST="", FORCE="false")
-    if opened:
-        ensure_closed(rh)
-    return {"old": before, "new": new, "t_start": t_start, "guard": guard, "run": r, "summary_md": summary_md}
+    ctx, env = contexts(rh, f"lab-deploy-{int(t_start)}", version=new)
+    seen: dict = {}
+
+    def after(sr: workflow.StepResult, c: dict) -> None:
+        if "release-access-open" in sr.what and sr.outcome == "success":
+            seen["open"] = ({h: set_elements(rh, h) for h in DIRECT}, reach(rh))
+        if "release-access-close" in sr.what:
+            seen["close"] = {h: set_elements(rh, h) for h in DIRECT}
+        if "release-secrets" in sr.what:
+            key = Path(c["runner"]["temp"]) / "lostops-ssh-key"
+            seen["key"] = (key.exists(), oct(key.stat().st_mode & 0o777) if key.exists() else None)
+
+    run = workflow.run_job(
+        WORKFLOWS / "release.yml",
+        "deploy",
+        ctx,
+        env,
+        labenv.REPO,
+        LAB_USES,
+        LAB_TARGETS,
+        after=after,
+        log_dir=labenv.LAB_DIR / "rehearsal" / "deploy",
+        names=LAB_STEPS,
+    )
+    shutil.rmtree(ctx["runner"]["temp"], ignore_errors=True)
+    return {"old": before, "new": new, "t_start": t_start, "run": run, "seen": seen, "key_dir": ctx["runner"]["temp"]}
 
 
 # --------------------------------------------------------------------------- (1)
@@ -306,12 +460,29 @@ def test_open_grants_ssh(rehearsal):
 def test_rollout_from_the_internet_address(rehearsal, rollout):
     rh = rehearsal
     before, new, t_start = rollout["old"], rollout["new"], rollout["t_start"]
-    guard, r, summary_md = rollout["guard"], rollout["run"], rollout["summary_md"]
-    assert guard.returncode == 0, f"make release-guard {new}: exit {guard.returncode}: {guard.stderr.strip()}"
-    assert r.returncode == 0, (
-        f"make release-rollout {new}: exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}\n"
-        + (summary_md.read_text() if summary_md.exists() else "")
-    )
+    run: workflow.JobRun = rollout["run"]
+    failed = [f"{s.name}: {(s.stderr.strip().splitlines() or ['?'])[-1]}" for s in run.steps if s.outcome == "failure"]
+    assert not failed, f"deploy job steps failed: {failed}\n{step_lines(run)}\n{run.summary}"
+    # every step of the file was visited, in the file's order
+    file_steps = workflow.load_job(WORKFLOWS / "release.yml", "deploy")[1]["steps"]
+    assert [s.name for s in run.steps] == [workflow.step_name(s) for s in file_steps]
+    ran = [s.what for s in run.steps if s.kind == "run"]
+    for target in (
+        "release-guard",
+        "release-access-open",
+        "release-secrets",
+        "release-rollout",
+        "release-access-close",
+        "release-cleanup",
+    ):
+        assert target in ran, f"{target} did not run from the file: {ran}"
+    guard, r = run.step("release-guard"), run.step("release-rollout")
+    elements, got = rollout["seen"]["open"]
+    assert all(v == [SOURCE] for v in elements.values()), f"jit_ssh after the workflow's open step: {elements}"
+    assert all(v == "ok" for v in got.values()), f"ssh from {SOURCE} after the workflow's open step: {got}"
+    assert rollout["seen"]["key"] == (True, "0o600"), f"SSH key from release-secrets: {rollout['seen']['key']}"
+    assert all(v == [] for v in rollout["seen"]["close"].values()), f"jit_ssh after close: {rollout['seen']['close']}"
+    assert not Path(rollout["key_dir"], "lostops-ssh-key").exists()
     out = r.stdout.splitlines()
     i_backup = next((i for i, line in enumerate(out) if "release-rollout: backup:" in line), None)
     i_apply = next((i for i, line in enumerate(out) if "release-rollout: salt-ssh '*' state.apply" in line), None)
@@ -354,11 +525,15 @@ def test_rollout_from_the_internet_address(rehearsal, rollout):
         f"database: logins from {logins['database']} (expected only through the backend)"
     )
     SUMMARY.ok(
+        "rehearsal deploy job", f"release.yml job deploy, {len(run.steps)} steps from the file: {step_lines(run)}"
+    )
+    SUMMARY.ok(
         "rehearsal 3 roll-out",
-        f"make release-guard ({guard.stdout.strip().splitlines()[-1]}) + make release-rollout APP_VERSION={new} "
+        f"release.yml deploy job: guard ({guard.stdout.strip().splitlines()[-1]}), open (jit_ssh = {{{SOURCE}}}, ssh "
+        f"to all 3 hosts), release-rollout APP_VERSION={new} "
         f"({r.seconds:.0f} s, exit 0): fresh backup {b_name} ({b_size} B), then the migration one-shot "
         f"(marker migrated-{new} {float(m_time) - float(b_time):.1f} s later), {before} -> {new} "
-        f"healthy, old container removed; sshd logins: "
+        f"healthy, old container removed; close: jit_ssh empty; sshd logins: "
         + ", ".join(f"{h} {len(v)}x from {'/'.join(sorted(set(v)))}" for h, v in logins.items()),
     )
 
@@ -448,4 +623,65 @@ def test_older_version_refused_unless_forced(rehearsal, rollout):
         f"serving {now}: make release-guard APP_VERSION={older} refused (guard exit 3: "
         f"{msg.split(': ', 1)[-1]}); {now} allowed (redeploy); FORCE=true allowed: "
         f"{forced.stdout.strip().splitlines()[-1]}",
+    )
+
+
+# --------------------------------------------------------------------------- (7)
+@pytest.mark.summary("rehearsal 7 drift job")
+def test_drift_job_from_the_file_reports_a_cancelled_runs_leftover_and_cleans_it(rehearsal, rollout, access_closed):
+    """The drift job of drift.yml, executed from the file, after a deploy job that "was
+    cancelled" after its open step (an element left, no close): the drift check reports the
+    leftover BEFORE it opens anything of its own, its own run then closes the runner's
+    address, the check after the close is clean, and the report fails on the leftover."""
+    rh = rehearsal
+    cancelled = make(rh, "release-access-open", LOSTOPS_JIT_TTL="10m")  # the cancelled run's open
+    assert cancelled.returncode == 0, f"open of the cancelled run: {cancelled.stderr.strip()[-400:]}"
+    assert all(set_elements(rh, h) == [SOURCE] for h in DIRECT)
+    ctx, env = contexts(rh, f"lab-drift-{int(time.time())}")
+    seen: dict = {}
+
+    def after(sr: workflow.StepResult, c: dict) -> None:
+        if "release-access-close" in sr.what:
+            seen["close"] = {h: set_elements(rh, h) for h in DIRECT}
+
+    run = workflow.run_job(
+        WORKFLOWS / "drift.yml",
+        "drift",
+        ctx,
+        env,
+        labenv.REPO,
+        LAB_USES,
+        LAB_TARGETS,
+        after=after,
+        log_dir=labenv.LAB_DIR / "rehearsal" / "drift",
+        names=LAB_STEPS,
+    )
+    shutil.rmtree(ctx["runner"]["temp"], ignore_errors=True)
+    file_steps = workflow.load_job(WORKFLOWS / "drift.yml", "drift")[1]["steps"]
+    assert [s.name for s in run.steps] == [workflow.step_name(s) for s in file_steps]
+    before = run.step("drift-leftovers")
+    assert before.outcome == "success", before.stderr
+    assert f"host `backend`: nftables set `jit_ssh` still has `{SOURCE}`" in before.stdout, before.stdout
+    i_before = run.steps.index(before)
+    i_open = run.steps.index(run.step("release-access-open"))
+    assert i_before < i_open, "leftovers must be reported before this run opens anything"
+    hosts = run.step("drift-hosts")
+    assert hosts.outcome == "success" and "drift-hosts: salt-ssh exited" in hosts.stdout, hosts.stdout + hosts.stderr
+    assert all(v == [] for v in seen["close"].values()), f"jit_ssh after the drift job's close: {seen['close']}"
+    report = run.step("drift-report")
+    assert report.outcome == "failure", "the leftover found before the run is drift: the report must fail"
+    assert "## Just-in-time SSH leftovers before this run" in run.summary
+    after_section = run.summary.split("## Just-in-time SSH leftovers before this run", 1)[1]
+    assert "None: no NSG rule" in after_section.split("## Just-in-time SSH leftovers", 1)[1], run.summary
+    cleanup = run.step("release-cleanup")
+    assert cleanup.outcome == "success" and not (labenv.REPO / "salt-test.json").exists()
+    salt_lines = [
+        line for line in run.summary.splitlines() if "state" in line.lower() and ("change" in line or "fail" in line)
+    ][:2]
+    SUMMARY.ok("rehearsal drift job", f"drift.yml job drift, {len(run.steps)} steps from the file: {step_lines(run)}")
+    SUMMARY.ok(
+        "rehearsal 7 drift job",
+        f"a cancelled run's element ({SOURCE}, 10m) was reported by drift-leftovers before the drift job opened "
+        f"anything; the job's own close emptied jit_ssh; the after-check is clean; drift-report failed on the "
+        f"leftover (exit 1) as it must; salt: {' | '.join(salt_lines) or 'see the report'}",
     )

@@ -377,6 +377,7 @@ def run_job(
     targets: dict[str, Substitute],
     after: Callable[[StepResult, dict], None] | None = None,
     log_dir: Path | None = None,
+    names: dict[str, Substitute] | None = None,
     timeout: float = 1800,
 ) -> JobRun:
     """Execute `job` of `workflow` step by step (see the module docstring).
@@ -384,8 +385,9 @@ def run_job(
     contexts: github, vars, secrets, needs, inputs, runner (steps and env are
     filled in here). base_env: the runner machine's environment. uses: action
     name (`owner/repo`) -> substitute. targets: make target -> substitute for a
-    run: step that calls it. after(result, contexts) runs after each step
-    (the rehearsal's checks between steps)."""
+    run: step that calls it. names: step name -> substitute (a run: step
+    that checks something only GitHub provides). after(result, contexts) runs
+    after each step (the rehearsal's checks between steps)."""
     wf, spec = load_job(workflow, job)
     result = JobRun(workflow.name, job)
     status = Status()
@@ -432,7 +434,11 @@ def run_job(
             }
             t0 = time.monotonic()
             stdout = stderr = ""
-            if "uses" in step:
+            if name in (names or {}):
+                sub = names[name]
+                rc = sub.run(env) if sub.run else 0
+                kind, what = "lab", sub.name
+            elif "uses" in step:
                 action = str(step["uses"]).split("@")[0]
                 sub = uses.get(action)
                 if sub is None:
