@@ -43,6 +43,7 @@ class Summary:
         "rehearsal 6 guard",
         "rehearsal drift job",
         "rehearsal 7 drift job",
+        "rehearsal 8 ruleset change",
         "timings",
         "memory",
         "teardown",

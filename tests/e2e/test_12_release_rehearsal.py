@@ -685,3 +685,54 @@ def test_drift_job_from_the_file_reports_a_cancelled_runs_leftover_and_cleans_it
         f"anything; the job's own close emptied jit_ssh; the after-check is clean; drift-report failed on the "
         f"leftover (exit 1) as it must; salt: {' | '.join(salt_lines) or 'see the report'}",
     )
+
+
+# --------------------------------------------------------------------------- (8)
+@pytest.mark.summary("rehearsal 8 ruleset change")
+def test_ruleset_change_during_an_open_window_keeps_the_runner(rehearsal, rollout, access_open):
+    """A roll-out whose firewall state reloads the ruleset (the file differs on the hosts)
+    while the runner's element is in jit_ssh: Salt's loader keeps the element, so the new
+    SSH connections after it (the database through the backend) still get in."""
+    rh = rehearsal
+    version = serving(rh)
+    for h in DIRECT:  # what a changed inventory would do: the file on the host differs
+        exec_out(rh, h, "echo '# changed under a rehearsal' >> /etc/nftables.conf")
+    r = make(
+        rh,
+        "release-rollout",
+        APP_VERSION=version,
+        APP_DIGEST="",
+        RELEASE_BACKUP="false",
+        RELEASE_TAG_WITHOUT_DIGEST=TAG_REASON,
+    )
+    assert r.returncode == 0, f"make release-rollout (redeploy {version}): exit {r.returncode}\n{r.stderr[-1500:]}"
+    applied = json.loads((labenv.REPO / "salt-apply.json").read_text())
+    states = {h: applied.get(h) or {} for h in DIRECT}
+    states = {h: v.get("return", v) if isinstance(v, dict) else {} for h, v in states.items()}
+    reloaded = {h: next((v for k, v in states[h].items() if "firewall-ruleset-load-cmd-run" in k), {}) for h in DIRECT}
+    for h, ret in reloaded.items():
+        assert ret.get("result") is True and ret.get("changes"), f"{h}: the ruleset was not reloaded: {ret}"
+        assert "jit_ssh kept: " + SOURCE in json.dumps(ret.get("changes")), f"{h}: loader output {ret.get('changes')}"
+    elements = {h: set_elements(rh, h) for h in DIRECT}
+    assert all(v == [SOURCE] for v in elements.values()), f"jit_ssh after the reload: {elements}"
+    # a NEW connection after the reload: the database through the backend
+    t0 = time.monotonic()
+    ping = subprocess.run(
+        [str(labenv.VENV / "bin" / "salt-ssh"), "--out=json", "database", "test.ping"],
+        cwd=labenv.REPO,
+        env=rh["env"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ping.returncode == 0 and '"database": true' in ping.stdout.replace("\n", " ").replace("  ", " "), (
+        f"salt-ssh database test.ping from {SOURCE} after the reload: exit {ping.returncode}\n"
+        f"{ping.stdout[-800:]}{ping.stderr[-800:]}"
+    )
+    SUMMARY.ok(
+        "rehearsal 8 ruleset change",
+        f"redeploy of {version} with /etc/nftables.conf changed on {', '.join(DIRECT)}: the firewall state "
+        f"reloaded the ruleset through the loader ({r.seconds:.0f} s, exit 0), jit_ssh still = {{{SOURCE}}}; a new "
+        f"salt-ssh connection to the database through the backend after it: test.ping true "
+        f"({time.monotonic() - t0:.1f} s)",
+    )
