@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import stat
@@ -675,15 +676,21 @@ def test_drift_job_from_the_file_reports_a_cancelled_runs_leftover_and_cleans_it
     assert "None: no NSG rule" in after_section.split("## Just-in-time SSH leftovers", 1)[1], run.summary
     cleanup = run.step("release-cleanup")
     assert cleanup.outcome == "success" and not (labenv.REPO / "salt-test.json").exists()
-    salt_lines = [
-        line for line in run.summary.splitlines() if "state" in line.lower() and ("change" in line or "fail" in line)
-    ][:2]
+    # the salt part of the report: one row per minion (| minion | states | failed | would change |)
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in run.summary.splitlines()
+        if re.match(r"\|\s*(backend|database|monitoring)\s*\|", line)
+    ]
+    assert sorted(r[0] for r in rows) == sorted(labenv.HOSTS), f"salt test=True rows: {rows}\n{run.summary}"
+    assert all(r[2] == "0" for r in rows), f"failed states in the drift check: {rows}\n{run.summary}"
+    salt_lines = [f"{r[0]} {r[1]} states, {r[2]} failed, {r[3]} would change" for r in rows]
     SUMMARY.ok("rehearsal drift job", f"drift.yml job drift, {len(run.steps)} steps from the file: {step_lines(run)}")
     SUMMARY.ok(
         "rehearsal 7 drift job",
         f"a cancelled run's element ({SOURCE}, 10m) was reported by drift-leftovers before the drift job opened "
         f"anything; the job's own close emptied jit_ssh; the after-check is clean; drift-report failed on the "
-        f"leftover (exit 1) as it must; salt: {' | '.join(salt_lines) or 'see the report'}",
+        f"leftover (exit 1) as it must; salt test=True: {'; '.join(salt_lines)}",
     )
 
 

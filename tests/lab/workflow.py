@@ -467,7 +467,8 @@ def run_job(
                     wd = cwd / step["working-directory"] if step.get("working-directory") else cwd
                     proc = subprocess.run(argv, cwd=wd, env=env, capture_output=True, text=True, timeout=timeout)
                     rc, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
-                    kind, what = "run", " ".join(called) or script.strip().splitlines()[0][:60]
+                    lines = [x.strip() for x in script.splitlines() if x.strip() and not x.strip().startswith("set ")]
+                    kind, what = "run", " ".join(called) or (lines[0][:60] if lines else "")
             outcome = "success" if rc == 0 else "failure"
             conclusion = "success" if rc == 0 or step.get("continue-on-error") is True else "failure"
             sr = StepResult(n, name, kind, what, outcome, time.monotonic() - t0, stdout, stderr)
@@ -488,6 +489,9 @@ def run_job(
                 after(sr, ctx)
     finally:
         result.summary = summary_file.read_text() if summary_file.exists() else ""
+        if log_dir:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            (log_dir / f"{job}-step-summary.md").write_text(result.summary)
         for p in sorted(workdir.iterdir()):
             p.unlink()
         workdir.rmdir()
