@@ -367,9 +367,11 @@ def release_plan() -> None:
 
     Reads CALLED, EVENT_NAME, RELEASE_TAG, PRERELEASE, INPUT_VERSION,
     INPUT_FORCE, APP_REPOSITORY, CALLER_REPOSITORY, CALLER_SHA,
-    INFRA_REPOSITORY, INFRA_REF. Writes key=value lines to stdout and
-    $GITHUB_OUTPUT. A pre-release is built and scanned, never deployed. Exit 2
-    with one line for a bad version or a missing infra ref.
+    INFRA_REPOSITORY, INFRA_REF, LOSTOPS_INVENTORY. Writes key=value lines to
+    stdout and $GITHUB_OUTPUT, every value checked first (no line break can add
+    an output). A pre-release is built and scanned, never deployed; a deploy
+    needs the inventory. Exit 2 with one line for a bad version, infra ref,
+    repository or a missing inventory.
     """
     from lostops.release import run_plan
 
@@ -438,7 +440,7 @@ def jit() -> None:
 
 def _jit_command(action: str, doc: str):
     @click.option("--ip", default=_env("LOSTOPS_JIT_IP"), help="the runner's IPv4 (default: $LOSTOPS_JIT_IP)")
-    @click.option("--ttl", default=_env("LOSTOPS_JIT_TTL", "30m"), help="set element timeout (default 30m)")
+    @click.option("--ttl", default=_env("LOSTOPS_JIT_TTL", "30m"), help="set element timeout (default 30m, at most 3h)")
     @click.option(
         "--channel",
         type=click.Choice(["azure", "exec"]),
@@ -455,8 +457,15 @@ def _jit_command(action: str, doc: str):
     return jit.command(action)(command)
 
 
-_jit_command("open", "Allow the runner: NSG rule lostops-jit-ssh and a jit_ssh set element with --ttl.")
-_jit_command("close", "Remove the NSG rule and the set element of --ip (keeps going after a failure).")
+_jit_command(
+    "open",
+    "Allow the runner: this run's NSG rule lostops-jit-ssh-<run> and a jit_ssh set element with --ttl (at most 3h).",
+)
+_jit_command(
+    "close",
+    "Remove this run's NSG rule and the set element of --ip: every step on every host whatever fails; "
+    "exit 0 nothing left, 4 + 1 (NSG rule left) + 2 (set element left).",
+)
 _jit_command("check", "List just-in-time leftovers as Markdown; exit 1 if any.")
 _jit_command("serving-version", "Print the app version the backend serves (empty before the first deploy).")
 _jit_command("runner-ip", "Print this machine's public IPv4 ($LOSTOPS_JIT_IP when set).")

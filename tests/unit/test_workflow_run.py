@@ -237,3 +237,26 @@ def test_a_step_without_a_lab_equivalent_is_an_error(tmp_path):
     path.write_text("jobs:\n  j:\n    steps:\n      - uses: azure/login@x\n")
     with pytest.raises(wf.ExprError, match="azure/login: no lab equivalent"):
         wf.run_job(path, "j", {}, {"PATH": "/usr/bin:/bin"}, tmp_path, {}, {})
+
+
+def test_a_step_named_for_a_lab_equivalent_is_replaced(tmp_path):
+    path = tmp_path / "w.yml"
+    path.write_text(
+        "jobs:\n  j:\n    steps:\n      - name: The scanned digest is known\n        run: exit 1\n"
+        "      - name: next\n        run: echo ran > seen\n"
+    )
+    run = wf.run_job(
+        path,
+        "j",
+        {},
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path,
+        {},
+        {},
+        names={"The scanned digest is known": wf.Substitute("lab: no registry digest")},
+    )
+    assert [(s.kind, s.what, s.outcome) for s in run.steps] == [
+        ("lab", "lab: no registry digest", "success"),
+        ("run", "echo ran > seen", "success"),
+    ]
+    assert (tmp_path / "seen").read_text() == "ran\n"
