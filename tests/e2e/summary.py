@@ -44,6 +44,7 @@ class Summary:
         "rehearsal drift job",
         "rehearsal 7 drift job",
         "rehearsal 8 ruleset change",
+        "rehearsal 9 close past a failure",
         "timings",
         "memory",
         "teardown",

@@ -743,3 +743,31 @@ def test_ruleset_change_during_an_open_window_keeps_the_runner(rehearsal, rollou
         f"salt-ssh connection to the database through the backend after it: test.ping true "
         f"({time.monotonic() - t0:.1f} s)",
     )
+
+
+# --------------------------------------------------------------------------- (9)
+@pytest.mark.summary("rehearsal 9 close past a failure")
+def test_close_with_one_host_failing_still_closes_the_others(rehearsal, access_open):
+    """The out-of-band channel fails for the backend only (as a VM agent that does not
+    answer): close still removes the monitoring host's element, names what is left, and
+    its exit code says a set element is left (6); a later close finishes the job."""
+    rh = rehearsal
+    failing = (
+        f'sh -c \'test {{host}} != backend || {{ echo "VM agent not responding" >&2; exit 9; }}; '
+        f'exec {shlex.quote(sys.executable)} -m tests.lab.labctl exec {{host}} -- "$1"\' sh {{script}}'
+    )
+    r = make(rh, "release-access-close", LOSTOPS_JIT_EXEC=failing)
+    elements = {h: set_elements(rh, h) for h in DIRECT}
+    assert r.returncode != 0 and "Error 6" in r.stderr, f"exit: {r.returncode}\n{r.stderr}"
+    failed = lines(r.stderr, "jit close: FAILED: ")
+    assert len(failed) == 1 and failed[0].startswith("jit close: FAILED: backend: firewall set jit_ssh:"), r.stderr
+    assert "jit close: left open: set element(s) (exit 6)" in r.stderr
+    assert elements == {"backend": [SOURCE], "monitoring": []}, f"jit_ssh after the partial close: {elements}"
+    again = make(rh, "release-access-close")
+    assert again.returncode == 0, again.stderr
+    assert all(set_elements(rh, h) == [] for h in DIRECT)
+    SUMMARY.ok(
+        "rehearsal 9 close past a failure",
+        f"channel failing for backend: release-access-close still removed monitoring's element, said "
+        f"'{failed[0][:90]}…' and exited 6 (a set element left); a second close removed the rest",
+    )
