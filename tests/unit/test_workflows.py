@@ -375,9 +375,25 @@ def test_infra_ref_never_falls_back_to_a_branch(release):
     checkout = step_index(steps, lambda s: uses(s, "actions/checkout"))
     assert guard < checkout
     expr = "${{ inputs.infra-repository && inputs.infra-ref || github.sha }}"
-    assert steps[guard]["env"]["INFRA_REF"] == expr
+    assert steps[guard]["env"]["INFRA_REF"] == "${{ inputs.infra-ref }}"
     assert steps[checkout]["with"]["ref"] == expr
     assert "^[0-9a-f]{40}$" in steps[guard]["run"] and "exit 2" in steps[guard]["run"]
+    # the guard's own script: a call with an empty, branch or hostile ref stops; a SHA passes
+    for called, ref, rc in [
+        ("true", "", 2),
+        ("true", "main", 2),
+        ("true", "f" * 40 + "\nforce=true", 2),
+        ("true", "f" * 40, 0),
+        ("false", "", 0),
+    ]:
+        r = subprocess.run(
+            ["bash", "-e", "-c", steps[guard]["run"]],
+            env={"PATH": os.environ["PATH"], "CALLED": called, "INFRA_REF": ref},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert r.returncode == rc, (called, ref, r.stdout, r.stderr)
 
 
 def test_manual_run_has_force_input(release):
