@@ -45,6 +45,7 @@ class Summary:
         "rehearsal 7 drift job",
         "rehearsal 8 ruleset change",
         "rehearsal 9 close past a failure",
+        "rehearsal 10 overlapping runs",
         "timings",
         "memory",
         "teardown",

@@ -771,3 +771,51 @@ def test_close_with_one_host_failing_still_closes_the_others(rehearsal, access_o
         f"channel failing for backend: release-access-close still removed monitoring's element, said "
         f"'{failed[0][:90]}…' and exited 6 (a set element left); a second close removed the rest",
     )
+
+
+# --------------------------------------------------------------------------- (10)
+SECOND = "10.77.0.201"  # a second runner on the "internet" side (added for this test only)
+
+
+@pytest.mark.summary("rehearsal 10 overlapping runs")
+def test_overlapping_runs_do_not_remove_each_others_access(rehearsal, access_closed):
+    """A deploy called from the app repository and the drift check here are in different
+    concurrency groups and can overlap: each opens and closes only its own address (and, on
+    Azure, its own NSG rule lostops-jit-ssh-<run>, unit-tested): the second run's close
+    leaves the first run's access in place."""
+    from tests.lab import settings
+
+    rh = rehearsal
+    subprocess.run(
+        ["ip", "addr", "add", f"{SECOND}/{settings.BRIDGE_CIDR}", "dev", settings.BRIDGE], check=True, timeout=30
+    )
+    try:
+        a = make(rh, "release-access-open", LOSTOPS_JIT_RUN="lab-deploy-a")
+        b = make(rh, "release-access-open", LOSTOPS_JIT_RUN="lab-drift-b", LOSTOPS_JIT_IP=SECOND)
+        assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+        both = {h: set_elements(rh, h) for h in DIRECT}
+        assert all(v == sorted([SOURCE, SECOND]) for v in both.values()), f"jit_ssh with both runs open: {both}"
+        tcp = [("tcp", labenv.host_ip(h), 22) for h in DIRECT]
+        assert all(v == "connected" for v in probes.probe_local(tcp, SECOND).values())
+        closed_b = make(rh, "release-access-close", LOSTOPS_JIT_RUN="lab-drift-b", LOSTOPS_JIT_IP=SECOND)
+        assert closed_b.returncode == 0, closed_b.stderr
+        left = {h: set_elements(rh, h) for h in DIRECT}
+        assert all(v == [SOURCE] for v in left.values()), f"jit_ssh after the second run's close: {left}"
+        got = reach(rh)
+        assert all(v == "ok" for v in got.values()), f"the first run lost its access: {got}"
+        second = probes.probe_local(tcp, SECOND)
+        assert all(v == "timeout" for v in second.values()), f"the second run still gets in: {second}"
+        closed_a = make(rh, "release-access-close", LOSTOPS_JIT_RUN="lab-deploy-a")
+        assert closed_a.returncode == 0 and all(set_elements(rh, h) == [] for h in DIRECT)
+    finally:
+        subprocess.run(
+            ["ip", "addr", "del", f"{SECOND}/{settings.BRIDGE_CIDR}", "dev", settings.BRIDGE],
+            capture_output=True,
+            timeout=30,
+        )
+        ensure_closed(rh)
+    SUMMARY.ok(
+        "rehearsal 10 overlapping runs",
+        f"run A ({SOURCE}) and run B ({SECOND}) open at once: jit_ssh holds both; B's close left A's element, "
+        f"A still reached all 3 hosts over ssh while B's TCP 22 timed out; A's close emptied the set",
+    )
