@@ -713,7 +713,12 @@ def test_ruleset_change_during_an_open_window_keeps_the_runner(rehearsal, rollou
         RELEASE_TAG_WITHOUT_DIGEST=TAG_REASON,
     )
     assert r.returncode == 0, f"make release-rollout (redeploy {version}): exit {r.returncode}\n{r.stderr[-1500:]}"
-    applied = json.loads((labenv.REPO / "salt-apply.json").read_text())
+    from lostops.drift import iter_documents
+
+    applied: dict = {}
+    for doc in iter_documents((labenv.REPO / "salt-apply.json").read_text()):  # one document per minion
+        if isinstance(doc, dict):
+            applied.update(doc)
     states = {h: applied.get(h) or {} for h in DIRECT}
     states = {h: v.get("return", v) if isinstance(v, dict) else {} for h, v in states.items()}
     reloaded = {h: next((v for k, v in states[h].items() if "firewall-ruleset-load-cmd-run" in k), {}) for h in DIRECT}
