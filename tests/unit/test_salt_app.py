@@ -141,6 +141,29 @@ def test_image_is_pinned_to_app_version(highstate):
     assert cfg["image"] == "ghcr.io/lostops-stg5/lostops-app:2.3.4"
 
 
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "recorded, expected",
+    [
+        # the drift check's plain apply keeps the serving version AND its digest
+        (f"ghcr.io/lostops-stg5/lostops-app:1.4.2@{DIGEST}", f"ghcr.io/lostops-stg5/lostops-app:1.4.2@{DIGEST}"),
+        # a recorded image of another name/tag, or no digest, is not taken over
+        (f"ghcr.io/evil/app:1.4.2@{DIGEST}", "ghcr.io/lostops-stg5/lostops-app:1.4.2"),
+        ("ghcr.io/lostops-stg5/lostops-app:1.4.2@sha256:zz", "ghcr.io/lostops-stg5/lostops-app:1.4.2"),
+    ],
+)
+def test_plain_apply_keeps_the_serving_version_and_digest(tmp_path, recorded, expected):
+    (tmp_path / "deployed-version").write_text("1.4.2\n")
+    (tmp_path / "deployed-image").write_text(recorded + "\n")
+    pillar = json.dumps({"app": {"version": None, "state_dir": str(tmp_path)}})
+    cfg = rollout_config(show_sls("backend", "app", pillar=pillar))
+    assert cfg["version"] == "1.4.2"
+    assert cfg["image"] == expected
+    assert cfg["deployed_image_file"] == str(tmp_path / "deployed-image")
+
+
 BAD_VERSIONS = [
     ("null", "app:version: missing and no version is deployed yet"),
     ('""', "app:version: missing and no version is deployed yet"),
@@ -455,6 +478,7 @@ class Rig:
             "log_lines": 10,
             "log_file": str(self.log),
             "deployed_file": str(self.tmp / "deployed-version"),
+            "deployed_image_file": str(self.tmp / "deployed-image"),
             "hash_files": [str(self.env_file), str(self.ca)],
         }
         cfg.update(extra)
@@ -573,6 +597,7 @@ def test_upgrade_removes_old_only_after_new_is_healthy(rig):
     assert "roll-out of 1.1.0 done" in proc.stdout
     assert rig.run("check").returncode == 0
     assert (rig.tmp / "deployed-version").read_text() == "1.1.0\n", "a plain apply keeps serving 1.1.0"
+    assert (rig.tmp / "deployed-image").read_text() == "ghcr.io/x/app:1.1.0\n", "and its image"
 
 
 def test_unhealthy_new_version_is_rolled_back(rig):
