@@ -74,6 +74,9 @@ OPTIONAL_PATTERNS: dict[str, str] = {
 }
 # Optional keys that the inventory's azure.backup (off-host backups) makes required.
 BACKUP_KEYS = ("backup_sas_token", "backup_age_recipient")
+# Keys of this file whose values are public (a certificate, an age recipient):
+# kept with the secrets for one delivery path, but a host may keep them readable.
+PUBLIC_KEYS = frozenset({"mysql_ca_cert", "backup_age_recipient"})
 
 # Derived: key -> (roles that need it, format check or None, what it is).
 SPEC: dict[str, tuple[tuple[str, ...], str | None, str]] = {

@@ -14,6 +14,7 @@ import pytest
 import testinfra
 import yaml
 
+from lostops import secrets
 from tests.e2e import labenv
 
 SECRET_MODES_OK = {0o600, 0o400}
@@ -58,13 +59,21 @@ def test_sshd_effective_config(hosts, host):
 
 
 @pytest.mark.parametrize("host", labenv.HOSTS)
-def test_files_holding_secrets_are_private(hosts, host, secret_values):
-    """Every file under the Lostops dirs that contains a lab secret value is 0600 (or 0640 root:<container gid>)."""
+def test_files_holding_secrets_are_private(hosts, converged, host, secret_values):
+    """Every file under the Lostops dirs that contains a lab secret value is 0600 (or 0640 root:<container gid>).
+
+    One exception: mysqld's own files in its data directory belong to mysqld's uid
+    (MySQL >= 8 generates its RSA key pair for caching_sha2_password there); they
+    must still be private (0600/0400)."""
     ti = hosts[host]
+    data_dir, mysqld_uid = None, None
+    if host == "database":
+        data_dir = _state_name(converged, "database", "mysql-data-dir-file-directory").rstrip("/") + "/"
+        mysqld_uid = yaml.safe_load(Path(labenv.REPO, "salt/mysql/parameters/defaults.yaml").read_text())["uid"]
     needles = []
     for key, value in secret_values.items():
-        if key == "mysql_ca_cert":
-            continue  # a certificate is public
+        if key in secrets.PUBLIC_KEYS:
+            continue  # a certificate, an age recipient: public
         lines = [ln for ln in value.splitlines() if len(ln) >= 16 and "-----" not in ln]
         needles.append(lines[0] if lines else value)
     r = ti.run(
@@ -82,7 +91,10 @@ def test_files_holding_secrets_are_private(hosts, host, secret_values):
     for path in files:
         f = ti.file(path)
         mode, uid, gid = f.mode, f.uid, f.gid
-        if uid != 0:
+        if data_dir and path.startswith(data_dir) and uid == mysqld_uid:
+            if mode not in SECRET_MODES_OK:
+                bad.append(f"{path}: mysqld's file with mode {mode:04o} (want 0600)")
+        elif uid != 0:
             bad.append(f"{path}: owner uid {uid} (want root)")
         elif mode in SECRET_MODES_OK:
             continue

@@ -146,10 +146,11 @@ def test_database_blip_keeps_the_app_routed(lab, converged, salt_env):
         return r.stdout.split()
 
     problems, seen = [], {}
-    # The re-creation test above leaves a command-line setting behind: converge the
-    # database host back first, so that "the next apply changes nothing" is the blip's.
-    base = saltrun.salt_ssh("database", "state.apply", env=salt_env, timeout=600)
-    assert base.rc == 0 and base.ok("database"), base.report(["database"])
+    # Earlier tests leave command-line settings behind (the re-creation test above on
+    # the database, test_06's roll-outs on the backend): converge every host back
+    # first, so that "the next apply changes nothing" is the blip's alone.
+    base = saltrun.salt_ssh("*", "state.apply", env=salt_env, timeout=600)
+    assert base.rc == 0 and all(base.ok(h) for h in labenv.HOSTS), base.report(list(labenv.HOSTS))
     assert get()[0] == 200, "the app does not answer 200 through Traefik before the blip"
     r = lab.run("database", f"{MYSQL_COMPOSE} stop mysql", timeout=180)
     assert r.returncode == 0, f"stop mysql: {r.stderr.strip()[-200:]}"
