@@ -312,8 +312,8 @@ def test_app_ci_is_reusable_with_mysql_service_and_laravel_steps(workflows):
     app = workflows["app-ci.yml"]
     assert list(app["on"]) == ["workflow_call"]
     job = app["jobs"]["test"]
-    assert re.fullmatch(r"php:\d+\.\d+\.\d+-cli-\w+", job["container"]["image"])
-    assert re.fullmatch(r"mysql:8\.0\.\d+", job["services"]["mysql"]["image"])
+    assert re.fullmatch(r"php:\d+\.\d+\.\d+-cli-\w+@sha256:[0-9a-f]{64}", job["container"]["image"])
+    assert re.fullmatch(r"mysql:8\.0\.\d+@sha256:[0-9a-f]{64}", job["services"]["mysql"]["image"])
     runs = [str(s.get("run", "")) for s in steps_of(job)]
     text = "\n".join(runs)
     assert "composer install" in text
@@ -329,10 +329,11 @@ def test_app_ci_is_reusable_with_mysql_service_and_laravel_steps(workflows):
 def test_app_ci_php_is_the_production_image_php_and_mysql_the_production_mysql(workflows):
     job = workflows["app-ci.yml"]["jobs"]["test"]
     dockerfile = (REPO / "app" / "Dockerfile").read_text(encoding="utf-8")
-    prod_php = re.search(r"^FROM php:(\d+\.\d+\.\d+)-apache", dockerfile, re.M).group(1)
-    assert job["container"]["image"].startswith(f"php:{prod_php}-cli-")
+    prod = re.search(r"^FROM php:(\d+\.\d+\.\d+)-apache-(\w+)@", dockerfile, re.M)
+    assert job["container"]["image"].startswith(f"php:{prod[1]}-cli-{prod[2]}@sha256:")
     images = yaml.safe_load((REPO / "pillar" / "images.sls").read_text(encoding="utf-8"))["images"]
-    assert job["services"]["mysql"]["image"] == f"mysql:{images['mysql']['tag']}"
+    mysql = images["mysql"]
+    assert job["services"]["mysql"]["image"] == f"mysql:{mysql['tag']}@{mysql['digest']}"
     runs = "\n".join(_runs(job))
     assert "printf 'APP_ENV=testing\\nAPP_KEY=\\n' > .env" in runs
     assert "php artisan key:generate" in runs
