@@ -176,7 +176,7 @@ def test_docker_provider_reads_the_api_through_the_read_only_socket_proxy(highst
     """Only the proxy mounts the socket; it is on the project's internal network, with no port on the host."""
     project = compose(managed_files, host)
     proxy = project["services"]["docker-socket-proxy"]
-    assert proxy["image"] == "ghcr.io/tecnativa/docker-socket-proxy:0.4.1"
+    assert proxy["image"] == "ghcr.io/tecnativa/docker-socket-proxy:v0.4.1"
     assert "/var/run/docker.sock:/var/run/docker.sock:ro" in proxy["volumes"]
     assert (
         "/etc/lostops/traefik/docker-socket-proxy.cfg:/usr/local/etc/haproxy/haproxy.cfg.template:ro"
