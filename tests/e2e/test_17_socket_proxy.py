@@ -99,3 +99,120 @@ def test_traefik_reads_docker_through_the_proxy_and_writes_are_refused(converged
             problems.append(f"{host}: no container with a traefik router label through the proxy")
         counts.append(f"{host}: {len(reads)} reads 200, {len(refused)} refused 403, routers {routed}")
     SUMMARY.conclude("socket proxy", problems, "; ".join(counts))
+
+
+# ---------------------------------------------------------------- cAdvisor
+#
+# The lab's cAdvisor is the busybox stand-in, but it runs with the production
+# compose file's mounts, masks and networks (only command and health check are
+# overridden; tests/unit/test_salt_exporters.py), so its container sees what the
+# real cAdvisor's would. One ssh per host runs every probe.
+
+# What cAdvisor v0.52.1's docker factory calls (container/docker: Info,
+# ServerVersion, ContainerInspect; the client's ping), with the daemon's API version.
+CADVISOR_READS = ["/_ping", "/v{api}/version", "/v{api}/info", "/v{api}/containers/{proxy}/json"]
+CADVISOR_REFUSED = [
+    ("POST", "/v{api}/containers/create"),
+    ("POST", "/v{api}/containers/{proxy}/exec"),
+    ("GET", "/v{api}/containers/{proxy}/archive?path=/etc"),
+    ("GET", "/v{api}/containers/json"),
+    ("GET", "/v{api}/images/json"),
+    ("GET", "/v{api}/events?until=1"),
+]
+# The daemons' sockets as the container would find them: its own /run and
+# /var/run, the host's root at /rootfs, and through the host's /proc the roots
+# of dockerd and of both socket proxies (a process's /proc/<pid>/root is open
+# to a caller that passes the kernel's ptrace read check).
+IN_CONTAINER = [
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/rootfs/run/docker.sock",
+    "/rootfs/var/run/docker.sock",
+    "/rootfs/run/containerd/containerd.sock",
+    "/rootfs/proc/$dockerd/root/run/docker.sock",
+    "/rootfs/proc/$proxypid/root/var/run/docker.sock",
+    "/rootfs/proc/$traefikproxypid/root/var/run/docker.sock",
+]
+CONNECT = (
+    "import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(3); s.connect(sys.argv[1]); print('connected')"
+)
+
+
+def _cadvisor_probe_script() -> str:
+    wget = (
+        'got=$(docker exec "$ca" wget -S -O /dev/null $post "http://docker-socket-proxy:2375$path" 2>&1 '
+        "| grep -m1 -o 'HTTP/1.[01] [0-9]*' | cut -d' ' -f2); "
+        'echo "http|$method $path|${got:-none}"'
+    )
+    lines = [
+        "set -u",
+        "q() { docker ps -q -f label=com.docker.compose.project=exporters -f label=com.docker.compose.service=$1; }",
+        "ca=$(q cadvisor); ne=$(q node-exporter); proxy=$(q docker-socket-proxy)",
+        "api=$(docker version --format '{{.Server.APIVersion}}')",
+        "dockerd=$(pidof dockerd)",
+        'proxypid=$(docker inspect -f "{{.State.Pid}}" "$proxy")',
+        "tp=$(docker ps -q -f label=com.docker.compose.project=traefik -f label=com.docker.compose.service=docker-socket-proxy)",
+        'traefikproxypid=$(if [ -n "$tp" ]; then docker inspect -f "{{.State.Pid}}" "$tp"; else echo 0; fi)',
+        'echo "pids|$dockerd|$proxypid|$traefikproxypid"',
+        'echo "ids|$ca|$ne|$proxy|$api"',
+        # Control: on the host the socket answers connect() (the probe below can connect).
+        f'echo "host|$(python3 -c {shlex.quote(CONNECT)} /run/docker.sock 2>&1 | tail -1)"',
+        # Control: the host's root is mounted at /rootfs (the masks hide /run only).
+        'echo "rootfs|$(docker exec "$ca" cat /rootfs/etc/hostname)"',
+        # Inside cAdvisor (its capabilities and AppArmor profile): any socket file on the way?
+        "for p in " + " ".join(IN_CONTAINER) + "; do "
+        'if docker exec "$ca" test -e "$p"; then echo "present|cadvisor $p"; fi; done',
+        'echo "sockets|$(docker exec "$ca" find /run /var/run /rootfs/run -type s 2>/dev/null | tr "\\n" " ")"',
+        'echo "node-exporter|$(docker exec "$ne" ls /host/run 2>&1 | tr "\\n" " ")"',
+        # connect() in cAdvisor's mount namespace, on its view of the host's root (python3 of the host's root).
+        'pid=$(docker inspect -f "{{.State.Pid}}" "$ca")',
+        "for p in /run/docker.sock /var/run/docker.sock /run/containerd/containerd.sock; do "
+        f'echo "connect|$p|$(nsenter -t "$pid" -m chroot /rootfs python3 -c {shlex.quote(CONNECT)} "$p" 2>&1 | tail -1)"; done',
+    ]
+    for path in CADVISOR_READS:
+        lines.append(f'method=GET; post=; path="{path.format(api="$api", proxy="$proxy")}"; {wget}')
+    for method, path in CADVISOR_REFUSED:
+        post = "--post-data={}" if method == "POST" else ""
+        lines.append(f'method={method}; post="{post}"; path="{path.format(api="$api", proxy="$proxy")}"; {wget}')
+    return "\n".join(lines)
+
+
+@pytest.mark.summary("cadvisor socket")
+def test_cadvisor_cannot_reach_the_docker_socket_and_reads_through_its_proxy(converged, lab):
+    problems, counts = [], []
+    script = _cadvisor_probe_script()
+    for host in labenv.HOSTS:
+        r = lab.run(host, script, timeout=120)
+        rows = [line.split("|") for line in r.stdout.splitlines() if "|" in line]
+        got = {}
+        for row in rows:
+            got.setdefault(row[0], []).append(row[1:])
+        if "ids" not in got or not all(got["ids"][0]):
+            problems.append(
+                f"{host}: cAdvisor, node_exporter or the proxy not found: {r.stdout[-300:]} {r.stderr[-300:]}"
+            )
+            continue
+        if got.get("host") != [["connected"]]:
+            problems.append(f"{host}: control failed, the host's own connect() to /run/docker.sock: {got.get('host')}")
+        if not got.get("rootfs", [[""]])[0][0].strip():
+            problems.append(f"{host}: control failed, the host's root is not readable at /rootfs in cAdvisor")
+        problems += [f"{host}: {p[0]} exists inside the container" for p in got.get("present", [])]
+        if got.get("sockets", [[""]])[0][0].strip():
+            problems.append(f"{host}: unix sockets under cAdvisor's /run, /var/run, /rootfs/run: {got['sockets']}")
+        if got.get("node-exporter", [[""]])[0][0].strip():
+            problems.append(f"{host}: node_exporter's /host/run is not empty: {got['node-exporter']}")
+        for path, answer in got.get("connect", []):
+            if answer == "connected" or "Error" not in answer:
+                problems.append(f"{host}: connect({path}) in cAdvisor's view of the host's root: {answer}")
+        if len(got.get("connect", [])) != 3:
+            problems.append(f"{host}: connect() probes missing: {got.get('connect')}")
+        http = got.get("http", [])
+        ok = [c for c, s in http if s == "200"]
+        refused = [c for c, s in http if s == "403"]
+        expect_ok = len(CADVISOR_READS)
+        problems += [f"{host}: {c} answered {s}" for c, s in http[:expect_ok] if s != "200"]
+        problems += [f"{host}: {c} answered {s}, expected 403" for c, s in http[expect_ok:] if s != "403"]
+        if len(http) != expect_ok + len(CADVISOR_REFUSED):
+            problems.append(f"{host}: {len(http)} proxy answers, expected {expect_ok + len(CADVISOR_REFUSED)}")
+        counts.append(f"{host}: no socket, {len(ok)} reads 200, {len(refused)} refused 403")
+    SUMMARY.conclude("cadvisor socket", problems, "; ".join(counts))

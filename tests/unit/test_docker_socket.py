@@ -172,7 +172,13 @@ def test_each_proxy_is_reachable_by_its_one_client_only(inventory):
             [],
         ),
         # the proxy may mount the Docker socket, not a directory holding it
-        ({"image": "ghcr.io/tecnativa/docker-socket-proxy:v0.4.1", "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro"]}, []),
+        (
+            {
+                "image": "ghcr.io/tecnativa/docker-socket-proxy:v0.4.1",
+                "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro"],
+            },
+            [],
+        ),
         (
             {"image": "ghcr.io/tecnativa/docker-socket-proxy:v0.4.1", "volumes": ["/run:/run:ro"]},
             [

@@ -342,7 +342,9 @@ def test_lab_uses_the_real_exporters_and_the_stand_in_for_cadvisor(host):
         if name == "docker-socket-proxy":
             # Debian's HAProxy (tests/lab/images/docker_socket_proxy.py), the production settings unchanged.
             assert svc["image"] == "localhost/lostops-lab-docker-socket-proxy:lab"
-            assert {k: v for k, v in svc.items() if k != "image"} == {k: v for k, v in prod[name].items() if k != "image"}
+            assert {k: v for k, v in svc.items() if k != "image"} == {
+                k: v for k, v in prod[name].items() if k != "image"
+            }
             continue
         assert svc["image"] == f"localhost/lostops-lab-{name}:lab", name
         assert [a.split("=")[0] for a in svc["command"]] == [a.split("=")[0] for a in prod[name]["command"]], name
