@@ -9,7 +9,12 @@ lab's override merged as compose merges it) is read, service by service:
   container hidden by a tmpfs mount ("masked"); the only exception is the
   socket proxy's own mount of the Docker socket;
 - each proxy publishes no port and sits on internal networks only, shared with
-  exactly the one client it serves (Traefik's docker provider, cAdvisor).
+  exactly the one client it serves (Traefik's docker provider, cAdvisor);
+- no container that sees the host's /proc (cAdvisor's /rootfs/proc,
+  node_exporter's pid: host) can open a proxy's /proc/<pid>/root: the kernel
+  allows that to a process of the same uid only if it holds every capability
+  of the target (commoncap's cap_ptrace_access_check), so each proxy holds one
+  that none of them has.
 
 The checker itself is tested on the mounts cAdvisor had before (it must flag them).
 """
@@ -30,6 +35,11 @@ SOCKETS = ("/run/docker.sock", "/run/containerd/containerd.sock")
 # Compose project -> the one service its socket proxy serves.
 CLIENTS = {"traefik": "traefik", "exporters": "cadvisor"}
 INVENTORIES = ("example", "lab")
+# Docker's default capability set (moby oci/caps/defaults.go).
+DOCKER_DEFAULT_CAPS = {
+    "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
+    "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
+}  # fmt: skip
 
 
 def _proxy_images() -> set[str]:
@@ -93,6 +103,21 @@ def socket_reach(svc: dict, proxy_images: set[str]) -> list[str]:
     return found
 
 
+def capabilities(svc: dict) -> set[str]:
+    """The container's capabilities as root: Docker's defaults, minus cap_drop, plus cap_add."""
+    norm = lambda caps: {c.upper().removeprefix("CAP_") for c in caps}
+    drop, add = norm(svc.get("cap_drop", [])), norm(svc.get("cap_add", []))
+    return (set() if "ALL" in drop else DOCKER_DEFAULT_CAPS - drop) | add
+
+
+def sees_host_proc(svc: dict) -> bool:
+    return (
+        svc.get("pid") == "host"
+        or bool(svc.get("privileged"))
+        or any(host_path(s) in ("/", "/proc") for s, _ in binds(svc))
+    )
+
+
 def projects(inventory: str) -> list[tuple[str, str, dict]]:
     """(host, compose project, merged compose document) for every project of every host."""
     out = []
@@ -141,6 +166,36 @@ def test_each_proxy_is_reachable_by_its_one_client_only(inventory):
             checked.append(where)
     # backend and monitoring: Traefik's and cAdvisor's; database: cAdvisor's
     assert len(checked) == 5, checked
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_no_container_with_the_hosts_proc_can_enter_a_proxy(inventory):
+    proxy_images = _proxy_images()
+    by_host: dict[str, list[tuple[str, dict]]] = {}
+    for host, project, doc in projects(inventory):
+        by_host.setdefault(host, []).extend((f"{project}/{n}", svc) for n, svc in doc["services"].items())
+    pairs = []
+    for host, services in by_host.items():
+        proxies = [(n, s) for n, s in services if s["image"].split(":")[0] in proxy_images]
+        watchers = [(n, s) for n, s in services if sees_host_proc(s)]
+        assert proxies and watchers, host
+        for pn, proxy in proxies:
+            for wn, watcher in watchers:
+                fence = capabilities(proxy) - capabilities(watcher)
+                assert fence, f"{inventory}/{host}: {wn} holds every capability of {pn} and sees its /proc/<pid>/root"
+                pairs.append((host, pn, wn))
+    # backend, monitoring: 2 proxies x (cAdvisor, node_exporter); database: 1 x 2
+    assert len(pairs) == 10, pairs
+
+
+def test_capabilities_as_docker_grants_them():
+    assert capabilities({}) == DOCKER_DEFAULT_CAPS
+    assert capabilities({"cap_drop": ["ALL"], "cap_add": ["WAKE_ALARM"]}) == {"WAKE_ALARM"}
+    assert capabilities({"cap_add": ["CAP_SYSLOG"], "cap_drop": ["NET_RAW"]}) == DOCKER_DEFAULT_CAPS - {"NET_RAW"} | {
+        "SYSLOG"
+    }
+    # without the fence, cAdvisor (root, Docker's defaults + SYSLOG) holds all of the proxy's (none)
+    assert not capabilities({"cap_drop": ["ALL"]}) - capabilities({"cap_add": ["SYSLOG"]})
 
 
 @pytest.mark.parametrize(
