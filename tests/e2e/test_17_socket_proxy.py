@@ -164,6 +164,15 @@ def _cadvisor_probe_script() -> str:
         'if docker exec "$ca" test -e "$p"; then echo "present|cadvisor $p"; fi; done',
         'echo "sockets|$(docker exec "$ca" find /run /var/run /rootfs/run -type s 2>/dev/null | tr "\\n" " ")"',
         'echo "node-exporter|$(docker exec "$ne" ls /host/run 2>&1 | tr "\\n" " ")"',
+        # Control of the capability fence: a container like the proxy (root) without it is
+        # open to cAdvisor through the host's /proc, the same with it is not.
+        'img=$(docker inspect -f "{{.Config.Image}}" "$proxy")',
+        "for caps in none WAKE_ALARM; do "
+        'add=$([ "$caps" = none ] || echo "--cap-add=$caps"); '
+        'c=$(docker run -d --rm --network=none --cap-drop=ALL $add --entrypoint sleep "$img" 60); '
+        'cp=$(docker inspect -f "{{.State.Pid}}" "$c"); '
+        'if docker exec "$ca" test -e "/rootfs/proc/$cp/root/etc/hostname"; then r=open; else r=closed; fi; '
+        'docker rm -f "$c" >/dev/null; echo "fence|$caps|$r"; done',
         # connect() in cAdvisor's mount namespace, on its view of the host's root (python3 of the host's root).
         'pid=$(docker inspect -f "{{.State.Pid}}" "$ca")',
         "for p in /run/docker.sock /var/run/docker.sock /run/containerd/containerd.sock; do "
@@ -201,6 +210,8 @@ def test_cadvisor_cannot_reach_the_docker_socket_and_reads_through_its_proxy(con
             problems.append(f"{host}: unix sockets under cAdvisor's /run, /var/run, /rootfs/run: {got['sockets']}")
         if got.get("node-exporter", [[""]])[0][0].strip():
             problems.append(f"{host}: node_exporter's /host/run is not empty: {got['node-exporter']}")
+        if got.get("fence") != [["none", "open"], ["WAKE_ALARM", "closed"]]:
+            problems.append(f"{host}: capability fence control (without: open, with: closed): {got.get('fence')}")
         for path, answer in got.get("connect", []):
             if answer == "connected" or "Error" not in answer:
                 problems.append(f"{host}: connect({path}) in cAdvisor's view of the host's root: {answer}")
