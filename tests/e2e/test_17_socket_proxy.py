@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -110,14 +112,14 @@ def test_traefik_reads_docker_through_the_proxy_and_writes_are_refused(converged
 
 # What cAdvisor v0.52.1's docker factory calls (container/docker: Info,
 # ServerVersion, ContainerInspect; the client's ping), with the daemon's API version.
-CADVISOR_READS = ["/_ping", "/v{api}/version", "/v{api}/info", "/v{api}/containers/{proxy}/json"]
+CADVISOR_READS = ["/_ping", "/v$API/version", "/v$API/info", "/v$API/containers/$PROXY/json"]
 CADVISOR_REFUSED = [
-    ("POST", "/v{api}/containers/create"),
-    ("POST", "/v{api}/containers/{proxy}/exec"),
-    ("GET", "/v{api}/containers/{proxy}/archive?path=/etc"),
-    ("GET", "/v{api}/containers/json"),
-    ("GET", "/v{api}/images/json"),
-    ("GET", "/v{api}/events?until=1"),
+    ("POST", "/v$API/containers/create"),
+    ("POST", "/v$API/containers/$PROXY/exec"),
+    ("GET", "/v$API/containers/$PROXY/archive?path=/etc"),
+    ("GET", "/v$API/containers/json"),
+    ("GET", "/v$API/images/json"),
+    ("GET", "/v$API/events?until=1"),
 ]
 # The daemons' sockets as the container would find them: its own /run and
 # /var/run, the host's root at /rootfs, and through the host's /proc the roots
@@ -129,69 +131,72 @@ IN_CONTAINER = [
     "/rootfs/run/docker.sock",
     "/rootfs/var/run/docker.sock",
     "/rootfs/run/containerd/containerd.sock",
-    "/rootfs/proc/$dockerd/root/run/docker.sock",
-    "/rootfs/proc/$proxypid/root/var/run/docker.sock",
-    "/rootfs/proc/$traefikproxypid/root/var/run/docker.sock",
+    "/rootfs/proc/$DOCKERD/root/run/docker.sock",
+    "/rootfs/proc/$PROXYPID/root/var/run/docker.sock",
+    "/rootfs/proc/$TRAEFIKPROXYPID/root/var/run/docker.sock",
 ]
 CONNECT = (
     "import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(3); s.connect(sys.argv[1]); print('connected')"
 )
 
 
-def _cadvisor_probe_script() -> str:
-    wget = (
-        'got=$(docker exec "$ca" wget -S -O /dev/null $post "http://docker-socket-proxy:2375$path" 2>&1 '
-        "| grep -m1 -o 'HTTP/1.[01] [0-9]*' | cut -d' ' -f2); "
-        'echo "http|$method $path|${got:-none}"'
-    )
+def _inside_cadvisor() -> str:
+    """Run in cAdvisor's container (busybox sh, its capabilities): socket files, then its proxy's answers."""
     lines = [
-        "set -u",
-        "q() { docker ps -q -f label=com.docker.compose.project=exporters -f label=com.docker.compose.service=$1; }",
-        "ca=$(q cadvisor); ne=$(q node-exporter); proxy=$(q docker-socket-proxy)",
-        "api=$(docker version --format '{{.Server.APIVersion}}')",
-        "dockerd=$(pidof dockerd)",
-        'proxypid=$(docker inspect -f "{{.State.Pid}}" "$proxy")',
-        "tp=$(docker ps -q -f label=com.docker.compose.project=traefik -f label=com.docker.compose.service=docker-socket-proxy)",
-        'traefikproxypid=$(if [ -n "$tp" ]; then docker inspect -f "{{.State.Pid}}" "$tp"; else echo 0; fi)',
-        'echo "pids|$dockerd|$proxypid|$traefikproxypid"',
-        'echo "ids|$ca|$ne|$proxy|$api"',
-        # Control: on the host the socket answers connect() (the probe below can connect).
-        f'echo "host|$(python3 -c {shlex.quote(CONNECT)} /run/docker.sock 2>&1 | tail -1)"',
-        # Control: the host's root is mounted at /rootfs (the masks hide /run only).
-        'echo "rootfs|$(docker exec "$ca" cat /rootfs/etc/hostname)"',
-        # Inside cAdvisor (its capabilities and AppArmor profile): any socket file on the way?
-        "for p in " + " ".join(IN_CONTAINER) + "; do "
-        'if docker exec "$ca" test -e "$p"; then echo "present|cadvisor $p"; fi; done',
-        'echo "sockets|$(docker exec "$ca" find /run /var/run /rootfs/run -type s 2>/dev/null | tr "\\n" " ")"',
-        'echo "node-exporter|$(docker exec "$ne" ls /host/run 2>&1 | tr "\\n" " ")"',
-        # Control of the capability fence: a container like the proxy (root) without it is
-        # open to cAdvisor through the host's /proc, the same with it is not.
-        'img=$(docker inspect -f "{{.Config.Image}}" "$proxy")',
-        "for caps in none WAKE_ALARM; do "
-        'add=$([ "$caps" = none ] || echo "--cap-add=$caps"); '
-        'c=$(docker run -d --rm --network=none --cap-drop=ALL $add --entrypoint sleep "$img" 60); '
-        'cp=$(docker inspect -f "{{.State.Pid}}" "$c"); '
-        'if docker exec "$ca" test -e "/rootfs/proc/$cp/root/etc/hostname"; then r=open; else r=closed; fi; '
-        'docker rm -f "$c" >/dev/null; echo "fence|$caps|$r"; done',
-        # connect() in cAdvisor's mount namespace, on its view of the host's root (python3 of the host's root).
-        'pid=$(docker inspect -f "{{.State.Pid}}" "$ca")',
-        "for p in /run/docker.sock /var/run/docker.sock /run/containerd/containerd.sock; do "
-        f'echo "connect|$p|$(nsenter -t "$pid" -m chroot /rootfs python3 -c {shlex.quote(CONNECT)} "$p" 2>&1 | tail -1)"; done',
+        "for p in " + " ".join(IN_CONTAINER) + '; do [ -e "$p" ] && echo "present|cadvisor $p"; done',
+        'echo "sockets|$(find /run /var/run /rootfs/run -type s 2>/dev/null | tr "\\n" " ")"',
+        'echo "rootfs|$(cat /rootfs/etc/hostname)"',
+        'req() { got=$(wget -S -O /dev/null $3 "http://docker-socket-proxy:2375$2" 2>&1 '
+        '| grep -m1 -o "HTTP/1.[01] [0-9]*" | cut -d" " -f2); echo "http|$1 $2|${got:-none}"; }',
     ]
-    for path in CADVISOR_READS:
-        lines.append(f'method=GET; post=; path="{path.format(api="$api", proxy="$proxy")}"; {wget}')
-    for method, path in CADVISOR_REFUSED:
-        post = "--post-data={}" if method == "POST" else ""
-        lines.append(f'method={method}; post="{post}"; path="{path.format(api="$api", proxy="$proxy")}"; {wget}')
-    return "\n".join(lines)
+    lines += [f'req GET "{path}"' for path in CADVISOR_READS]
+    lines += [f'req {m} "{path}"' + (" --post-data={}" if m == "POST" else "") for m, path in CADVISOR_REFUSED]
+    inner = "\n".join(lines)
+    assert "'" not in inner
+    return inner
+
+
+def _cadvisor_probe_script() -> str:
+    return "\n".join(
+        [
+            "set -u",
+            "q() { docker ps -q -f label=com.docker.compose.project=$1 -f label=com.docker.compose.service=$2; }",
+            "ca=$(q exporters cadvisor); ne=$(q exporters node-exporter); proxy=$(q exporters docker-socket-proxy)",
+            "tp=$(q traefik docker-socket-proxy)",
+            'pid() { if [ -n "$1" ]; then docker inspect -f \'{{.State.Pid}}\' "$1"; else echo 0; fi; }',
+            "api=$(docker version --format '{{.Server.APIVersion}}')",
+            'echo "ids|$ca|$ne|$proxy|$api"',
+            # Control: on the host the socket answers connect() (the probe below can connect).
+            f'echo "host|$(python3 -c {shlex.quote(CONNECT)} /run/docker.sock 2>&1 | tail -1)"',
+            'docker exec -e DOCKERD="$(pidof dockerd)" -e PROXYPID="$(pid "$proxy")" -e TRAEFIKPROXYPID="$(pid "$tp")" '
+            f'-e API="$api" -e PROXY="$proxy" "$ca" sh -c {shlex.quote(_inside_cadvisor())}',
+            'echo "node-exporter|$(docker exec "$ne" ls /host/run 2>&1 | tr "\\n" " ")"',
+            # connect() in cAdvisor's mount namespace, on its view of the host's root (python3 of the host's root).
+            'capid=$(pid "$ca")',
+            "for p in /run/docker.sock /var/run/docker.sock /run/containerd/containerd.sock; do "
+            f'echo "connect|$p|$(nsenter -t "$capid" -m chroot /rootfs python3 -c {shlex.quote(CONNECT)} "$p" 2>&1 '
+            '| tail -1)"; done',
+            # Control of the capability fence: a container like the proxy (root) without it is
+            # open to cAdvisor through the host's /proc, the same with it is not.
+            'img=$(docker inspect -f "{{.Config.Image}}" "$proxy")',
+            "for caps in none WAKE_ALARM; do "
+            'add=$([ "$caps" = none ] || echo "--cap-add=$caps"); '
+            'c=$(docker run -d --rm --network=none --cap-drop=ALL $add --entrypoint sleep "$img" 60); '
+            'if docker exec "$ca" test -e "/rootfs/proc/$(pid "$c")/root/etc/hostname"; then r=open; else r=closed; fi; '
+            'docker rm -f "$c" >/dev/null; echo "fence|$caps|$r"; done',
+        ]
+    )
 
 
 @pytest.mark.summary("cadvisor socket")
 def test_cadvisor_cannot_reach_the_docker_socket_and_reads_through_its_proxy(converged, lab):
     problems, counts = [], []
     script = _cadvisor_probe_script()
-    for host in labenv.HOSTS:
-        r = lab.run(host, script, timeout=120)
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(labenv.HOSTS)) as pool:  # independent hosts, one ssh each
+        runs = dict(zip(labenv.HOSTS, pool.map(lambda h: lab.run(h, script, timeout=120), labenv.HOSTS), strict=True))
+    took = time.monotonic() - start
+    for host, r in runs.items():
         rows = [line.split("|") for line in r.stdout.splitlines() if "|" in line]
         got = {}
         for row in rows:
@@ -225,5 +230,9 @@ def test_cadvisor_cannot_reach_the_docker_socket_and_reads_through_its_proxy(con
         problems += [f"{host}: {c} answered {s}, expected 403" for c, s in http[expect_ok:] if s != "403"]
         if len(http) != expect_ok + len(CADVISOR_REFUSED):
             problems.append(f"{host}: {len(http)} proxy answers, expected {expect_ok + len(CADVISOR_REFUSED)}")
-        counts.append(f"{host}: no socket, {len(ok)} reads 200, {len(refused)} refused 403")
+        errors = sorted({a.split(":")[0] for _, a in got.get("connect", [])})
+        counts.append(
+            f"{host}: no socket (connect: {', '.join(errors)}), {len(ok)} reads 200, {len(refused)} refused 403"
+        )
+    counts.append(f"fence control open/closed; {took:.1f} s")
     SUMMARY.conclude("cadvisor socket", problems, "; ".join(counts))
