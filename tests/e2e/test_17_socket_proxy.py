@@ -171,6 +171,10 @@ def _cadvisor_probe_script() -> str:
             'docker exec -e DOCKERD="$(pidof dockerd)" -e PROXYPID="$(pid "$proxy")" -e TRAEFIKPROXYPID="$(pid "$tp")" '
             f'-e API="$api" -e PROXY="$proxy" "$ca" sh -c {shlex.quote(_inside_cadvisor())}',
             'echo "node-exporter|$(docker exec "$ne" ls /host/run 2>&1 | tr "\\n" " ")"',
+            # Recorded, not asserted: whether the host's network namespace (node_exporter's) reaches
+            # the proxy at its address on the internal network (the bridge's gateway is the host's).
+            "pip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \"$proxy\")",
+            'echo "hostnet|$(docker exec "$ne" wget -q -O- -T 3 "http://$pip:2375/_ping" 2>&1 | tail -1)"',
             # connect() in cAdvisor's mount namespace, on its view of the host's root (python3 of the host's root).
             'capid=$(pid "$ca")',
             "for p in /run/docker.sock /var/run/docker.sock /run/containerd/containerd.sock; do "
@@ -234,5 +238,6 @@ def test_cadvisor_cannot_reach_the_docker_socket_and_reads_through_its_proxy(con
         counts.append(
             f"{host}: no socket (connect: {', '.join(errors)}), {len(ok)} reads 200, {len(refused)} refused 403"
         )
-    counts.append(f"fence control open/closed; {took:.1f} s")
+    hostnet = {h: (r.stdout.split("hostnet|", 1)[-1].splitlines() or [""])[0][:40] for h, r in runs.items()}
+    counts.append(f"fence control open/closed; host network to the proxy: {hostnet}; {took:.1f} s")
     SUMMARY.conclude("cadvisor socket", problems, "; ".join(counts))
