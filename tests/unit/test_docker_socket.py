@@ -8,8 +8,9 @@ lab's override merged as compose merges it) is read, service by service:
   and `:ro` does not stop connect()), must have the socket's path inside the
   container hidden by a tmpfs mount ("masked"); the only exception is the
   socket proxy's own mount of the Docker socket;
-- each proxy publishes no port and sits on internal networks only, shared with
-  exactly the one client it serves (Traefik's docker provider, cAdvisor);
+- each proxy publishes no port and sits on internal networks only, without an
+  address of the host on their bridge, shared with exactly the one client it
+  serves (Traefik's docker provider, cAdvisor);
 - no container that sees the host's /proc (cAdvisor's /rootfs/proc,
   node_exporter's pid: host) can open a proxy's /proc/<pid>/root: the kernel
   allows that to a process of the same uid only if it holds every capability
@@ -160,7 +161,10 @@ def test_each_proxy_is_reachable_by_its_one_client_only(inventory):
             where = f"{inventory}/{host} {project}/{name}"
             assert "ports" not in svc and "network_mode" not in svc, where
             nets = svc["networks"]
-            assert nets and all(doc["networks"][n] == {"internal": True} for n in nets), where
+            # internal: no route out; inhibit_ipv4: no address of the host on the bridge, so the
+            # host's network namespace (host processes, node_exporter) cannot reach the proxy either
+            isolated = {"internal": True, "driver_opts": {"com.docker.network.bridge.inhibit_ipv4": "true"}}
+            assert nets and all(doc["networks"][n] == isolated for n in nets), where
             members = {s for s, o in services.items() if set(nets) & set(o.get("networks", []))}
             assert members == {name, CLIENTS[project]}, (where, members)
             checked.append(where)

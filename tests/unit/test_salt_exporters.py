@@ -298,7 +298,10 @@ def test_cadvisor_reads_docker_through_its_read_only_socket_proxy(host):
     assert svc["tmpfs"] == ["/rootfs/run:ro,size=4k"]
     assert svc["networks"] == ["default", "docker-api"] and svc["depends_on"] == ["docker-socket-proxy"]
     assert proxy["networks"] == ["docker-api"] and "ports" not in proxy
-    assert project["networks"]["docker-api"] == {"internal": True}
+    assert project["networks"]["docker-api"] == {
+        "internal": True,
+        "driver_opts": {"com.docker.network.bridge.inhibit_ipv4": "true"},
+    }
     assert "/var/run/docker.sock:/var/run/docker.sock:ro" in proxy["volumes"]
     assert proxy["read_only"] is True and proxy["cap_drop"] == ["ALL"]
     # node_exporter (as nobody) gets the host's / too: its /run is hidden as well.
