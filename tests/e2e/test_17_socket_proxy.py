@@ -244,7 +244,8 @@ def test_cadvisor_cannot_reach_the_docker_socket_and_reads_through_its_proxy(con
             problems.append(f"{host}: {len(http)} proxy answers, expected {expect_ok + len(CADVISOR_REFUSED)}")
         errors = sorted({a.split(":")[0] for _, a in got.get("connect", [])})
         counts.append(
-            f"{host}: no socket (connect: {', '.join(errors)}), {len(ok)} reads 200, {len(refused)} refused 403"
+            f"{host}: no socket (connect: {', '.join(errors)}), {len(ok)} reads 200, {len(refused)} refused 403, "
+            f"{len(hostnet)} proxies not reached from the host's network"
         )
     counts.append(f"fence control open/closed; {took:.1f} s")
     SUMMARY.conclude("cadvisor socket", problems, "; ".join(counts))
