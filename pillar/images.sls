@@ -21,10 +21,21 @@ images:
   # traefik/traefik#12256, #12262; issue #12253). Docker <= 28 works with
   # this pin.
   traefik: {name: docker.io/library/traefik, tag: v3.5.3, digest: 'sha256:eb020bd0225969c44d2a1d3f808ee7cb37b157201d7c826f367be85d249bd7f0'}
-  # The read-only Docker socket proxy in front of Traefik (HAProxy 3.2.4 inside;
-  # release v0.4.1 of github.com/Tecnativa/docker-socket-proxy, published as
-  # 0.4.1). Its haproxy.cfg.template is replaced by salt/lib/docker-socket-proxy.cfg.jinja.
-  docker_socket_proxy: {name: ghcr.io/tecnativa/docker-socket-proxy, tag: 0.4.1, digest: ''}
+  # The read-only Docker socket proxy in front of Traefik and of cAdvisor (one
+  # per client, salt/traefik and salt/exporters; HAProxy 3.2.4 inside): release
+  # v0.4.1 of github.com/Tecnativa/docker-socket-proxy. Its haproxy.cfg.template
+  # is replaced by salt/lib/docker-socket-proxy.cfg.jinja.
+  # The tag keeps its `v`: since v0.4.0 the image is tagged by
+  # docker/metadata-action's defaults (the release's git tag), because the CI's
+  # "Modernize CI" commit (16b9e72, 2025-08-07) moved crazy-max/ghaction-docker-meta
+  # from @v1 to @v4, which no longer reads its `tag-semver` (semver pattern `version`) input;
+  # 0.3.0 was the last tag without it (Renovate's PR in ChristianLempa/boilerplates
+  # #1183 went from 0.3.0 to v0.4.0). No digest: public pins of v0.4.1 disagree
+  # (sha256:1c211b21... and sha256:3400c429...), so none is tied to the tag;
+  # Renovate's first run (pinDigests) writes it. v0.4.2 (2025-12-16) is
+  # publicly pinned as sha256:1f3a6f303320723d199d2316a3e82b2e2685d86c275d5e3deeaf182573b47476
+  # by many projects, but its source is not reviewed here.
+  docker_socket_proxy: {name: ghcr.io/tecnativa/docker-socket-proxy, tag: v0.4.1, digest: ''}
   mysql: {name: docker.io/library/mysql, tag: 8.0.43, digest: 'sha256:4a8843ef1c30d30937dea3cba5b72665bae17051af7a72b1651f3b7681f76aee'}
   node_exporter: {name: quay.io/prometheus/node-exporter, tag: v1.9.1, digest: ''}
   cadvisor: {name: gcr.io/cadvisor/cadvisor, tag: v0.52.1, digest: ''}

@@ -1,4 +1,5 @@
-{#- Configuration files of the exporters that need one (mysqld_exporter). #}
+{#- Configuration files of the exporters that need one (mysqld_exporter), and
+    the rules of cAdvisor's read-only Docker socket proxy. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from 'lib/map.jinja' import mapdata as exporters with context %}
 {%- set lostops = salt['pillar.get']('lostops') %}
@@ -28,6 +29,24 @@ exporters-node-exporter-textfile-dir-file-directory:
     - group: root
     - mode: '0755'
     - makedirs: True
+{%- endif %}
+
+{%- if 'cadvisor' in enabled %}
+
+exporters-socket-proxy-file-managed:
+  file.managed:
+    - name: {{ exporters.config_dir }}/docker-socket-proxy.cfg
+    - source: salt://lib/docker-socket-proxy.cfg.jinja
+    - template: jinja
+    - context:
+        client: cAdvisor's docker factory
+        port: {{ exporters.cadvisor.socket_proxy.port }}
+        allow: {{ exporters.cadvisor.socket_proxy.allow | json }}
+    - user: root
+    - group: root
+    - mode: '0644'
+    - require:
+      - file: exporters-config-dir-file-directory
 {%- endif %}
 
 {%- if 'mysqld_exporter' in enabled %}

@@ -1,6 +1,7 @@
 {#- The compose project `exporters` (/opt/lostops/exporters/compose.yaml):
     the exporters of this host's role. A change of mysqld_exporter's my.cnf
-    or CA recreates the project (it reads them at start). #}
+    or CA, or of the Docker socket proxy's rules (cAdvisor's), recreates the
+    project (they are read at start). #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from 'lib/map.jinja' import mapdata as exporters with context %}
 {%- from 'lib/compose.jinja' import compose_project with context %}
@@ -33,10 +34,14 @@ include:
 {%-   if 'node_exporter' in enabled %}
 {%-     do require.append({'file': 'exporters-node-exporter-textfile-dir-file-directory'}) %}
 {%-   endif %}
+{%-   if 'cadvisor' in enabled %}
+{%-     do recreate_on.append({'file': 'exporters-socket-proxy-file-managed'}) %}
+{%-     do require.append({'file': 'exporters-socket-proxy-file-managed'}) %}
+{%-   endif %}
 {%-   if 'mysqld_exporter' in enabled %}
 {%-     do recreate_on.extend([{'file': 'exporters-mysqld-exporter-mycnf-file-managed'}, {'file': 'exporters-mysqld-exporter-ca-file-managed'}]) %}
 {%-     do require.append({'cmd': 'mysql-network-internal-cmd-run'}) %}
-{%-     do require.extend(recreate_on) %}
+{%-     do require.extend(recreate_on[-2:]) %}
 {%-   endif %}
 {{ compose_project(
       'exporters',
@@ -47,6 +52,7 @@ include:
         'ports': ports,
         'private_ip': lostops.host.private_ip,
         'config_dir': exporters.config_dir,
+        'docker_socket': exporters.docker_socket,
         'mysql_network': mysql.internal_network.name,
         'compose': exporters.compose,
       },

@@ -221,7 +221,7 @@ def test_backend2_gets_the_backend_states(two_renders):
     sls = {body.get("__sls__", "").split(".")[0] for body in hs.values()}
     assert sls == set(roles.ROLES["backend"].formulas)
     compose = yaml.safe_load(_file(two_renders, "backend2", "/opt/lostops/exporters/compose.yaml"))
-    assert set(compose["services"]) == {"node-exporter", "cadvisor"}
+    assert set(compose["services"]) == {"node-exporter", "cadvisor", "docker-socket-proxy"}
     assert "10.20.1.11:" in json.dumps(compose["services"]["cadvisor"]["ports"])
     env = _file(two_renders, "backend2", "/etc/lostops/app/app.env")
     assert "APP_URL=https://app2.lostops.example.com" in env.replace('"', "").replace("'", "")

@@ -23,10 +23,11 @@ from tests.unit.saltcall import RENDERS
 COMPOSE = "/opt/lostops/exporters/compose.yaml"
 MYCNF = "/etc/lostops/exporters/mysqld-exporter/my.cnf"
 HOSTS = ("backend", "database", "monitoring")
+# docker-socket-proxy: cAdvisor's read-only Docker API (no inventory service, no port).
 EXPECTED = {
-    "backend": {"node-exporter", "cadvisor"},
-    "database": {"node-exporter", "cadvisor", "mysqld-exporter"},
-    "monitoring": {"node-exporter", "cadvisor"},
+    "backend": {"node-exporter", "cadvisor", "docker-socket-proxy"},
+    "database": {"node-exporter", "cadvisor", "mysqld-exporter", "docker-socket-proxy"},
+    "monitoring": {"node-exporter", "cadvisor", "docker-socket-proxy"},
 }
 # compose service -> inventory service (lostops:services)
 SERVICE = {
@@ -76,6 +77,9 @@ def test_everything_on_the_private_ip_only(host, inventory):
     services = inv(inventory)["services"]
     c = compose(host, inventory)
     for name, svc in c["services"].items():
+        if name == "docker-socket-proxy":
+            assert "ports" not in svc and svc["networks"] == ["docker-api"], svc
+            continue
         port = services[SERVICE[name]]["port"]
         if name == "node-exporter":
             assert svc["network_mode"] == "host" and svc["pid"] == "host"
@@ -101,10 +105,11 @@ def test_images_pinned(host):
         "node-exporter": "node_exporter",
         "cadvisor": "cadvisor",
         "mysqld-exporter": "mysqld_exporter",
+        "docker-socket-proxy": "docker_socket_proxy",
     }
     for name, svc in c["services"].items():
         img = images[key[name]]
-        assert svc["image"] == f"{img['name']}:{img['tag']}"
+        assert svc["image"] == f"{img['name']}:{img['tag']}" + (f"@{img['digest']}" if img["digest"] else "")
         assert img["tag"] and img["tag"] != "latest"
     tag = images["mysqld_exporter"]["tag"].lstrip("v").split(".")
     assert (int(tag[0]), int(tag[1])) >= (0, 15), "my.cnf configuration needs mysqld_exporter >= 0.15"
@@ -283,6 +288,39 @@ def test_cadvisor_not_privileged_with_read_only_mounts():
     assert svc["cap_add"] == ["SYSLOG"]
 
 
+@pytest.mark.parametrize("host", HOSTS)
+def test_cadvisor_reads_docker_through_its_read_only_socket_proxy(host):
+    """No /var/run mount, /rootfs/run hidden, the docker factory pointed at the proxy; exactly cAdvisor's GETs."""
+    project = compose(host)
+    svc, proxy = project["services"]["cadvisor"], project["services"]["docker-socket-proxy"]
+    assert "--docker=tcp://docker-socket-proxy:2375" in svc["command"]
+    assert not any(v.split(":")[0].rstrip("/") in ("/var/run", "/run") for v in svc["volumes"]), svc["volumes"]
+    assert svc["tmpfs"] == ["/rootfs/run:ro,size=4k"]
+    assert svc["networks"] == ["default", "docker-api"] and svc["depends_on"] == ["docker-socket-proxy"]
+    assert proxy["networks"] == ["docker-api"] and "ports" not in proxy
+    assert project["networks"]["docker-api"] == {
+        "internal": True,
+        "driver_opts": {"com.docker.network.bridge.inhibit_ipv4": "true"},
+    }
+    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in proxy["volumes"]
+    assert proxy["read_only"] is True and proxy["cap_drop"] == ["ALL"]
+    # node_exporter (as nobody) gets the host's / too: its /run is hidden as well.
+    assert project["services"]["node-exporter"]["tmpfs"] == ["/host/run:ro,size=4k"]
+    cfg = files(host)["/etc/lostops/exporters/docker-socket-proxy.cfg"]
+    rules = [line.strip() for line in cfg.splitlines() if line.strip().startswith("http-request")]
+    assert rules[0] == "http-request deny deny_status 403 unless METH_GET"
+    allowed = [re.search(r"\)\?(.*)\$ \}", r).group(1) for r in rules[1:-1]]
+    # cadvisor v0.52.1 container/docker: Info, ServerVersion, ContainerInspect, and the client's ping.
+    assert allowed == ["/_ping", "/version", "/info", "/containers/[a-zA-Z0-9][a-zA-Z0-9_.-]*/json"]
+    assert rules[-1] == "http-request deny deny_status 403"
+    assert "Read-only Docker API for: cAdvisor" in cfg
+
+
+def test_a_changed_proxy_rule_recreates_the_exporters(highstate):
+    args = render.states(highstate("backend"), "cmd.run")["exporters-compose-recreate-cmd-run"]["args"]
+    assert {"file": "exporters-socket-proxy-file-managed"} in args["onchanges"]
+
+
 @pytest.mark.parametrize("host,inventory", CASES)
 def test_dollar_signs_escaped_for_compose(host, inventory):
     # compose interpolates $VAR; a literal $ (regexes in node_exporter flags) must be $$.
@@ -300,6 +338,16 @@ def test_lab_uses_the_real_exporters_and_the_stand_in_for_cadvisor(host):
         if name == "cadvisor":
             assert svc["image"] == "localhost/lostops-standin:lab", name
             assert svc["command"][0] == "httpd"
+            # The stand-in runs with the production mounts, masks and networks (the e2e proof reads them).
+            keep = ("volumes", "tmpfs", "networks", "depends_on", "cap_add", "security_opt")
+            assert {k: svc.get(k) for k in keep} == {k: prod[name].get(k) for k in keep}
+            continue
+        if name == "docker-socket-proxy":
+            # Debian's HAProxy (tests/lab/images/docker_socket_proxy.py), the production settings unchanged.
+            assert svc["image"] == "localhost/lostops-lab-docker-socket-proxy:lab"
+            assert {k: v for k, v in svc.items() if k != "image"} == {
+                k: v for k, v in prod[name].items() if k != "image"
+            }
             continue
         assert svc["image"] == f"localhost/lostops-lab-{name}:lab", name
         assert [a.split("=")[0] for a in svc["command"]] == [a.split("=")[0] for a in prod[name]["command"]], name

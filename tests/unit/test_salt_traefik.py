@@ -176,7 +176,7 @@ def test_docker_provider_reads_the_api_through_the_read_only_socket_proxy(highst
     """Only the proxy mounts the socket; it is on the project's internal network, with no port on the host."""
     project = compose(managed_files, host)
     proxy = project["services"]["docker-socket-proxy"]
-    assert proxy["image"] == "ghcr.io/tecnativa/docker-socket-proxy:0.4.1"
+    assert proxy["image"] == "ghcr.io/tecnativa/docker-socket-proxy:v0.4.1"
     assert "/var/run/docker.sock:/var/run/docker.sock:ro" in proxy["volumes"]
     assert (
         "/etc/lostops/traefik/docker-socket-proxy.cfg:/usr/local/etc/haproxy/haproxy.cfg.template:ro"
@@ -184,7 +184,10 @@ def test_docker_provider_reads_the_api_through_the_read_only_socket_proxy(highst
     )
     assert proxy["networks"] == ["docker-api"] and "ports" not in proxy
     assert proxy["read_only"] is True and proxy["cap_drop"] == ["ALL"]
-    assert project["networks"]["docker-api"] == {"internal": True}
+    assert project["networks"]["docker-api"] == {
+        "internal": True,
+        "driver_opts": {"com.docker.network.bridge.inhibit_ipv4": "true"},
+    }
     assert static(highstate(host))["providers"]["docker"]["endpoint"] == "tcp://docker-socket-proxy:2375"
     cfg = managed_files(host)["/etc/lostops/traefik/docker-socket-proxy.cfg"]
     rules = [line.strip() for line in cfg.splitlines() if line.strip().startswith("http-request")]
@@ -210,7 +213,7 @@ def test_a_changed_proxy_rule_recreates_the_project(highstate):
 def test_compose_joins_external_proxy_network_and_network_state(highstate, managed_files):
     assert compose(managed_files, "backend")["networks"] == {
         "proxy": {"external": True},
-        "docker-api": {"internal": True},
+        "docker-api": {"internal": True, "driver_opts": {"com.docker.network.bridge.inhibit_ipv4": "true"}},
     }
     fun, args = state(highstate("backend"), "traefik-network-proxy-cmd-run")
     assert fun == "cmd.run"

@@ -16,5 +16,6 @@ images:
   # unchanged.
   traefik: {name: localhost/lostops-lab-traefik, tag: lab, digest: ''}
   # Debian's HAProxy with tecnativa/docker-socket-proxy's entrypoint contract
-  # (tests/lab/images/docker_socket_proxy.py), running the production rules file unchanged.
+  # (tests/lab/images/docker_socket_proxy.py), running the production rules file unchanged;
+  # both proxies use it (Traefik's in the traefik project, cAdvisor's in the exporters project).
   docker_socket_proxy: {name: localhost/lostops-lab-docker-socket-proxy, tag: lab, digest: ''}
