@@ -46,27 +46,40 @@ from __future__ import annotations
 import signal
 import sys
 
-# The files above, in one POSIX sh command run as the ssh user (root). The
-# state.pkg temporary directory is recognized by its lowstate.json.
+# The files above, in one POSIX sh command run as the ssh user (root):
+# sh -c WIPE lostops-wipe <thin_dir> <temp dir>... The state.pkg temporary
+# directory is recognized by its lowstate.json and pillar.json.
 _WIPE = (
-    'set -u; t="$1"; '
+    'set -u; t="$1"; shift; '
     'rm -rf -- "$t/salt_state.tgz" "$t/running_data" "$t/ext_version"; '
-    "for d in /tmp/tmp*/ /var/tmp/tmp*/; do "
+    'for top in "$@"; do '
+    'for d in "$top"/tmp*/; do '
     '[ -f "$d/lowstate.json" ] && [ -f "$d/pillar.json" ] && rm -rf -- "$d"; '
     "done; "
-    "rm -rf -- /tmp/__salt.tmp.* /var/tmp/__salt.tmp.*; "
+    'rm -rf -- "$top"/__salt.tmp.*; '
+    "done; "
     'test ! -e "$t/salt_state.tgz" && test ! -e "$t/running_data"'
 )
+# Where Python's tempfile (state.pkg's mkdtemp, Salt's mkstemp) puts them on a host without TMPDIR.
+TEMP_DIRS = ("/tmp", "/var/tmp")
 
 # ssh's own exit status when it could not connect (or lost the connection).
 SSH_FAILED = 255
 
 
-def wipe_command(thin_dir: str) -> str:
-    """The remote command that removes one run's pillar-bearing files under thin_dir (and Salt's temp files)."""
+def wipe_command(thin_dir: str, temp_dirs=TEMP_DIRS, sudo: bool = False, sudo_user: str | None = None) -> str:
+    """The remote command that removes one run's pillar-bearing files under thin_dir and temp_dirs.
+
+    It starts with /bin/sh, as Salt's own shim: salt/client/ssh/shell.py
+    ``_split_cmd`` passes what follows /bin/sh to ssh as one word, so the
+    quoting here is what the host's shell reads. With the roster's ``sudo``
+    (the shim runs salt-call through sudo, so the files are root's) it runs
+    through ``sudo -n`` (never a password prompt), as ``sudo_user`` if set.
+    """
     import shlex
 
-    return f"/bin/sh -c {shlex.quote(_WIPE)} lostops-wipe {shlex.quote(thin_dir)}"
+    prefix = ("sudo -n " + (f"-u {shlex.quote(sudo_user)} " if sudo_user else "")) if sudo else ""
+    return prefix + "/bin/sh -c " + shlex.join([_WIPE, "lostops-wipe", thin_dir, *temp_dirs])
 
 
 class _Recorder:
@@ -113,7 +126,10 @@ def wipe_host(opts, host: str, target: dict, fsclient) -> bool:
         single = salt.client.ssh.Single(
             copy.deepcopy(opts), ["test.ping"], host, fsclient=fsclient, thin=None, **target
         )
-        stdout, stderr, retcode = single.shell.exec_cmd(wipe_command(single.thin_dir))
+        cmd = wipe_command(
+            single.thin_dir, sudo=bool(single.target.get("sudo")), sudo_user=single.target.get("sudo_user")
+        )
+        stdout, stderr, retcode = single.shell.exec_cmd(cmd)
     except Exception as exc:  # report it; the run's own result stays what it was
         print(f"lostops salt-ssh: {host}: wiping the run's pillar failed: {exc}", file=sys.stderr, flush=True)
         return False
@@ -145,7 +161,7 @@ def main(argv: list[str]) -> int:
         sys.path.remove("")
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
-    parser = salt.utils.parsers.SaltSSHOptionParser(prog="lostops salt-ssh")
+    parser = salt.utils.parsers.SaltSSHOptionParser(prog="salt-ssh")  # the Saltfile section is named after it
     if "-H" in argv or "--hosts" in argv:
         argv = [*argv, "x", "x"]  # as salt/cli/ssh.py: two mandatory words unused with -H
     parser.parse_args(argv)
