@@ -503,6 +503,10 @@ def salt_ssh(args: tuple[str, ...]) -> None:
     whatever of it can hold the pillar is removed from the host, also after a
     failed or interrupted run. Same options and exit status as salt-ssh.
     """
+    if args[:1] in (("-h",), ("--help",)):
+        click.echo(click.get_current_context().get_help())
+        click.echo("\nEvery argument is salt-ssh's (see .venv/bin/salt-ssh --help).")
+        _done(0)
     from lostops import saltssh
 
     _done(saltssh.main(list(args)))
