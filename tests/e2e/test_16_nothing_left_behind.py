@@ -135,7 +135,7 @@ def test_no_secret_left_on_the_hosts_after_any_run(converged, lab, secret_values
     pid = lab.hosts.leader_pid(host)
     root = Path(f"/proc/{pid}/root")
     proc = subprocess.Popen(
-        [*labenv.SALT_SSH, "--out=json", host, "state.single", "cmd.run", "name=sleep 12"],
+        [*labenv.SALT_SSH, "--out=json", host, "state.single", "cmd.run", "name=sleep 8"],
         cwd=labenv.REPO,
         env=salt_env,
         stdout=subprocess.PIPE,
