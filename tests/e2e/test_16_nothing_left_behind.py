@@ -113,7 +113,8 @@ def scan(lab, wanted, when: str) -> tuple[list[str], int]:
 
 
 def salt_call_running(lab, host: str) -> bool:
-    r = lab.run(host, "pgrep -f '_salt/salt-call' >/dev/null", timeout=30)
+    # [_]: the pattern must not match the command line of the shell that runs pgrep
+    r = lab.run(host, "pgrep -f '[_]salt/salt-call' >/dev/null", timeout=30)
     return r.returncode == 0
 
 
