@@ -19,6 +19,7 @@ Salt or cryptography.
     lostops bench-synth                       cdktf and cdktn synth vs their one-resource app (make bench)
     lostops eol [--write-readme|--check]      end-of-life table from docs/eol.yaml (make eol-table)
     lostops pins [--uncovered]                every pin and the Renovate manager that updates it
+    lostops salt-ssh ARGS...                  salt-ssh that keeps the thin bundle, never the pillar
 
 Exit status 2 is bad usage everywhere (click's own, or the command's one line).
 """
@@ -484,3 +485,28 @@ def bench_synth() -> None:
     from lostops import bench
 
     _done(bench.run())
+
+
+# --------------------------------------------------------------------------- salt-ssh
+
+
+@main.command(
+    "salt-ssh",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def salt_ssh(args: tuple[str, ...]) -> None:
+    """salt-ssh ARGS, keeping the thin bundle on the hosts but never the pillar (lostops/saltssh.py).
+
+    Every salt-ssh of the repository runs through this: after each host's run,
+    whatever of it can hold the pillar is removed from the host, also after a
+    failed or interrupted run. Same options and exit status as salt-ssh.
+    """
+    if args[:1] in (("-h",), ("--help",)):
+        click.echo(click.get_current_context().get_help())
+        click.echo("\nEvery argument is salt-ssh's (see .venv/bin/salt-ssh --help).")
+        _done(0)
+    from lostops import saltssh
+
+    _done(saltssh.main(list(args)))

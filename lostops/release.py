@@ -298,7 +298,7 @@ def rollout(
 
     Without a digest the hosts would run a mutable tag: refused unless
     `tag_reason` (--tag-without-digest / $RELEASE_TAG_WITHOUT_DIGEST) says why."""
-    salt_ssh = os.environ.get("SALT_SSH") or str(REPO / ".venv" / "bin" / "salt-ssh")
+    salt_ssh = os.environ.get("SALT_SSH") or shlex.join([str(REPO / ".venv" / "bin" / "lostops"), "salt-ssh"])
     reason = ""
     try:
         if not digest:

@@ -77,7 +77,7 @@ release-rollout: deps-deploy ## fresh database backup, then salt-ssh '*' state.a
 # which empties the jit_ssh set, so access is opened again first.
 release-rollout-log: deps-deploy ## the backend's roll-out log (last 100 lines) to ROLLOUT_LOG
 	$(DEPLOY_LOSTOPS) jit open
-	$(VENV)/bin/salt-ssh --out=txt backend cmd.run \
+	$(VENV)/bin/lostops salt-ssh --out=txt backend cmd.run \
 		'tail -n 100 /var/log/lostops/app-rollout.log 2>/dev/null || true' > "$(ROLLOUT_LOG)" 2>&1 || true
 	@echo "release-rollout-log: $(ROLLOUT_LOG)"
 
@@ -98,7 +98,7 @@ drift-leftovers: deps-deploy ## just-in-time leftovers BEFORE this run opens any
 		&& mv jit-before.md.tmp jit-before.md; cat jit-before.md; echo "drift-leftovers: lostops jit check exited $$rc"
 
 drift-hosts: deps-deploy ## salt-ssh '*' state.apply test=True -> salt-test.json (exit code in the report)
-	$(VENV)/bin/salt-ssh --out=json '*' state.apply test=True > salt-test.json; \
+	$(VENV)/bin/lostops salt-ssh --out=json '*' state.apply test=True > salt-test.json; \
 		echo "drift-hosts: salt-ssh exited $$?"
 
 drift-report: ## Markdown drift report (cdktf diff + salt test + just-in-time leftovers before and after); exit 1 on any drift

@@ -39,6 +39,7 @@ def main(after=None) -> int:
     lab = labctl.Lab()
     rc = 0
     rows: list[tuple[str, str]] = []
+    load_start = os.getloadavg()
     try:
         if lab.is_up():
             lab.down()
@@ -134,8 +135,12 @@ def main(after=None) -> int:
             print(f"  {k:<{width}}  {v}")
         from lostops import figures
 
-        wipe = "ssh_wipe on" if _ssh_wipe() else "ssh_wipe off"
-        note = f"etc/salt/master: {wipe}; load average at the end {os.getloadavg()[0]:.1f} (2 cores)."
+        load = os.getloadavg()
+        note = (
+            "salt-ssh through `lostops salt-ssh` (thin bundle kept, the run's pillar-bearing files removed per host; "
+            f"lostops/saltssh.py); load average at the start {load_start[0]:.1f}, at the end {load[0]:.1f} "
+            "(1-min, 2 cores)."
+        )
         print(f"figures: {figures.record('e2e', [r for r in rows if r[0] != 'check-clean'], note=note)}")
     return rc
 

@@ -15,8 +15,10 @@ LAB_DIR = settings.STATE
 VENV = Path(os.environ.get("VENV") or REPO / ".venv")
 if not VENV.is_absolute():
     VENV = REPO / VENV
-SALT_SSH = VENV / "bin" / "salt-ssh"
 LOSTOPS = VENV / "bin" / "lostops"
+# Every salt-ssh of the lab, as the release and the drift check: Salt's salt-ssh that keeps the thin
+# bundle on the hosts and removes what holds the pillar after every run (lostops/saltssh.py).
+SALT_SSH = [str(LOSTOPS), "salt-ssh"]
 SECRETS_FILE = LAB_DIR / "secrets.yaml"
 CREDENTIALS = LAB_DIR / "credentials"
 SSH_CONFIG = LAB_DIR / "ssh_config"

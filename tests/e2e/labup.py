@@ -101,7 +101,7 @@ SSH (key .lab/id_ed25519, host keys checked):
     .venv/bin/python -m tests.lab.labctl ssh backend     # as lostops; sudo -n works
     .venv/bin/python -m tests.lab.labctl ssh database    # through backend, like production
 Salt, exactly as production:
-    . .lab/env && LOSTOPS_SECRETS_FILE=.lab/secrets.yaml .venv/bin/salt-ssh '*' state.apply
+    . .lab/env && LOSTOPS_SECRETS_FILE=.lab/secrets.yaml .venv/bin/lostops salt-ssh '*' state.apply
 Alerts: Alertmanager posts to the lab's Discord-webhook receiver; each POST is a line of
     {rel(facts["webhook_log"])}
 Tear it all down:  make lab-down

@@ -140,7 +140,7 @@ def salt_ssh(
     timeout: float = 900,
 ) -> SaltRun:
     """Run salt-ssh from the repository root (Saltfile + etc/salt), as production."""
-    argv = [str(SALT_SSH), target, *args, *DEV_ARGS, "--out=json"]
+    argv = [*SALT_SSH, target, *args, *DEV_ARGS, "--out=json"]
     if DEV_ARGS or DEV_PILLAR:
         SUMMARY.ok(
             "NOT AS PRODUCTION",

@@ -19,8 +19,9 @@ under "Alerts Resolved" (its own [RESOLVED] message, or the group's update
 when another alert of the same group, e.g. the cAdvisor stand-in's target,
 is still firing).
 
-Wait, production timings except one lab line: scrape and evaluation every
-30 s, `for: 2m`, group_wait 30 s; group_interval 10 s in the lab (5m in
+Wait: the production rule (`for: 2m`); lab timing lines
+(pillar/overrides/lab/monitoring.sls): scrape and evaluation every 10 s (30 s
+in production), group_wait 10 s (30 s), group_interval 10 s (5m in
 production: the resolved message waits for the group's next flush).
 """
 
@@ -35,7 +36,7 @@ import pytest
 from tests.e2e import probes
 from tests.e2e.summary import SUMMARY
 
-FIRING_TIMEOUT = 330  # <= 30 s scrape + 30 s eval + 2m for + 30 s eval + 30 s group_wait, and margin
+FIRING_TIMEOUT = 330  # production timings would need <= 30 s scrape + 30 s eval + 2m for + 30 s eval + 30 s group_wait
 RESOLVED_TIMEOUT = 180
 NODE_FILTER = (
     "--filter label=com.docker.compose.project=exporters --filter label=com.docker.compose.service=node-exporter"

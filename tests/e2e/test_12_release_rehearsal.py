@@ -730,7 +730,7 @@ def test_ruleset_change_during_an_open_window_keeps_the_runner(rehearsal, rollou
     # a NEW connection after the reload: the database through the backend
     t0 = time.monotonic()
     ping = subprocess.run(
-        [str(labenv.VENV / "bin" / "salt-ssh"), "--out=json", "database", "test.ping"],
+        [*labenv.SALT_SSH, "--out=json", "database", "test.ping"],
         cwd=labenv.REPO,
         env=rh["env"],
         capture_output=True,

@@ -28,7 +28,7 @@ from tests.e2e.summary import SUMMARY
 PROMETHEUS = (
     "$(docker ps -qf label=com.docker.compose.project=monitoring -f label=com.docker.compose.service=prometheus)"
 )
-TIMEOUT = 150  # rate() over 5m needs two scrapes (30 s) of a counter after the traffic
+TIMEOUT = 150  # rate() over 5m needs two scrapes (10 s in the lab, 30 s in production) of a counter after the traffic
 REQUESTS = 20
 TRAEFIK_404 = b"404 page not found"  # Go net/http NotFound: no router matched
 

@@ -198,19 +198,28 @@ def test_lab_runs_the_real_prometheus_and_alertmanager_and_the_standin_for_grafa
 def test_lab_delivers_alerts_to_its_discord_stand_in_with_production_rules():
     # The e2e alert test (tests/e2e/test_11_alerts.py): in the lab, discord.com is
     # the outer machine's receiver (one extra_hosts line in the compose override);
-    # only the group interval is shortened; the route otherwise and the receiver
-    # (secret file, send_resolved) are production's. Production has no override.
+    # only the timings are shortened (group_wait/group_interval, scrape and
+    # evaluation intervals: pillar/overrides/lab/monitoring.sls); the route
+    # otherwise, the receiver (secret file, send_resolved) and the rule files are
+    # production's. Production has no override.
     override = rendered("lab")["pillar"]["monitoring"]["compose_override"]
     compose = composemerge.merge(doc("lab", "compose"), override)
     assert compose["services"]["alertmanager"]["extra_hosts"] == ["discord.com:10.77.0.1"]
     assert rendered("example")["pillar"]["monitoring"].get("compose_override", {}) == {}
     assert "extra_hosts" not in doc("example", "compose")["services"]["alertmanager"]
     lab, prod = doc("lab", "alertmanager"), doc("example", "alertmanager")
-    assert lab["route"]["group_interval"] == "10s" and prod["route"]["group_interval"] == "5m"
-    assert {k: v for k, v in lab["route"].items() if k != "group_interval"} == {
-        k: v for k, v in prod["route"].items() if k != "group_interval"
+    timings = ("group_wait", "group_interval")
+    assert [lab["route"][k] for k in timings] == ["10s", "10s"]
+    assert [prod["route"][k] for k in timings] == ["30s", "5m"]
+    assert {k: v for k, v in lab["route"].items() if k not in timings} == {
+        k: v for k, v in prod["route"].items() if k not in timings
     }
     assert lab["receivers"] == prod["receivers"]
+    lab_p, prod_p = doc("lab", "prometheus"), doc("example", "prometheus")
+    intervals = ("scrape_interval", "evaluation_interval")
+    assert [lab_p["global"][k] for k in intervals] == ["10s", "10s"]
+    assert [prod_p["global"][k] for k in intervals] == ["30s", "30s"]
+    assert lab_p["rule_files"] == prod_p["rule_files"]
 
 
 # --------------------------------------------------------------------------- Traefik exposure

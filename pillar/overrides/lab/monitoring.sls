@@ -29,10 +29,16 @@ monitoring:
       # Alertmanager image trusts that CA (tests/lab/outer.py, images/alertmanager.py).
       alertmanager:
         extra_hosts: ['discord.com:10.77.0.1']
+  # Lab timing only: the e2e alert tests (test_11, test_14, test_15) wait
+  # for real alerts through these intervals, one test after the other; the
+  # rule files themselves (for:, expressions) are production's, unchanged.
+  prometheus:
+    scrape_interval: 10s      # 30s in production: a stopped target is seen down within 10 s
+    evaluation_interval: 10s  # 30s in production: a rule's for: starts within 10 s of the data
   alertmanager:
     route:
-      # Lab timing only: the resolved message waits for the group's next
-      # flush, 5m in production; the e2e alert test waits for it (test_11).
+      group_wait: 10s         # 30s in production: a new alert group's first message after 10 s
+      # the resolved message waits for the group's next flush, 5m in production
       group_interval: 10s
   grafana:
     # Needs the grafana CLI of the real image (stand-in above).
