@@ -96,9 +96,11 @@ def measure(hosts: int) -> dict:
 
             try:
                 m = saltmaster.measure(lab, inventory.load(), labenv.SECRETS_FILE, run)
-            except saltmaster.SaltMasterError as exc:
-                print(f"salt-master: {exc}", file=sys.stderr)
-                m = {"master_error": str(exc)[:500]}
+            except Exception as exc:  # the salt-ssh figures of this size are kept
+                import traceback
+
+                traceback.print_exc()
+                m = {"master_error": f"{type(exc).__name__}: {exc}"[:500]}
             res.update(m)
             res["ok"] = res["ok"] and bool(
                 m.get("master_same_as_salt_ssh") and m.get("pillar_isolated") and m.get("master_changes") == 0

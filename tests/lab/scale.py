@@ -58,8 +58,14 @@ def scaled(hosts: int, salt_master: str | None = None) -> dict:
         hosts_out["database"]["allow"].append(
             {"service": "mysql", "from": name, "reason": f"the app's database connection from {name}"}
         )
-    # keep the inventory order: backends first, then database and monitoring
-    order = ["backend", *[n for n in hosts_out if n.startswith("backend") and n != "backend"], "database", "monitoring"]
+    # The database first: salt-ssh works through the roster in inventory order,
+    # ssh_max_procs (3) hosts at a time, and a backend's first converge runs the
+    # app's migrations against the database. With backends first, the first
+    # three backends of a 6-host lab waited for a database whose converge had not
+    # started and failed their migrations after the rollout's timeout (first
+    # converge 364 s, 3 hosts failed; measured 2026-12-04).
+    backends = ["backend", *[n for n in hosts_out if n.startswith("backend") and n != "backend"]]
+    order = ["database", *backends, "monitoring"]
     data["hosts"] = {n: hosts_out[n] for n in order}
     if salt_master is not None:
         data["services"].update(

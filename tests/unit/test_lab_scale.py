@@ -22,6 +22,7 @@ def test_scaled_inventory_is_valid_and_adds_backends(hosts):
     ips = [h.private_ip for h in inv.hosts.values()]
     assert len(set(ips)) == len(ips) and all(ip in net for ip in ips)
     assert all(str(inv.hosts[n].ssh_address) == str(inv.hosts[n].private_ip) for n in extra)
+    assert list(inv.hosts)[0] == "database"  # salt-ssh's first ssh_max_procs hosts include the database
     mysql_from = {a.source for a in inv.hosts["database"].allow if a.service == "mysql"}
     assert {"backend", *extra} <= mysql_from
 
