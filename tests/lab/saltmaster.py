@@ -219,11 +219,11 @@ PEM_FINGER = (
 PKI = "/etc/salt/pki/master"
 
 
-def _script(entry: str) -> str:
+def _script(name: str, entry: str) -> str:
     return (
         "#!/bin/sh\n# lostops lab: Salt from the tree bound at " + TREE_IN_HOST + " (tests/lab/saltmaster.py)\n"
         f"PYTHONPATH={TREE_IN_HOST}:{SRV} exec /usr/bin/python3 -c "
-        f'\'import sys; sys.argv[0] = "{entry}"; from salt.scripts import {entry}; {entry}()\' "$@"\n'
+        f'\'import sys; sys.argv[0] = "{name}"; from salt.scripts import {entry}; {entry}()\' "$@"\n'
     )
 
 
@@ -381,7 +381,14 @@ def setup(lab, inv, secrets_file: Path, timeout: float = 180) -> dict:
     # keys: accepted only when the master's pending key is the minion's own
     pending = set(hosts)
     while pending and time.monotonic() < deadline:
-        listed = json.loads(_ok(lab.run(master, "salt-key -l pre --out=json", timeout=120), "salt-key -l pre"))
+        listed = json.loads(_ok(lab.run(master, "salt-key -L --out=json", timeout=120), "salt-key -L"))
+        for h in sorted(pending & set(listed.get("minions", []))):  # accepted before (a second set-up)
+            own = finger(_ok(lab.run(h, "salt-call --local key.finger --out=json", timeout=120), h), f"{h} key.finger")
+            now = finger(_ok(lab.run(master, f"lostops-pem-finger {PKI}/minions/{h}", timeout=120), h), f"accepted {h}")
+            if now != own:
+                raise SaltMasterError(f"{h}: the accepted key {now} is not the minion's own {own}")
+            out["accepted"][h] = own
+            pending.discard(h)
         for h in sorted(pending & set(listed.get("minions_pre", []))):
             own = finger(_ok(lab.run(h, "salt-call --local key.finger --out=json", timeout=120), h), f"{h} key.finger")
             seen = finger(
@@ -486,7 +493,9 @@ def pillar_isolation(lab, inv, secrets_file: Path) -> dict:
     values = secrets.read(secrets_file)
     out, ok = {}, True
     for h, host in inv.hosts.items():
-        r = lab.run(h, "salt-call --out=json pillar.items", timeout=300)
+        # unmask=True: Salt 3008 prints every pillar value as ********** unless asked (salt.utils.secret);
+        # the masking is output only, the minion holds the values
+        r = lab.run(h, "salt-call --out=json pillar.items unmask=True", timeout=300)
         pillar = json.loads(_ok(r, f"{h}: salt-call pillar.items")).get("local", {})
         mine = secrets.for_role(values, host.role)
         text = json.dumps(pillar)
@@ -522,16 +531,23 @@ def zeromq_from_outside(inv) -> dict:
 
 
 def measure(lab, inv, secrets_file: Path, reference) -> dict:
-    """Set the master up, run two highstates through it and compare them with salt-ssh's `reference` run."""
+    """Set the master up, run two highstates through it and compare the second with a salt-ssh re-apply.
+
+    `reference()` runs that salt-ssh re-apply (a SaltRun): right after the set-up and
+    before the highstates, so that both see the hosts in the same state (a container
+    that turned unhealthy meanwhile fails both the same way).
+    """
     res: dict = {}
     info = setup(lab, inv, secrets_file)
+    ref = reference()
+    res["salt_ssh_reference_s"] = round(ref.seconds, 1)
     res["master_setup_s"] = info["setup_s"]
     res["keys_accepted_by_fingerprint"] = sorted(info["accepted"])
     res["salt_key_f_differs"] = sorted(h for h, f in info.get("salt_key_f", {}).items() if f != info["accepted"][h])
     first = highstate(lab, inv.salt.master)
     noop = highstate(lab, inv.salt.master)
     hosts = list(inv.hosts)
-    cmp_ = compare(reference, noop, hosts)
+    cmp_ = compare(ref, noop, hosts)
     res.update(
         master_first_s=round(first.seconds, 1),
         master_noop_s=round(noop.seconds, 1),

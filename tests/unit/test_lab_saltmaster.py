@@ -86,3 +86,33 @@ def test_compare_names_every_difference():
     diff = saltmaster.compare(_run({"h": a}), _run({"h": b}), ["h"])["hosts"]["h"]
     assert diff["only_salt_ssh"] == ["cmd_|-y_|-y_|-run"] and diff["different_result"] == ["file_|-x_|-/x_|-managed"]
     assert not saltmaster.compare(_run({"h": a}), _run({}), ["h"])["same"]
+
+
+class _Recorder:
+    """A stand-in for labctl.Lab that records what would run on which host."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, host, cmd, **kw):
+        import subprocess
+
+        self.calls.append((host, cmd, kw.get("input")))
+        return subprocess.CompletedProcess([], 0, "", "")
+
+
+def test_the_salt_commands_are_shell_scripts_that_call_salt_scripts(tmp_path):
+    import subprocess
+
+    lab = _Recorder()
+    saltmaster._install_commands(lab, "backend")
+    ((host, cmd, _),) = lab.calls
+    assert host == "backend" and cmd.startswith(f"test -f {saltmaster.TREE_IN_HOST}/.complete && ")
+    # the heredocs are valid shell: write them under tmp_path instead of /usr/local/bin
+    script = cmd.split(" && ", 1)[1].replace("/usr/local/bin/", f"{tmp_path}/")
+    subprocess.run(["sh", "-c", script], check=True)
+    for name, entry in saltmaster.SCRIPTS.items():
+        text = (tmp_path / name).read_text()
+        assert f"from salt.scripts import {entry}; {entry}()" in text and f'sys.argv[0] = "{name}"' in text
+        subprocess.run(["sh", "-n", str(tmp_path / name)], check=True)
+    assert "pem_finger" in (tmp_path / "lostops-pem-finger").read_text()
