@@ -20,8 +20,8 @@ sets ``salt.master: monitoring`` and the hosts get Salt (tests/lab/saltmaster.py
 after the salt-ssh figures, a salt-master on the monitoring host and a minion on
 every host, keys accepted by fingerprint; two highstates through the master (the
 first fills the minions' file caches, the second is the no-op re-apply, timed on
-the master) compared state by state with salt-ssh's warm re-apply, and every
-minion's own pillar checked for other roles' secrets.
+the master) compared state by state with a salt-ssh re-apply run just before
+them, and every minion's own pillar checked for other roles' secrets.
 
 Exit 0: every size measured; 1: a size failed (converge, re-apply, teardown, or
 in master mode: a different state result, a change, a foreign secret).

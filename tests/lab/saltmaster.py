@@ -32,6 +32,11 @@ sdist, checked against its Pipfile.lock hash and built into a wheel here.
    in Salt 3008.4 that prints another hash of the same key (saltstack/salt#69970);
    its value is recorded next to the other for the report.
 
+:func:`measure` adds the proof: a salt-ssh re-apply, then two highstates through
+the master, the second compared state by state with that re-apply (:func:`compare`),
+every minion's own pillar (:func:`pillar_isolation`) and the ZeroMQ ports from the
+admin address (:func:`zeromq_from_outside`).
+
 :func:`highstate` runs ``salt '*' state.apply`` on the master and returns the
 per-minion results in salt-ssh's shape (tests/e2e/saltrun.SaltRun), timed on the
 master (no SSH set-up in the figure) and from the outer machine.
