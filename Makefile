@@ -116,4 +116,4 @@ secrets: deps ## write pillar/secrets.yaml (0600) from LOSTOPS_SECRET_* environm
 -include mk/*.mk
 
 # Targets defined in mk/*.mk need the environment as well.
-render lint-salt test-salt e2e bench-e2e bench-scale lab: deps
+render lint-salt test-salt e2e bench-e2e bench-scale bench-scale-master lab: deps

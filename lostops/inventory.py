@@ -60,6 +60,13 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 BUILTIN_SCRAPE_JOBS = ("prometheus", "alertmanager", "grafana")
 # The one SSH service (the roster, just-in-time SSH and the firewall read services.ssh).
 SSH_SERVICE = "ssh"
+# Salt's own distributed mode (inventory `salt.master`, docs/salt.md): the ZeroMQ
+# publish and return ports of the master. Their flows are derived (lostops.policy):
+# to the master host, from every other host of the inventory, only when salt.master is set.
+SALT_PUBLISH = "salt-publish"
+SALT_RETURN = "salt-return"
+SALT_SERVICES = (SALT_PUBLISH, SALT_RETURN)
+SALT_EXAMPLE_PORTS = {SALT_PUBLISH: 4505, SALT_RETURN: 4506}
 # What may face the internet without a named override: HTTP and HTTPS.
 WEB_PORTS = ((80, 80), (443, 443))
 # A named override's reason: visible text a reviewer can read, not a yes/no word.
@@ -367,11 +374,24 @@ class Ssh(_Model):
         return value
 
 
+class Salt(_Model):
+    """How Salt reaches the hosts.
+
+    ``master: null`` (the default): salt-ssh only, no Salt port is open anywhere.
+    ``master: <host>``: a salt-master on that host and a salt-minion on every
+    host (docs/salt.md); the policy then opens ``services.salt-publish`` and
+    ``services.salt-return`` on the master from every other host, nothing else.
+    """
+
+    master: str | None = None
+
+
 class Inventory(_Model):
     azure: Azure
     ssh: Ssh
     services: dict[str, Service]
     hosts: dict[str, Host]
+    salt: Salt = Salt()
 
     # Set by load(); not part of the file.
     name: str = Field(default="", exclude=True)
@@ -381,6 +401,10 @@ class Inventory(_Model):
 
     def hosts_with_role(self, role: str) -> list[str]:
         return [n for n, h in self.hosts.items() if h.role == role]
+
+    def salt_minions(self, host: str) -> list[str]:
+        """The hosts whose minions connect to `host` as their salt-master (none unless it is salt.master)."""
+        return [n for n in self.hosts if n != host] if self.salt.master == host else []
 
     def source_networks(self, source: str) -> tuple[ipaddress.IPv4Network, ...]:
         """The networks a flow source stands for (internet = everything)."""
@@ -1058,11 +1082,54 @@ def _check_repeated_flows(inv: Inventory) -> Iterator[Problem]:
 def _check_flow_count(inv: Inventory) -> Iterator[Problem]:
     max_flows = (nsg.DENY_ALL_PRIORITY - 1 - nsg.FIRST_PRIORITY) // nsg.STEP + 1
     for name, host in inv.hosts.items():
-        if len(host.allow) > max_flows:
+        derived = len(SALT_SERVICES) * len(inv.salt_minions(name))
+        if len(host.allow) + derived > max_flows:
+            salt = f" and {derived} Salt flows from salt.master" if derived else ""
             yield (
                 f"hosts.{name}.allow",
-                f"{len(host.allow)} entries; at most {max_flows} fit in NSG priorities "
+                f"{len(host.allow)} entries{salt}; at most {max_flows} fit in NSG priorities "
                 f"{nsg.FIRST_PRIORITY}-{nsg.DENY_ALL_PRIORITY - 1} (deny-all is {nsg.DENY_ALL_PRIORITY})",
+            )
+
+
+# ---- salt (salt.master: Salt's own distributed mode)
+
+
+@check("salt.master")
+def _check_salt_master(inv: Inventory) -> Iterator[Problem]:
+    master = inv.salt.master
+    if master is None:
+        return
+    if master not in inv.hosts:
+        yield ("salt.master", f"{cut(master)} is not a host of this inventory (hosts: {', '.join(inv.hosts)})")
+        return
+    for name in SALT_SERVICES:
+        svc = inv.services.get(name)
+        port = SALT_EXAMPLE_PORTS[name]
+        if svc is None:
+            yield (
+                "services",
+                f"salt.master needs a service named '{name}' (Salt's ZeroMQ port, e.g. {{port: {port}, protocol: tcp}})",
+            )
+        elif svc.protocol != "tcp" or not isinstance(svc.port, int):
+            yield (f"services.{name}", f"Salt's ZeroMQ port is one tcp port (e.g. {{port: {port}, protocol: tcp}})")
+    for other in inv.salt_minions(master):
+        rule_name = f"allow-{SALT_PUBLISH}-from-{other}"
+        if len(rule_name) > NSG_RULE_NAME_MAX:
+            yield (
+                f"hosts.{other}",
+                f"the Salt flow's NSG rule name {cut(rule_name)} has {len(rule_name)} characters, Azure allows "
+                f"{NSG_RULE_NAME_MAX}; shorten the host name",
+            )
+
+
+@check("salt.flows")
+def _check_salt_flows(inv: Inventory) -> Iterator[Problem]:
+    for path, _name, _host, _j, flow in _flows(inv):
+        if flow.service in SALT_SERVICES:
+            yield (
+                f"{path}.service",
+                f"{flow.service} flows follow from salt.master (to the master from every other host); remove this entry",
             )
 
 

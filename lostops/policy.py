@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from lostops.inventory import Inventory
+from lostops.inventory import SALT_PUBLISH, SALT_SERVICES, Inventory
 from lostops.nsg import DENY_ALL_NAME, DENY_ALL_PRIORITY, FIRST_PRIORITY, STEP
 
 # NSG priorities and the deny-all's name live in lostops/nsg.py (the inventory
@@ -60,6 +60,25 @@ def host_rules(inv: Inventory, host: str) -> list[Rule]:
                 reason=flow.reason,
             )
         )
+    # Salt's distributed mode (inventory salt.master): the minion of every other
+    # host connects to the master's ZeroMQ ports; nothing when salt.master is null.
+    for minion in inv.salt_minions(host):
+        for name in SALT_SERVICES:
+            low, high = inv.services[name].port_range
+            what = "publish" if name == SALT_PUBLISH else "return"
+            rules.append(
+                Rule(
+                    host=host,
+                    name=f"allow-{name}-from-{minion}",
+                    service=name,
+                    protocol=inv.services[name].protocol,
+                    port_low=low,
+                    port_high=high,
+                    source=minion,
+                    cidrs=(f"{inv.hosts[minion].private_ip}/32",),
+                    reason=f"salt-minion on {minion} to the salt-master: ZeroMQ {what} port (salt.master)",
+                )
+            )
     return rules
 
 

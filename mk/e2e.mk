@@ -9,7 +9,7 @@ E2E_PYTHON ?= $(VENV)/bin/python
 E2E_ARGS ?=
 export VENV
 
-.PHONY: e2e bench-e2e bench-scale e2e-preflight
+.PHONY: e2e bench-e2e bench-scale bench-scale-master e2e-preflight
 
 # One line and exit 2 when this machine cannot run the lab (not root, no
 # systemd-nspawn, no venv, ...): the tier never skips silently.
@@ -42,3 +42,7 @@ bench-e2e: e2e-preflight ## time lab boot, first converge, no-op re-applies (tar
 bench-scale: e2e-preflight .venv-plot/.synced ## 3, 6, 9 lab hosts: converge, no-op re-apply, memory, ssh connections -> docs/figures.md + docs/scale.png (root; not in make test)
 	@python3 -m tests.e2e.preflight
 	$(E2E_PYTHON) -m tests.e2e.bench_scale
+
+bench-scale-master: e2e-preflight .venv-plot/.synced ## bench-scale for salt-ssh AND salt-master/minion (inventory salt.master: monitoring; keys by fingerprint; per-state comparison) (root; not in make test)
+	@python3 -m tests.e2e.preflight
+	LOSTOPS_SCALE_MASTER=1 $(E2E_PYTHON) -m tests.e2e.bench_scale

@@ -4,8 +4,9 @@
     .venv-plot/bin/python tools/plot_scale.py .lab-scale.json docs/scale.png
 
 Over the number of hosts: the first converge and the no-op re-apply
-(seconds, the three-host budgets dashed), the hosts' peak memory (GiB) and
-the SSH connections sshd accepted during a cold re-apply.
+(seconds, the three-host budgets dashed; with make bench-scale-master also the
+no-op highstate through salt-master), the hosts' peak memory (GiB) and the SSH
+connections sshd accepted during a cold re-apply.
 """
 
 from __future__ import annotations
@@ -36,8 +37,18 @@ def main(src: str, dst: str) -> int:
     ax1.plot(n, [r["reapply_s"][0] for r in rows], "s-", color="C1", label="no-op re-apply, cold")
     ax1.plot(n, [r["reapply_s"][1] for r in rows], "^:", color="C4", label="no-op re-apply, warm masters")
     ax1.plot(n, [r["reapply_all_at_once_s"] for r in rows], "v:", color="C5", label="warm, all hosts at once")
+    m = [r for r in rows if "master_noop_s" in r]
+    if m:
+        ax1.plot([r["hosts"] for r in m], [r["master_noop_s"] for r in m], "D-", color="C2",
+                 label="salt-master: no-op highstate")  # fmt: skip
     ax1.axhline(REAPPLY_BUDGET_S, ls="--", lw=0.8, color="C1", label=f"budget (3 hosts) {REAPPLY_BUDGET_S} s")
-    ax1.set(xlabel="hosts", ylabel="seconds", title="salt-ssh: no-op re-apply", xticks=n, ylim=(0, None))
+    ax1.set(
+        xlabel="hosts",
+        ylabel="seconds",
+        title="no-op re-apply" if m else "salt-ssh: no-op re-apply",
+        xticks=n,
+        ylim=(0, None),
+    )
     ax1.legend(fontsize=8)
     ax2.plot(n, [r["host_peak_mib"] / 1024 for r in rows], "o-", color="C2", label="hosts' peak memory (GiB)")
     ax2.set(xlabel="hosts", ylabel="GiB", title="memory and SSH connections", xticks=n, ylim=(0, None))

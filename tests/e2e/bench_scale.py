@@ -15,7 +15,16 @@ turn in between. The results go to docs/figures.md (section `scale`) and to
 docs/scale.png, drawn by tools/plot_scale.py with matplotlib from its own venv
 (.venv-plot, tools/requirements-plot.txt).
 
-Exit 0: every size measured; 1: a size failed (converge, re-apply, teardown).
+With LOSTOPS_SCALE_MASTER=1 (`make bench-scale-master`) the generated inventory
+sets ``salt.master: monitoring`` and the hosts get Salt (tests/lab/saltmaster.py):
+after the salt-ssh figures, a salt-master on the monitoring host and a minion on
+every host, keys accepted by fingerprint; two highstates through the master (the
+first fills the minions' file caches, the second is the no-op re-apply, timed on
+the master) compared state by state with a salt-ssh re-apply run just before
+them, and every minion's own pillar checked for other roles' secrets.
+
+Exit 0: every size measured; 1: a size failed (converge, re-apply, teardown, or
+in master mode: a different state result, a change, a foreign secret).
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ PLOT_PYTHON = REPO / ".venv-plot" / "bin" / "python"
 def measure(hosts: int) -> dict:
     """One size, in this process (LOSTOPS_LAB_INVENTORY already selects the generated inventory)."""
     from tests.e2e import labenv, labsecrets, probes, profile, saltrun
-    from tests.lab import labctl
+    from tests.lab import labctl, saltmaster
 
     lab = labctl.Lab()
     res: dict = {"hosts": hosts, "ok": False}
@@ -82,6 +91,25 @@ def measure(hosts: int) -> dict:
             load=round(os.getloadavg()[0], 1),
         )
         res["ok"] = ok and changes == 0
+        if saltmaster.enabled():
+            from lostops import inventory
+
+            try:
+                m = saltmaster.measure(
+                    lab,
+                    inventory.load(),
+                    labenv.SECRETS_FILE,
+                    lambda: saltrun.salt_ssh("*", "state.apply", env=env, timeout=900),
+                )
+            except Exception as exc:  # the salt-ssh figures of this size are kept
+                import traceback
+
+                traceback.print_exc()
+                m = {"master_error": f"{type(exc).__name__}: {exc}"[:500]}
+            res.update(m)
+            res["ok"] = res["ok"] and bool(
+                m.get("master_same_as_salt_ssh") and m.get("pillar_isolated") and m.get("master_changes") == 0
+            )
     finally:
         _, r = probes.down_and_check_clean(lab)
         res["clean"] = r.returncode == 0
@@ -92,8 +120,11 @@ def run_size(hosts: int) -> dict:
     """One size in a child process, under the lab lock."""
     from tests.lab import scale
 
-    scale.write(hosts)
-    env = {**os.environ, "LOSTOPS_LAB_INVENTORY": scale.NAME}
+    master = os.environ.get("LOSTOPS_SCALE_MASTER") == "1"
+    scale.write(hosts, salt_master="monitoring" if master else None)
+    env = {**os.environ, "LOSTOPS_LAB_INVENTORY": scale.NAME, "LOSTOPS_INVENTORY": scale.NAME}
+    if master:
+        env["LOSTOPS_LAB_SALT"] = "1"
     with open(LOCK, "a") as fh:
         print(f"bench-scale: {hosts} hosts: waiting for {LOCK}", flush=True)
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -127,10 +158,27 @@ def rows(results: list[dict]) -> list[tuple[str, str]]:
                 f"({r['reapply_changes']} changes); ssh connections cold "
                 f"{r['ssh_connections'][0]}, warm {r['ssh_connections'][1]}; hosts' peak memory "
                 f"{r['host_peak_mib']} MiB (anon {r['host_anon_mib']} MiB); salt-ssh peak RSS "
-                f"{r['salt_ssh_peak_rss_mib']} MiB; load {r['load']}{'' if r['ok'] else '; FAILED'}",
+                f"{r['salt_ssh_peak_rss_mib']} MiB; load {r['load']}{master_text(r)}{'' if r['ok'] else '; FAILED'}",
             )
         )
     return out
+
+
+def master_text(r: dict) -> str:
+    """The salt-master part of a row (LOSTOPS_SCALE_MASTER=1), or ''."""
+    if "master_error" in r:
+        return f"; salt-master: FAILED ({r['master_error'][:200]})"
+    if "master_noop_s" not in r:
+        return ""
+    same = "same" if r["master_same_as_salt_ssh"] else "DIFFERENT"
+    return (
+        f"; **salt-master**: no-op highstate {r['master_noop_s']} s on the master ({r['master_noop_wall_s']} s with "
+        f"the ssh call; salt-ssh's re-apply just before {r['salt_ssh_reference_s']} s), first highstate "
+        f"{r['master_first_s']} s, set-up with key checks {r['master_setup_s']} s; "
+        f"{r['master_states']} state results {same} as salt-ssh, {r['master_changes']} changes; pillar secrets per "
+        f"role: {'yes' if r['pillar_isolated'] else 'NO'}; ZeroMQ from the admin address: "
+        f"{'/'.join(sorted(set(r['zeromq_from_admin'].values())))}"
+    )
 
 
 def main() -> int:
@@ -141,6 +189,11 @@ def main() -> int:
     from tests.lab import scale
 
     sizes = [int(s) for s in os.environ.get("LOSTOPS_SCALE_SIZES", "3,6,9").split(",") if s.strip()]
+    master = os.environ.get("LOSTOPS_SCALE_MASTER") == "1"
+    if master:  # built (or found) before the lab lock is taken
+        from tests.lab import saltmaster
+
+        print(f"bench-scale: Salt for the hosts: {saltmaster.ensure_tree()}", flush=True)
     results = []
     try:
         for n in sizes:
@@ -153,7 +206,12 @@ def main() -> int:
     from tests.e2e.bench import _ssh_wipe
 
     note = (
-        f"salt-ssh, ssh_max_procs 3, ssh_wipe {'on' if _ssh_wipe() else 'off'} (etc/salt/master); each size "
+        (
+            "salt-ssh and, on the same boot, salt-master on the monitoring host (make bench-scale-master); "
+            if master
+            else ""
+        )
+        + f"salt-ssh, ssh_max_procs 3, ssh_wipe {'on' if _ssh_wipe() else 'off'} (etc/salt/master); each size "
         "booted fresh; the machine was shared (load in the table): re-measure on a quiet machine. "
         "Plot: docs/scale.png."
     )

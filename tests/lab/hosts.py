@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.lab import cgroups, settings
+from tests.lab import cgroups, saltmaster, settings
 from tests.lab.settings import (
     BOOT_TIMEOUT,
     BRIDGE,
@@ -181,6 +181,8 @@ class Hosts:
             f"--bind={self.docker_dir(host)}:/var/lib/docker",
             f"--bind-ro={self.state.standin_tar}:{STANDIN_IN_HOST}",
             f"--bind-ro={self.images_archive()}:{IMAGES_IN_HOST}",
+            # Salt for salt-master/minion mode, only with LOSTOPS_LAB_SALT=1 (tests/lab/saltmaster.py)
+            *saltmaster.nspawn_binds(),
         ]
 
     def start(self, host: str) -> int:

@@ -18,6 +18,7 @@ failure (no stale skips). Nothing else may fail.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -25,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.synth import synth
+from tests.unit.synth import synth, synth_data
+from tests.unit.test_inventory import EXAMPLE
 
 pytestmark = pytest.mark.synth  # runs last; tests/unit/conftest.py
 
@@ -40,9 +42,20 @@ def checkov_bin() -> str:
     return found
 
 
+def _example_with_salt_master() -> dict:
+    """The example inventory with salt.master set: its NSGs are the example's plus the ZeroMQ flows."""
+    data = copy.deepcopy(EXAMPLE)
+    data["salt"] = {"master": "monitoring"}
+    data["services"].update({"salt-publish": {"port": 4505}, "salt-return": {"port": 4506}})
+    return data
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> dict:
-    doc = dict(synth("example")[1])
+    # Scanned: the example inventory with a salt-master (a superset of the example's resources: the same
+    # stack plus the Salt flows), so one checkov run covers both.
+    doc = dict(synth_data(_example_with_salt_master(), name="example"))
+    assert any("salt-publish" in n for n in doc["resource"]["azurerm_network_security_rule"])
     assert doc.pop("import"), "the stack should adopt NICs with import blocks"
     outdir = tmp_path_factory.mktemp("checkov") / "stacks" / "network"
     outdir.mkdir(parents=True)

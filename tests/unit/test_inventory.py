@@ -1341,6 +1341,96 @@ BAD += [
 ]
 
 
+SALT_PORTS = {"salt-publish": {"port": 4505, "protocol": "tcp"}, "salt-return": {"port": 4506, "protocol": "tcp"}}
+
+
+def _salt_master(master="monitoring", **services):
+    """salt.master set, with the two ZeroMQ services (overridden by `services`; None drops one)."""
+
+    def fn(d):
+        d["salt"] = {"master": master}
+        for name, svc in {**SALT_PORTS, **services}.items():
+            if svc is not None:
+                d["services"][name] = svc
+
+    return fn
+
+
+BAD += [
+    # salt.master: Salt's own distributed mode opens the ZeroMQ ports on the master only
+    (
+        "salt.master",
+        "salt-master-unknown-host",
+        _salt_master("salt"),
+        "salt.master: 'salt' is not a host of this inventory (hosts: backend, database, monitoring)",
+    ),
+    (
+        "salt.master",
+        "salt-master-without-return-service",
+        _salt_master(**{"salt-return": None}),
+        "services: salt.master needs a service named 'salt-return' (Salt's ZeroMQ port, e.g. {port: 4506, protocol: tcp})",
+    ),
+    (
+        "salt.master",
+        "salt-publish-as-a-range",
+        _salt_master(**{"salt-publish": {"port": "4505-4506"}, "salt-return": None}),
+        "services.salt-publish: Salt's ZeroMQ port is one tcp port (e.g. {port: 4505, protocol: tcp})",
+    ),
+    (
+        "salt.master",
+        "salt-return-over-udp",
+        _salt_master(**{"salt-return": {"port": 4506, "protocol": "udp"}}),
+        "services.salt-return: Salt's ZeroMQ port is one tcp port",
+    ),
+    (
+        "salt.master",
+        "salt-flow-rule-name-too-long",
+        _all(_salt_master(), _add_host("b" * 60)),
+        f"hosts.{'b' * 60}: the Salt flow's NSG rule name 'allow-salt-publish-from-{'b' * 60}' has 84 characters",
+    ),
+    (
+        "salt.flows",
+        "salt-flow-by-hand",
+        _all(
+            _salt_master(),
+            _append("hosts.monitoring.allow", {"service": "salt-return", "from": "backend", "reason": "minion"}),
+        ),
+        "hosts.monitoring.allow[6].service: salt-return flows follow from salt.master (to the master from every "
+        "other host); remove this entry",
+    ),
+    (
+        "salt.flows",
+        "salt-flow-by-hand-without-master",
+        _all(
+            _set("services.salt-publish", {"port": 4505}),
+            _append("hosts.backend.allow", {"service": "salt-publish", "from": "admins", "reason": "minions"}),
+        ),
+        "hosts.backend.allow[6].service: salt-publish flows follow from salt.master",
+    ),
+    (
+        "host.flow_count",
+        "salt-flows-count-against-nsg-priorities",
+        lambda d: [
+            _salt_master()(d),
+            [
+                (
+                    d["services"].__setitem__(f"s{i}", {"port": 20000 + i}),
+                    d["hosts"]["monitoring"]["allow"].append({"service": f"s{i}", "from": "admins", "reason": "many"}),
+                )
+                for i in range(391)
+            ],
+        ],
+        "hosts.monitoring.allow: 397 entries and 4 Salt flows from salt.master; at most 400 fit",
+    ),
+    (
+        "model",
+        "salt-unknown-key",
+        _set("salt", {"master": "monitoring", "minions": "all"}),
+        "salt.minions: unknown key",
+    ),
+]
+
+
 @pytest.mark.parametrize("check,mutation,expected", [pytest.param(c, m, e, id=f"{c}:{i}") for c, i, m, e in BAD])
 def test_bad_input_is_one_line_naming_the_field(check, mutation, expected):
     """Each hostile input: one line naming the field, from the check it belongs to (CHECKS[check])."""
@@ -1484,6 +1574,10 @@ GOOD = [
     ("monitoring-scrapes-itself", lambda d: None),
     ("dns-names-optional", _set("hosts.monitoring.dns", [])),
     ("long-but-valid-names", _set("hosts.backend.nic.name", "n" * 80)),
+    ("salt-master-on-monitoring", _salt_master()),
+    ("salt-master-on-a-backend", _salt_master("backend")),
+    ("salt-services-without-master", _all(*(_set(f"services.{n}", s) for n, s in SALT_PORTS.items()))),
+    ("salt-master-null", _set("salt", {"master": None})),
 ]
 
 

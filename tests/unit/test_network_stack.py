@@ -230,3 +230,27 @@ def test_a_nic_with_another_nsg_stops_at_plan_with_the_one_time_fix(doc, nic_nsg
         "(az network nic update -g lostops-vms -n lostops-backend-nic --remove networkSecurityGroup), "
         "see docs/releasing.md, one-time steps."
     )
+
+
+def test_salt_master_zeromq_ports_reach_the_master_from_the_fleet_only():
+    """inventory salt.master: the NSGs (Azure semantics over the synth JSON) let only the fleet reach 4505/4506."""
+    import copy
+
+    from lostops.inventory import parse
+    from tests.unit.nsgsim import NsgModel, source_address
+    from tests.unit.test_inventory import EXAMPLE
+
+    data = copy.deepcopy(EXAMPLE)
+    data["salt"] = {"master": "monitoring"}
+    data["services"].update({"salt-publish": {"port": 4505}, "salt-return": {"port": 4506}})
+    inv = parse(data, name="saltmaster")
+    with_master = NsgModel(synth_data(data, name="saltmaster"), inv)
+    without = NsgModel(synth("example")[1], inv)
+    for port in (4505, 4506):
+        for minion in ("backend", "database"):
+            assert with_master.evaluate(source_address(inv, minion), "monitoring", port)[0] == "Allow"
+            assert without.evaluate(source_address(inv, minion), "monitoring", port) == ("Deny", "deny-all-inbound")
+        for src in (source_address(inv, "internet"), source_address(inv, "admin")):
+            assert with_master.evaluate(src, "monitoring", port) == ("Deny", "deny-all-inbound")
+        for host in ("backend", "database"):
+            assert with_master.evaluate(source_address(inv, "monitoring"), host, port) == ("Deny", "deny-all-inbound")

@@ -89,3 +89,51 @@ def test_checkov_skips_only_where_needed_with_the_inventory_reason():
     assert [s["id"] for s in skips["allow-http-from-internet"]] == ["CKV_AZURE_160"]
     assert "ACME" in skips["allow-http-from-internet"][0]["comment"]
     assert all(not v for k, v in skips.items() if k != "allow-http-from-internet")
+
+
+def _with_salt_master(master: str | None, services: bool = True):
+    data = copy.deepcopy(EXAMPLE)
+    data["salt"] = {"master": master}
+    if services:
+        data["services"]["salt-publish"] = {"port": 4505, "protocol": "tcp"}
+        data["services"]["salt-return"] = {"port": 4506, "protocol": "tcp"}
+    return parse(data)
+
+
+SALT = ("salt-publish", "salt-return")
+
+
+def test_without_a_salt_master_no_zeromq_port_is_open_anywhere():
+    for inv in (INV, _with_salt_master(None)):
+        assert inv.salt.master is None
+        for host in inv.hosts:
+            assert not [r for r in policy.host_rules(inv, host) if r.service in SALT or r.port_low in (4505, 4506)]
+
+
+def test_salt_master_opens_zeromq_on_the_master_from_every_other_host_only():
+    inv = _with_salt_master("monitoring")
+    salt = [r for r in policy.host_rules(inv, "monitoring") if r.service in SALT]
+    assert [(r.name, r.ports, r.cidrs) for r in salt] == [
+        ("allow-salt-publish-from-backend", "4505", ("10.20.1.10/32",)),
+        ("allow-salt-return-from-backend", "4506", ("10.20.1.10/32",)),
+        ("allow-salt-publish-from-database", "4505", ("10.20.1.20/32",)),
+        ("allow-salt-return-from-database", "4506", ("10.20.1.20/32",)),
+    ]
+    assert all(r.protocol == "tcp" and not r.from_anywhere and "salt.master" in r.reason for r in salt)
+    # appended after the inventory's own flows: their NSG priorities do not move
+    assert (
+        policy.nsg_rules(inv, "monitoring")[: len(policy.nsg_rules(INV, "monitoring")) - 1]
+        == policy.nsg_rules(INV, "monitoring")[:-1]
+    )
+    for host in ("backend", "database"):
+        assert policy.host_rules(inv, host) == policy.host_rules(INV, host)
+    # the host firewall gets the same rules as the NSG
+    fw = {r["name"]: r for r in policy.firewall(inv, "monitoring")}
+    assert fw["allow-salt-return-from-database"]["cidrs"] == ["10.20.1.20/32"]
+    assert [n.name for n in policy.nsg_rules(inv, "monitoring")[:-1]] == list(fw)
+
+
+def test_salt_master_on_a_backend_follows_the_inventory():
+    inv = _with_salt_master("backend")
+    assert {r.source for r in policy.host_rules(inv, "backend") if r.service in SALT} == {"database", "monitoring"}
+    assert not [r for r in policy.host_rules(inv, "monitoring") if r.service in SALT]
