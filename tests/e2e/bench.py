@@ -145,10 +145,5 @@ def main(after=None) -> int:
     return rc
 
 
-def _ssh_wipe() -> bool:
-    text = (labenv.REPO / "etc" / "salt" / "master").read_text()
-    return any(line.split("#")[0].strip().lower() == "ssh_wipe: true" for line in text.splitlines())
-
-
 if __name__ == "__main__":
     sys.exit(main())

@@ -203,15 +203,14 @@ def main() -> int:
     finally:
         scale.remove()
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    from tests.e2e.bench import _ssh_wipe
-
     note = (
         (
             "salt-ssh and, on the same boot, salt-master on the monitoring host (make bench-scale-master); "
             if master
             else ""
         )
-        + f"salt-ssh, ssh_max_procs 3, ssh_wipe {'on' if _ssh_wipe() else 'off'} (etc/salt/master); each size "
+        + "salt-ssh through `lostops salt-ssh` (thin bundle kept, the run's pillar-bearing files removed per host), "
+        "ssh_max_procs 3; each size "
         "booted fresh; the machine was shared (load in the table): re-measure on a quiet machine. "
         "Plot: docs/scale.png."
     )
