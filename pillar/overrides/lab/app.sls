@@ -13,7 +13,10 @@ app:
   version: 0.1.0
   rollout:
     health_timeout: 60
-    drain_seconds: 1
+    # More than Traefik's providersThrottleDuration (2 s), as in production:
+    # with 1 s the old container could stop before Traefik had switched
+    # (a request through Traefik timed out in test_06 on 2026-12-04).
+    drain_seconds: 3
   healthcheck:
     interval: 2s
     timeout: 2s
