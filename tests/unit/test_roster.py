@@ -87,16 +87,20 @@ def test_user_key_sudo_and_defaults(example):
         assert f"UserKnownHostsFile={REPO_ROOT / 'ssh' / 'known_hosts'}" in target["ssh_options"]
 
 
+def _command_line(example, host: str, kind: str) -> list[str]:
+    """The argv of salt-ssh's own ssh (kind "ssh") or scp (kind "scp") command for a roster host."""
+    target = roster.build_roster(example, OUTPUTS, ENV)[host]
+    shell = _shell(target)
+    if kind == "ssh":
+        return shell._split_cmd(shell._cmd_str("/bin/sh -c true"))
+    return shell._split_cmd(shell._cmd_str(f"/tmp/x {target['host']}:/tmp/x", ssh="scp"))
+
+
 @pytest.mark.parametrize("kind", ["ssh", "scp"])
 @pytest.mark.parametrize("host", ["backend", "database"])
 def test_salt_command_lines_verify_host_keys(example, host, kind):
     """Both salt-ssh's ssh and its scp command carry our options (salt#59691 concerned no_host_keys)."""
-    target = roster.build_roster(example, OUTPUTS, ENV)[host]
-    shell = _shell(target)
-    if kind == "ssh":
-        argv = shell._split_cmd(shell._cmd_str("/bin/sh -c true"))
-    else:
-        argv = shell._split_cmd(shell._cmd_str(f"/tmp/x {target['host']}:/tmp/x", ssh="scp"))
+    argv = _command_line(example, host, kind)
     assert Path(argv[0]).name == kind
     opts = _opts(argv)
     assert "StrictHostKeyChecking=yes" in opts
@@ -124,12 +128,7 @@ def test_salt_command_lines_verify_host_keys(example, host, kind):
 def test_host_keys_are_looked_up_by_host_name_not_by_address(example, host, kind):
     """The public IP comes from outputs.json of the same release job that creates it: no
     committed known_hosts can hold a key under it. Keys are known by host name (HostKeyAlias)."""
-    target = roster.build_roster(example, OUTPUTS, ENV)[host]
-    shell = _shell(target)
-    if kind == "ssh":
-        argv = shell._split_cmd(shell._cmd_str("/bin/sh -c true"))
-    else:
-        argv = shell._split_cmd(shell._cmd_str(f"/tmp/x {target['host']}:/tmp/x", ssh="scp"))
+    argv = _command_line(example, host, kind)
     opts = _opts(argv)
     assert f"HostKeyAlias={host}" in opts
     assert "StrictHostKeyChecking=yes" in opts
