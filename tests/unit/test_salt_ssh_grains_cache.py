@@ -65,7 +65,12 @@ def test_the_fingerprint_runs_as_the_shim_does(sudo, sudo_user, prefix):
     assert cmd.count("/bin/sh") == 1
 
 
-BASE = {"salt": "3008.4", "target": {"host": "10.0.0.4", "port": 22, "user": "root"}, "thin": "/var/tmp/t", "mc": "a: 1\n"}
+BASE = {
+    "salt": "3008.4",
+    "target": {"host": "10.0.0.4", "port": 22, "user": "root"},
+    "thin": "/var/tmp/t",
+    "mc": "a: 1\n",
+}
 
 
 @pytest.mark.parametrize(
@@ -105,9 +110,13 @@ CACHE_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("stored_key", "stored_fp", "age", "key", "fp", "hit"), [c[1:] for c in CACHE_CASES], ids=[c[0] for c in CACHE_CASES]
+    ("stored_key", "stored_fp", "age", "key", "fp", "hit"),
+    [c[1:] for c in CACHE_CASES],
+    ids=[c[0] for c in CACHE_CASES],
 )
-def test_the_cache_answers_only_for_the_same_key_fingerprint_and_age(tmp_path, stored_key, stored_fp, age, key, fp, hit):
+def test_the_cache_answers_only_for_the_same_key_fingerprint_and_age(
+    tmp_path, stored_key, stored_fp, age, key, fp, hit
+):
     cache = saltssh.OptsPkgCache(tmp_path, "backend")
     now = 1_000_000.0
     cache.store(stored_key, stored_fp, ANSWER, now=now - age)
@@ -143,8 +152,24 @@ DECISIONS = [
     ("changed host: Salt's call, cached again", (FP_OUT, "", 0), (KEY, "0" * 64), False, True, True, False),
     ("--refresh: Salt's call", (FP_OUT, "", 0), (KEY, FP_HASH), True, True, True, False),
     ("fingerprint failed: Salt's call, nothing cached", ("", "sh: oops", 2), None, False, True, False, False),
-    ("fingerprint cut short: Salt's call, nothing cached", ("== /etc/machine-id\nabc\n", "", 0), None, False, True, False, False),
-    ("unreachable: reported once, no second try", ("", "ssh: connect to host x: No route to host", 255), None, False, False, False, True),
+    (
+        "fingerprint cut short: Salt's call, nothing cached",
+        ("== /etc/machine-id\nabc\n", "", 0),
+        None,
+        False,
+        True,
+        False,
+        False,
+    ),
+    (
+        "unreachable: reported once, no second try",
+        ("", "ssh: connect to host x: No route to host", 255),
+        None,
+        False,
+        False,
+        False,
+        True,
+    ),
 ]
 
 
@@ -205,3 +230,9 @@ def test_the_hook_routes_only_opts_pkg_and_is_undone(monkeypatch):
         other = fw["test.ping"]
         assert other.__name__ == "caller"  # Salt's own remote call, untouched
     assert wrapper_mod.FunctionWrapper.__getitem__ is original
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("1", True), ("", True), ("0", False), (" 0 ", False)])
+def test_the_cache_can_be_turned_off_for_a_comparison(value, on):
+    env = {} if value is None else {saltssh.ENV_GRAINS_CACHE: value}
+    assert saltssh.grains_cache_enabled(env) is on
