@@ -14,6 +14,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -236,3 +237,25 @@ def test_the_hook_routes_only_opts_pkg_and_is_undone(monkeypatch):
 def test_the_cache_can_be_turned_off_for_a_comparison(value, on):
     env = {} if value is None else {saltssh.ENV_GRAINS_CACHE: value}
     assert saltssh.grains_cache_enabled(env) is on
+
+
+@pytest.mark.parametrize(("argv", "refresh"), [([], False), (["--refresh"], True)])
+def test_salt_ssh_refresh_reaches_the_option_the_cache_reads(argv, refresh):
+    # in a process of its own: Salt's option parser freezes its logging set-up after one parse
+    from pathlib import Path
+
+    code = (
+        "import sys; from salt.utils.parsers import SaltSSHOptionParser; p = SaltSSHOptionParser(); "
+        "p.parse_args(); print(bool(p.config.get('refresh_cache')))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, "-c", "etc/salt", *argv, "*", "test.ping"],
+        cwd=Path(saltssh.__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr[-500:]
+    # _opts_pkg_for passes force=opts["refresh_cache"] or opts["regen_thin"]
+    assert r.stdout.strip().splitlines()[-1] == str(refresh)
