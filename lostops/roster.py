@@ -28,7 +28,8 @@ The private key is ``$LOSTOPS_SSH_KEY`` (default ``~/.ssh/id_ed25519``).
 SSH connection reuse: every target gets ``ControlMaster=auto``,
 ``ControlPath=<dir>/%C`` and ``ControlPersist`` (:data:`CONTROL_PERSIST`), so
 the several ssh and scp calls salt-ssh makes per host and run (thin check and
-deploy, ``test.opts_pkg``, the state tarball, ``state.pkg``) share one
+deploy, the host fingerprint and ``test.opts_pkg`` of lostops/saltssh.py, the
+state tarball, ``state.pkg``, the wipe) share one
 authenticated connection. The jump connection (ProxyCommand) uses an existing
 master of the jump host when there is one (``ControlMaster=no`` with the same
 ``ControlPath``) but never becomes one itself. ``<dir>`` is

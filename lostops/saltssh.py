@@ -39,12 +39,55 @@ A host that salt-ssh could not reach at all (ssh exit 255 before anything
 ran) is not contacted again: nothing of this run is on it. A run that loses
 its connection midway also ends in 255; what it left goes with the next run
 that reaches the host, since every run removes the same files.
+
+The host's grains, kept between runs while the host is unchanged
+----------------------------------------------------------------
+Salt 3008.4 starts salt-call twice per host for every ``state.*`` run:
+``Single._run_wfunc_thin`` sets ``data_cache = False`` and then ``refresh =
+True`` unconditionally, so ``test.opts_pkg`` (a whole remote salt-call that
+returns the host's minion options and grains, 1.6-2.5 s on the lab hosts)
+runs before the pillar and the highstate are rendered on this machine, and
+only then ``state.pkg``. Here that first call is answered from a cache
+(``<cachedir>/minions/<id>/lostops_opts_pkg.json``, 0600, no pillar in it)
+when all of these hold, and made (and cached) otherwise:
+
+- the **local key** is the same: Salt's version, the roster target (host,
+  port, user, sudo) and the minion options salt-ssh sends to the host
+  (``ssh_minion_opts``, ``thin_dir``, ...);
+- the **host fingerprint** is the same: one POSIX sh command over the same
+  ssh (:data:`_FINGERPRINT`) prints what the grains are computed from and
+  what identifies an installation: ``/etc/machine-id``, the kernel's boot id,
+  ``/etc/os-release`` and ``lsb-release``, ``uname -a``, ``/etc/hostname``,
+  ``/etc/hosts``, ``/etc/resolv.conf``, memory and CPU count, the size and
+  time of the package database (any package installed, removed or upgraded
+  changes it), every interface's addresses and MAC, the thin bundle's
+  checksum; a host rebuilt, rebooted, renamed, re-addressed or with a package
+  changed therefore gets a fresh call (the disaster-recovery test replaces
+  the database host: new machine id, new package database);
+- the entry is younger than :data:`OPTS_CACHE_TTL_S` (bounds the age of the
+  few grains no file above covers);
+- the run did not ask for fresh data (``--refresh``/``refresh_cache``,
+  ``--regen-thin``).
+
+``LOSTOPS_SALT_SSH_GRAINS_CACHE=0`` in the environment turns the cache off
+(Salt's own two calls; ``make bench-e2e`` measures both side by side).
+
+An ssh failure of the fingerprint command is reported as Salt reports a
+failed ``test.opts_pkg`` (the host is not tried twice); any other failure of
+it falls back to Salt's own call. The remote ``state.pkg`` always computes
+its own grains on the host: the cache only feeds what is rendered here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import signal
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 # The files above, in one POSIX sh command run as the ssh user (root):
 # sh -c WIPE lostops-wipe <thin_dir> <temp dir>... The state.pkg temporary
@@ -78,8 +121,122 @@ def wipe_command(thin_dir: str, temp_dirs=TEMP_DIRS, sudo: bool = False, sudo_us
     """
     import shlex
 
-    prefix = ("sudo -n " + (f"-u {shlex.quote(sudo_user)} " if sudo_user else "")) if sudo else ""
-    return prefix + "/bin/sh -c " + shlex.join([_WIPE, "lostops-wipe", thin_dir, *temp_dirs])
+    return _sudo_prefix(sudo, sudo_user) + "/bin/sh -c " + shlex.join([_WIPE, "lostops-wipe", thin_dir, *temp_dirs])
+
+
+def _sudo_prefix(sudo: bool, sudo_user: str | None) -> str:
+    import shlex
+
+    return ("sudo -n " + (f"-u {shlex.quote(sudo_user)} " if sudo_user else "")) if sudo else ""
+
+
+# ------------------------------------------------------------------ the grains cache (module docstring)
+
+# Seconds a cached test.opts_pkg answer is used while the host's fingerprint is unchanged.
+OPTS_CACHE_TTL_S = 600
+OPTS_CACHE_FILE = "lostops_opts_pkg.json"
+# sh -c FINGERPRINT lostops-fingerprint <thin_dir>: what the grains are computed from (docstring).
+# Only values that stay put on an unchanged host: no counters, no lifetimes (`ip -o addr` prints
+# a DHCP lease's remaining seconds, so only interface, family and address are kept).
+_FINGERPRINT = (
+    "for f in /etc/machine-id /proc/sys/kernel/random/boot_id /etc/os-release /etc/lsb-release "
+    '/etc/hostname /etc/hosts /etc/resolv.conf "$1/code-checksum"; do '
+    'printf "== %s\\n" "$f"; cat -- "$f" 2>/dev/null; done; '
+    'echo "== uname"; uname -a; '
+    'echo "== memory"; grep -E "^(MemTotal|SwapTotal):" /proc/meminfo; '
+    'echo "== cpus"; getconf _NPROCESSORS_ONLN; '
+    'echo "== packages"; for f in /var/lib/dpkg/status /var/lib/rpm; do '
+    '[ -e "$f" ] && stat -c "%n %s %Y" -- "$f"; done; '
+    "echo \"== addresses\"; ip -o addr show 2>/dev/null | awk '{print $2, $3, $4}'; "
+    'echo "== links"; for f in /sys/class/net/*/address; do printf "%s " "$f"; cat -- "$f"; done; '
+    "echo == end"
+)
+
+
+def fingerprint_command(thin_dir: str, sudo: bool = False, sudo_user: str | None = None) -> str:
+    """The remote command printing the host fingerprint (through sudo as the shim when the roster says so)."""
+    import shlex
+
+    return _sudo_prefix(sudo, sudo_user) + "/bin/sh -c " + shlex.join([_FINGERPRINT, "lostops-fingerprint", thin_dir])
+
+
+def local_key(salt_version: str, target: dict, thin_dir: str, minion_config: str) -> str:
+    """What on this side decides test.opts_pkg's answer: Salt, where and as whom, the minion options sent."""
+    data = {
+        "salt": salt_version,
+        "target": {k: target.get(k) for k in ("host", "port", "user", "sudo", "sudo_user")},
+        "thin_dir": thin_dir,
+        "minion_config": minion_config,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class OptsPkgCache:
+    """One minion's cached test.opts_pkg answer: {key, fingerprint, time, opts_pkg} in a 0600 JSON file."""
+
+    def __init__(self, cachedir: str | os.PathLike, minion_id: str, ttl: float = OPTS_CACHE_TTL_S):
+        self.path = Path(cachedir) / "minions" / minion_id / OPTS_CACHE_FILE
+        self.ttl = ttl
+
+    def load(self, key: str, fingerprint: str, now: float | None = None) -> dict | None:
+        """The cached answer when key and fingerprint match and it is younger than ttl; else None."""
+        now = time.time() if now is None else now
+        try:
+            entry = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or not isinstance(entry.get("opts_pkg"), dict):
+            return None
+        if entry.get("key") != key or entry.get("fingerprint") != fingerprint:
+            return None
+        age = now - float(entry.get("time") or 0)
+        if not 0 <= age < self.ttl:
+            return None
+        return entry["opts_pkg"]
+
+    def store(self, key: str, fingerprint: str, opts_pkg: dict, now: float | None = None) -> None:
+        entry = {"key": key, "fingerprint": fingerprint, "time": time.time() if now is None else now}
+        entry["opts_pkg"] = opts_pkg
+        text = json.dumps(entry, sort_keys=True, default=str)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".opts_pkg.")  # 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def refreshed_at(self) -> float | None:
+        """When the cached answer was last made by a real test.opts_pkg (None: no entry)."""
+        try:
+            return float(json.loads(self.path.read_text())["time"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def opts_pkg_cached(cache: OptsPkgCache, key: str, run_fingerprint, fetch, on_ssh_failure, force: bool = False):
+    """test.opts_pkg through the cache.
+
+    run_fingerprint() -> (stdout, stderr, retcode) of the fingerprint command;
+    fetch() -> Salt's own test.opts_pkg call; on_ssh_failure(stdout, stderr,
+    retcode) reports an unreachable host as Salt would (raises).
+    """
+    stdout, stderr, retcode = run_fingerprint()
+    if retcode == SSH_FAILED:
+        return on_ssh_failure(stdout, stderr, retcode)
+    if retcode != 0 or not (stdout or "").rstrip().endswith("== end"):
+        return fetch()  # no fingerprint: Salt's own call, nothing cached
+    fingerprint = hashlib.sha256(stdout.encode()).hexdigest()
+    if not force:
+        hit = cache.load(key, fingerprint)
+        if hit is not None:
+            return hit
+    answer = fetch()
+    if isinstance(answer, dict):
+        cache.store(key, fingerprint, answer)
+    return answer
 
 
 class _Recorder:
@@ -106,12 +263,93 @@ def _ssh_class():
         def handle_routine(self, que, opts, host, target, mine=False):
             rec = _Recorder(que)
             try:
-                super().handle_routine(rec, opts, host, target, mine)
+                if grains_cache_enabled(os.environ):
+                    with _opts_pkg_from_cache():
+                        super().handle_routine(rec, opts, host, target, mine)
+                else:
+                    super().handle_routine(rec, opts, host, target, mine)
             finally:
                 if rec.retcode != SSH_FAILED:
                     wipe_host(opts, host, target, self.fsclient)
 
     return WipingSSH
+
+
+ENV_GRAINS_CACHE = "LOSTOPS_SALT_SSH_GRAINS_CACHE"
+
+
+def grains_cache_enabled(environ) -> bool:
+    """The cache is on unless LOSTOPS_SALT_SSH_GRAINS_CACHE=0 (anything else: on)."""
+    return environ.get(ENV_GRAINS_CACHE, "1").strip() != "0"
+
+
+class _opts_pkg_from_cache:
+    """While one host's routine runs: FunctionWrapper["test.opts_pkg"] goes through the cache.
+
+    Salt calls it as ``pre_wrapper["test.opts_pkg"]()`` in
+    ``Single._run_wfunc_thin``; every other function is Salt's own. The
+    routine runs in its own process (salt-ssh's ``handle_ssh``), the class
+    attribute is restored afterwards all the same.
+    """
+
+    def __enter__(self):
+        import salt.client.ssh.wrapper as wrapper_mod
+
+        self.cls = wrapper_mod.FunctionWrapper
+        self.original = self.cls.__getitem__
+        original = self.original
+
+        def __getitem__(wrapper, cmd):
+            caller = original(wrapper, cmd)
+            if cmd != "test.opts_pkg":
+                return caller
+            return lambda *args, **kwargs: (
+                caller(*args, **kwargs) if (args or kwargs) else _opts_pkg_for(wrapper, caller)
+            )
+
+        self.cls.__getitem__ = __getitem__
+        return self
+
+    def __exit__(self, *exc):
+        self.cls.__getitem__ = self.original
+        return False
+
+
+def _opts_pkg_for(wrapper, caller):
+    """test.opts_pkg of the wrapper's host: cached while its fingerprint and key stay (module docstring)."""
+    import copy
+
+    import salt.client.ssh
+    import salt.client.ssh.wrapper
+    import salt.version
+
+    opts = wrapper.opts
+    single = salt.client.ssh.Single(
+        copy.deepcopy(opts),
+        ["test.opts_pkg"],
+        mods=wrapper.mods,
+        disable_wipe=True,
+        fsclient=wrapper.fsclient,
+        minion_opts=wrapper.minion_opts,
+        **wrapper.kwargs,
+    )
+    cache = OptsPkgCache(opts["cachedir"], single.id)
+    key = local_key(salt.version.__version__, single.target, single.thin_dir, single.minion_config)
+    cmd = fingerprint_command(
+        single.thin_dir, sudo=bool(single.target.get("sudo")), sudo_user=single.target.get("sudo_user")
+    )
+
+    def on_ssh_failure(stdout, stderr, retcode):
+        return salt.client.ssh.wrapper.parse_ret(stdout, stderr, retcode, result_only=True)
+
+    return opts_pkg_cached(
+        cache,
+        key,
+        lambda: single.shell.exec_cmd(cmd),
+        caller,
+        on_ssh_failure,
+        force=bool(opts.get("refresh_cache") or opts.get("regen_thin")),
+    )
 
 
 def wipe_host(opts, host: str, target: dict, fsclient) -> bool:

@@ -11,7 +11,13 @@ what Salt reports itself:
   own milliseconds, measured on the host), and the slowest states;
 - ``render + transfer``: the apply's wall time minus ``ping`` and the slowest
   host's ``states``: pillar and highstate rendered locally, the state tarball
-  copied, ``state.pkg`` started.
+  copied, ``state.pkg`` started, the host's fingerprint read and the run's
+  pillar-bearing files wiped (one short ssh command each);
+
+``grains from the cache``: for how many hosts ``lostops salt-ssh`` answered
+Salt's ``test.opts_pkg`` (a whole remote salt-call) from its cache because
+the host's fingerprint was unchanged (lostops/saltssh.py), read from the
+cache files' refresh times before and after the run.
 
 SSH connections are counted on the hosts (sshd's ``Accepted publickey`` lines
 in each host's journal), so a reused master connection counts once.
@@ -24,7 +30,12 @@ import subprocess
 import time
 from pathlib import Path
 
+from lostops import saltssh
+from lostops.inventory import REPO_ROOT
 from tests.e2e import saltrun
+
+# etc/salt/master: root_dir .salt (from the repository root), cachedir cache
+SALT_CACHEDIR = REPO_ROOT / ".salt" / "cache"
 
 # sshd logs as `sshd` (OpenSSH < 9.8) or `sshd-session` (the per-connection process since 9.8)
 SSHD_ACCEPTED = (
@@ -51,6 +62,16 @@ def accepted_connections(lab, hosts) -> int:
         out = (r.stdout or "").strip().splitlines()
         total += int(out[-1]) if out and out[-1].isdigit() else 0
     return total
+
+
+def opts_cache_times(hosts) -> dict:
+    """{host: when its cached test.opts_pkg answer was made (None: none)}."""
+    return {h: saltssh.OptsPkgCache(SALT_CACHEDIR, h).refreshed_at() for h in hosts}
+
+
+def cache_hits(before: dict, after: dict) -> int:
+    """Hosts whose grains a run took from the cache: an entry before and the same entry after."""
+    return sum(1 for h, t in before.items() if t is not None and after.get(h) == t)
 
 
 def cold_ssh_seconds(roster: dict, host: str) -> float:
@@ -104,7 +125,7 @@ def profile_rows(lab, roster: dict, hosts: list[str], env: dict, apply: saltrun.
         )
     )
     rest = apply.seconds - ping.seconds - max(states.values(), default=0)
-    rows.append(("profile: render + transfer (apply - ping - slowest states)", f"{rest:.1f} s"))
+    rows.append(("profile: render + transfer + fingerprint + wipe (apply - ping - slowest states)", f"{rest:.1f} s"))
     for h in hosts:
         top = ", ".join(f"{sid} {s:.2f}" for sid, s in slowest_states(apply, h, 4))
         rows.append((f"profile: slowest states {h} (s)", top))
