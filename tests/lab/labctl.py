@@ -279,12 +279,18 @@ class Lab:
             network.services_up(self.state)
 
     def rebuild(self, host: str, settle: bool = True) -> dict:
-        """Lose the VM: stop the host, delete its disk (overlay layer) and its
+        """Lose the VM: it is gone at once (SIGKILL, no shutdown: its disk is
+        deleted next, so a clean poweroff would only add the 20 s the stand-in's
+        SIGTERM-deaf PID 1 makes it wait), delete its disk (overlay layer) and its
         Docker directory, boot a fresh one from the base with the same identity
-        (inventory address, SSH host key). Seconds of each step."""
+        (inventory address, SSH host key). Seconds of each step.
+
+        salt-ssh's master connections are closed too: a killed host sends no
+        FIN, and a master to it would hang the next run's first ssh."""
         with self.state.locked():
             t0 = time.monotonic()
-            stop_s = self.hosts.stop(host) if self.hosts.pid(host) else 0.0
+            stop_s = self.hosts.stop(host, timeout=0) if self.hosts.pid(host) else 0.0
+            close_ssh_masters(self.state.ssh_control_dir)
             for mp in sorted(
                 (m for m in mounts() if m.startswith(str(self.state.host_dir(host)) + "/")), key=len, reverse=True
             ):
