@@ -41,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.lab import base, cgroups, images, metrics, network, settings, standin
@@ -347,6 +348,26 @@ class Lab:
             self.state.save()
             log(f"{host} rebooted in {total} s (stop {stop_s} s, boot→sshd {boot_s} s)")
             return total
+
+    def reboot_together(self, hosts: list[str]) -> dict[str, float]:
+        """Reboot several hosts at once (their shutdowns side by side, then each boot); host -> seconds
+        from the common start until its sshd answered and systemd settled."""
+        with self.state.locked():
+            for h in hosts:
+                self._running(h)
+            t0 = time.monotonic()
+            with ThreadPoolExecutor(len(hosts)) as pool:
+                list(pool.map(self.hosts.stop, hosts))
+            for h in hosts:
+                self.hosts.start(h)
+            out = {}
+            for h in hosts:
+                self.hosts.wait_ssh(h, t0)
+                self.hosts.wait_settled(h)
+                out[h] = round(time.monotonic() - t0, 2)
+            self.state.save()
+            log(f"{', '.join(hosts)} rebooted together: {out}")
+            return out
 
     # ------------------------------------------------------- access, memory --
     def ssh_args(self, host: str, connect_timeout: int = 5, via: str | None = "default") -> list[str]:
