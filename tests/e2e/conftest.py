@@ -137,7 +137,12 @@ def converge(lab, salt_env):
         SUMMARY.time("first converge", run.seconds)
         ok = [h for h in labenv.HOSTS if run.ok(h)]
         if run.rc == 0 and len(ok) == len(labenv.HOSTS):
-            SUMMARY.ok("converge", f"{len(ok)}/{len(labenv.HOSTS)} hosts OK ({run.seconds:.0f} s)")
+            slow = "; ".join(
+                f"{h}: " + ", ".join(f"{sid} {sec:.0f} s" for sid, sec in run.slowest(h)) for h in labenv.HOSTS
+            )
+            SUMMARY.ok(
+                "converge", f"{len(ok)}/{len(labenv.HOSTS)} hosts OK ({run.seconds:.0f} s); slowest states {slow}"
+            )
         else:
             bad = [h for h in labenv.HOSTS if h not in ok]
             SUMMARY.failed(

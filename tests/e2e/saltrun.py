@@ -94,6 +94,12 @@ class SaltRun:
                 out.append(f"{sid}: {json.dumps(r['changes'], default=str)[:300]}")
         return out
 
+    def slowest(self, minion: str, n: int = 3) -> list[tuple[str, float]]:
+        """The `n` states of `minion` that took longest: (state id, seconds), from Salt's own `duration` (ms)."""
+        st = self.states(minion) or {}
+        took = [(r.get("__id__") or k, float(r.get("duration") or 0) / 1000) for k, r in st.items()]
+        return sorted(took, key=lambda t: -t[1])[:n]
+
     def ok(self, minion: str) -> bool:
         return self.states(minion) is not None and not self.failures(minion)
 

@@ -7,8 +7,7 @@ command line (`mysql:config`, salt/mysql/pillar.example: "A change recreates
 the container") must re-create the container; then the database host really
 reboots (labctl reboot) and the containers come back by
 themselves (restart policy + docker enabled), with the marker still there.
-The stand-in is not MySQL: this proves the host-path volume and the restart
-policy, not InnoDB durability.
+The monitoring host reboots after it (its containers must come back too).
 """
 
 from __future__ import annotations
@@ -89,27 +88,38 @@ def test_mysql_recreated_on_config_change(lab, converged, salt_env, mysql_marker
     )
 
 
+REBOOTED = ("database", "monitoring")
+
+
 @pytest.mark.summary("persistence after reboot")
 def test_persistence_after_reboot(lab, converged, mysql_marker):
+    """The database host (MySQL's data) and the monitoring host (Prometheus and Alertmanager are
+    reloaded by a SIGHUP from inside their containers: `docker kill -s` would mark them stopped, and
+    `restart: unless-stopped` would then leave them down after a boot) reboot together; every
+    container that ran comes back by itself (restarted, running, healthy)."""
     data_dir = mysql_marker["data_dir"]
-    before = {n: c for n, c in probes.containers(lab, "database").items() if c["status"] == "running"}
-    assert before, "no running container on the database host before the reboot"
-    # stand-in only: see probes.shorten_final_kill (live-restore keeps containers running at shutdown)
-    assert probes.shorten_final_kill(lab, "database"), "cannot shorten the shutdown's final kill timeout"
-    reboot_s = lab.reboot("database")  # waits for sshd and `systemctl is-system-running --wait`
-    SUMMARY.time("database reboot", reboot_s)
-
-    now, problems = probes.wait_containers_back(lab, "database", list(before))
-    for n, c in before.items():
-        a = now.get(n)
-        if a and a["status"] == "running" and a["started"] == c["started"]:
-            problems.append(f"{n} was not restarted by the reboot?")
+    before = {h: {n: c for n, c in probes.containers(lab, h).items() if c["status"] == "running"} for h in REBOOTED}
+    for h in REBOOTED:
+        assert before[h], f"no running container on the {h} host before the reboot"
+        # stand-in only: see probes.shorten_final_kill (live-restore keeps containers running at shutdown)
+        assert probes.shorten_final_kill(lab, h), f"{h}: cannot shorten the shutdown's final kill timeout"
+    took = lab.reboot_together(list(REBOOTED))  # each: sshd answers and `systemctl is-system-running --wait`
+    SUMMARY.time("database reboot", took["database"])
+    problems = []
+    for h in REBOOTED:
+        now, gone = probes.wait_containers_back(lab, h, list(before[h]))
+        problems += [f"{h}: {g}" for g in gone]
+        for n, c in before[h].items():
+            a = now.get(n)
+            if a and a["status"] == "running" and a["started"] == c["started"]:
+                problems.append(f"{h}: {n} was not restarted by the reboot?")
     problems += marker_lost(lab, mysql_marker, "by the reboot")
     SUMMARY.conclude(
         "persistence after reboot",
         problems,
-        f"OK (database rebooted in {reboot_s:.1f} s; {len(before)} containers back running/healthy "
-        f"by themselves; marker in {data_dir} intact)",
+        f"OK (database and monitoring rebooted together: {took['database']:.1f} s and {took['monitoring']:.1f} s; "
+        f"{len(before['database'])} and {len(before['monitoring'])} containers back running/healthy by themselves; "
+        f"marker in {data_dir} intact)",
     )
 
 

@@ -9,6 +9,7 @@ user with the admin key, host keys verified, the database through the backend
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -256,10 +257,14 @@ class Hosts:
         return state
 
     def stop(self, host: str, timeout: float = STOP_TIMEOUT) -> float:
-        """Clean poweroff (SIGKILL after `timeout`), then whatever is left in its cgroup; seconds taken."""
+        """Clean poweroff (SIGKILL after `timeout`; at once with timeout=0, a pulled plug), then whatever
+        is left in its cgroup; seconds taken."""
         t0 = time.monotonic()
         pid = self.pid(host)
-        if pid:
+        if pid and timeout <= 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        elif pid:
             try:
                 os.kill(pid, signal.SIGTERM)  # nspawn → SIGRTMIN+3 → clean poweroff
             except ProcessLookupError:

@@ -41,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.lab import base, cgroups, images, metrics, network, settings, standin
@@ -279,12 +280,18 @@ class Lab:
             network.services_up(self.state)
 
     def rebuild(self, host: str, settle: bool = True) -> dict:
-        """Lose the VM: stop the host, delete its disk (overlay layer) and its
+        """Lose the VM: it is gone at once (SIGKILL, no shutdown: its disk is
+        deleted next, so a clean poweroff would only add the 20 s the stand-in's
+        SIGTERM-deaf PID 1 makes it wait), delete its disk (overlay layer) and its
         Docker directory, boot a fresh one from the base with the same identity
-        (inventory address, SSH host key). Seconds of each step."""
+        (inventory address, SSH host key). Seconds of each step.
+
+        salt-ssh's master connections are closed too: a killed host sends no
+        FIN, and a master to it would hang the next run's first ssh."""
         with self.state.locked():
             t0 = time.monotonic()
-            stop_s = self.hosts.stop(host) if self.hosts.pid(host) else 0.0
+            stop_s = self.hosts.stop(host, timeout=0) if self.hosts.pid(host) else 0.0
+            close_ssh_masters(self.state.ssh_control_dir)
             for mp in sorted(
                 (m for m in mounts() if m.startswith(str(self.state.host_dir(host)) + "/")), key=len, reverse=True
             ):
@@ -341,6 +348,26 @@ class Lab:
             self.state.save()
             log(f"{host} rebooted in {total} s (stop {stop_s} s, boot→sshd {boot_s} s)")
             return total
+
+    def reboot_together(self, hosts: list[str]) -> dict[str, float]:
+        """Reboot several hosts at once (their shutdowns side by side, then each boot); host -> seconds
+        from the common start until its sshd answered and systemd settled."""
+        with self.state.locked():
+            for h in hosts:
+                self._running(h)
+            t0 = time.monotonic()
+            with ThreadPoolExecutor(len(hosts)) as pool:
+                list(pool.map(self.hosts.stop, hosts))
+            for h in hosts:
+                self.hosts.start(h)
+            out = {}
+            for h in hosts:
+                self.hosts.wait_ssh(h, t0)
+                self.hosts.wait_settled(h)
+                out[h] = round(time.monotonic() - t0, 2)
+            self.state.save()
+            log(f"{', '.join(hosts)} rebooted together: {out}")
+            return out
 
     # ------------------------------------------------------- access, memory --
     def ssh_args(self, host: str, connect_timeout: int = 5, via: str | None = "default") -> list[str]:
