@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from lostops import inventory, pillar, policy, render, roles, secrets
+from lostops.childproc import CHILD_PREAMBLE
 from lostops.inventory import REPO_ROOT
 from tests.unit.saltcall import RENDERER, render_error
 
@@ -102,54 +103,73 @@ def test_pillar_carries_formulas_and_exporters_of_the_role(selector, monkeypatch
 # salt/client/ssh/wrapper/state.py highstate() builds it (opts, pillar override
 # None, the function wrapper, the file client, initial_pillar = the pillar the
 # master compiled), then get_top() + top_matches(): which formulas this minion
-# gets. No host is contacted (get_top only renders salt/top.sls).
-_SSH_TOP = r"""
-import json, os, sys
+# gets. No host is contacted (get_top only renders salt/top.sls). One process
+# answers every case (a JSON list on stdin, one answer per line): each case has
+# its own environment (inventory), opts, cache directory and compiler.
+_SSH_TOP = (
+    CHILD_PREAMBLE
+    + r"""
+import json, sys
 import salt.config, salt.fileclient, salt.client.ssh.state
-minion, cachedir, pillar_json = sys.argv[1], sys.argv[2], sys.argv[3]
-opts = salt.config.master_config("etc/salt/master")
-opts.update({"id": minion, "grains": {"id": minion}, "saltenv": None, "pillarenv": None, "cachedir": cachedir})
-if pillar_json == "-":
-    from lostops import pillar
-    initial = pillar.build(minion, check_secrets=False)
-else:
-    initial = json.loads(pillar_json)
-fs = salt.fileclient.FSClient(opts)
-with salt.client.ssh.state.SSHHighState(opts, None, {}, fs, context={}, initial_pillar=initial) as st:
-    print(json.dumps(st.top_matches(st.get_top())))
+from lostops import pillar
+for case in json.load(sys.stdin):
+    os.environ.update(case["env"])
+    minion = case["minion"]
+    opts = salt.config.master_config("etc/salt/master")
+    opts.update({"id": minion, "grains": {"id": minion}, "saltenv": None, "pillarenv": None, "cachedir": case["cachedir"]})
+    initial = case["initial"] if case["initial"] is not None else pillar.build(minion, check_secrets=False)
+    fs = salt.fileclient.FSClient(opts)
+    with salt.client.ssh.state.SSHHighState(opts, None, {}, fs, context={}, initial_pillar=initial) as st:
+        reply.write(json.dumps(st.top_matches(st.get_top())) + "\n")
+reply.flush()
 """
+)
+
+# (selector, minion): the top salt-ssh compiles from the pillar the master builds (lostops.pillar).
+TOP_CASES = [("example", "database"), (TWO, "backend2"), (TWO, "monitoring")]
+# A pillar given as initial_pillar without lostops:host:formulas.
+NO_FORMULAS = {"images": {}}
 
 
-def _ssh_top(minion: str, selector: str, tmp_path: Path, initial: dict | None = None) -> dict:
-    env = render.render_env(selector)
+@pytest.fixture(scope="module")
+def ssh_tops(tmp_path_factory) -> dict:
+    """{(selector, minion, initial pillar as JSON or None): top_matches} of TOP_CASES and the NO_FORMULAS case."""
+    cases = [(selector, minion, None) for selector, minion in TOP_CASES]
+    cases.append(("example", "backend", json.dumps(NO_FORMULAS)))
+    work = tmp_path_factory.mktemp("ssh-top")
+    request = [
+        {
+            "env": render.render_env(selector, {}),
+            "minion": minion,
+            "cachedir": str(work / f"cache-{i}"),
+            "initial": json.loads(initial) if initial else None,
+        }
+        for i, (selector, minion, initial) in enumerate(cases)
+    ]
     proc = subprocess.run(
-        [
-            render.salt_python(),
-            "-c",
-            _SSH_TOP,
-            minion,
-            str(tmp_path / "cache"),
-            json.dumps(initial) if initial else "-",
-        ],
+        [render.salt_python(), "-c", _SSH_TOP],
+        input=json.dumps(request),
         cwd=REPO_ROOT,
-        env=env,
+        env=os.environ,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(answers) == len(cases), proc.stdout[-3000:]
+    return dict(zip(cases, answers, strict=True))
 
 
-@pytest.mark.parametrize(("selector", "minion"), [("example", "database"), (TWO, "backend2"), (TWO, "monitoring")])
-def test_salt_ssh_compiles_the_top_from_the_pillar(selector, minion, tmp_path):
+@pytest.mark.parametrize(("selector", "minion"), TOP_CASES)
+def test_salt_ssh_compiles_the_top_from_the_pillar(selector, minion, ssh_tops):
     role = inventory.load(selector).hosts[minion].role
-    assert _ssh_top(minion, selector, tmp_path) == {"base": list(roles.ROLES[role].formulas)}
+    assert ssh_tops[(selector, minion, None)] == {"base": list(roles.ROLES[role].formulas)}
 
 
-def test_salt_ssh_top_without_formulas_falls_to_unassigned(tmp_path):
-    assert _ssh_top("backend", "example", tmp_path, initial={"images": {}}) == {"base": ["unassigned"]}
+def test_salt_ssh_top_without_formulas_falls_to_unassigned(ssh_tops):
+    assert ssh_tops[("example", "backend", json.dumps(NO_FORMULAS))] == {"base": ["unassigned"]}
 
 
 def test_a_minion_without_formulas_fails_with_one_line():
