@@ -511,8 +511,9 @@ class Rig:
             **self.env,
             **env,
         }
+        # -S: no site-packages, as on a host (the script needs the standard library only); starts faster.
         return subprocess.run(
-            [sys.executable, str(ROLLOUT), sub, str(self.config)],
+            [sys.executable, "-S", str(ROLLOUT), sub, str(self.config)],
             capture_output=True,
             text=True,
             env=full,
