@@ -13,7 +13,9 @@ Selection: ``LOSTOPS_INVENTORY`` is either a name (``example``, ``lab``,
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import ipaddress
 import os
 import re
@@ -1266,6 +1268,14 @@ def parse(data: Any, name: str = "", extra_admin_sources: str | None = None) -> 
     return inv
 
 
+@functools.lru_cache(maxsize=16)
+def _yaml_of(text: str):
+    """load_strict(text), kept per text: PyYAML's pure-Python loader takes tens of milliseconds per
+    inventory, and the pillar, the CLI and the tests read the same file many times in one process.
+    Errors are not kept (they raise again); callers get a copy (see load)."""
+    return load_strict(text)
+
+
 def load(selector: str | None = None) -> Inventory:
     """Load and validate the selected inventory (see module docstring)."""
     path = resolve_path(selector)
@@ -1276,7 +1286,7 @@ def load(selector: str | None = None) -> Inventory:
     except NotUtf8Error as exc:
         raise InventoryError([("", str(exc))], str(path)) from None
     try:
-        data = load_strict(text)
+        data = copy.deepcopy(_yaml_of(text))
     except DuplicateKeyError as exc:
         raise InventoryError([(exc.path, f"duplicate key (line {exc.line})")], str(path)) from None
     except YamlInputError as exc:
