@@ -24,9 +24,9 @@ exporters:
         healthcheck: {test: [CMD, wget, -q, -O-, 'http://127.0.0.1:{{ cadvisor }}/']}
   compose:
     healthcheck:
-      # Lab timing only: Docker runs the first health check one interval after
-      # the start and `compose up --wait` waits for it; 30 s (production) x 2
-      # (up + the first converge's re-create) per host is most of the budget.
+      # Lab timing only: a health check every 5 s once started (30 s in
+      # production). The first checks come every start_interval (2 s, as in
+      # production) during start_period either way.
       interval: 5s
   cadvisor:
     # systemd-nspawn test hosts have no /dev/kmsg device node to pass in.
