@@ -5,9 +5,9 @@ The data location is the one the mysql formula manages (state
 container mounts as /var/lib/mysql. A MySQL setting changed on the salt-ssh
 command line (`mysql:config`, salt/mysql/pillar.example: "A change recreates
 the container") must re-create the container; then the database host really
-reboots (labctl reboot) and the containers come back by
-themselves (restart policy + docker enabled), with the marker still there.
-The monitoring host reboots after it (its containers must come back too).
+reboots, together with the monitoring host (labctl reboot_together), and the
+containers of both come back by themselves (restart policy + docker enabled),
+with the marker still there.
 """
 
 from __future__ import annotations
