@@ -209,10 +209,10 @@ def main() -> int:
             if master
             else ""
         )
-        + "salt-ssh through `lostops salt-ssh` (thin bundle kept, the run's pillar-bearing files removed per host), "
-        "ssh_max_procs 3; each size "
-        "booted fresh; the machine was shared (load in the table): re-measure on a quiet machine. "
-        "Plot: docs/scale.png."
+        + "salt-ssh through `lostops salt-ssh` (thin bundle kept, the run's pillar-bearing files removed per host, "
+        "grains from the cache while a host is unchanged, ssh commands closed without Salt's fixed sleeps, Jinja's "
+        "bytecode cache; lostops/saltssh.py), ssh_max_procs 3; each size booted fresh; load: the 1-min load "
+        "average (2 cores) after its salt-ssh re-applies. Plot: docs/scale.png."
     )
     print(f"figures: {figures.record('scale', rows(results), note=note)}")
     if PLOT_PYTHON.exists():

@@ -17,7 +17,7 @@ sdist, checked against its Pipfile.lock hash and built into a wheel here.
 
 :func:`setup`:
 1. copies the repository's ``lostops/``, ``salt/`` and ``pillar/`` (with the selected
-   inventory) and the lab's secrets file to the master host (/srv/lostops, root only):
+   inventory) and the lab's secrets file to the master host (/srv/salt/lostops, root only):
    the same top file, formulas and pillar; the ``#!py`` pillar imports lostops there
    and gives every minion only its role's secrets (lostops/pillar.py), as salt-ssh did;
 2. starts salt-master (``auto_accept`` and ``open_mode`` off) bound to its private
@@ -63,7 +63,10 @@ from tests.lab import settings
 
 ENV_FLAG = "LOSTOPS_LAB_SALT"
 TREE_IN_HOST = "/opt/lostops-salt"
-SRV = "/srv/lostops"
+# The tree of the master: its own directory, never a parent of the data the formulas keep under
+# /srv/lostops (a copy there replaced /srv/lostops/monitoring and /srv/lostops/traefik: the
+# running Alertmanager lost its working directory; tests/unit/test_lab_saltmaster.py).
+SRV = "/srv/salt/lostops"
 HOST_PYTHON = "3.13"  # Debian trixie's python3 (the lab's base)
 # The distributions whose dependency closure goes to the hosts: Salt, and what the
 # lostops pillar imports on the master.
@@ -199,7 +202,7 @@ def nspawn_binds() -> list[str]:
 
 # ------------------------------------------------------------------ on the hosts --
 # Wrapper commands: the hosts' own python3 with the tree (and, on the master, the
-# lostops package under /srv/lostops) on its path. `-c` keeps argv[1:] for Salt.
+# lostops package under /srv/salt/lostops) on its path. `-c` keeps argv[1:] for Salt.
 SCRIPTS = {
     "salt": "salt_main",
     "salt-master": "salt_master",
@@ -277,7 +280,7 @@ def minion_config(inv, host: str, master: str, master_finger: str) -> str:
 
 
 def repo_tarball(inv_name: str, secrets_file: Path) -> bytes:
-    """lostops/, salt/, pillar/ (without other inventories' secrets) and the secrets file, as a tar for /srv/lostops."""
+    """lostops/, salt/, pillar/ (without other inventories' secrets) and the secrets file, as a tar for SRV."""
     repo = settings.REPO
     buf = io.BytesIO()
 
