@@ -15,6 +15,10 @@ turn in between. The results go to docs/figures.md (section `scale`) and to
 docs/scale.png, drawn by tools/plot_scale.py with matplotlib from its own venv
 (.venv-plot, tools/requirements-plot.txt).
 
+LOSTOPS_SCALE_KEEP=1 keeps the last run's results of the sizes not in
+LOSTOPS_SCALE_SIZES (one size measured again; every row says when it was
+measured).
+
 With LOSTOPS_SCALE_MASTER=1 (`make bench-scale-master`) the generated inventory
 sets ``salt.master: monitoring`` and the hosts get Salt (tests/lab/saltmaster.py):
 after the salt-ssh figures, a salt-master on the monitoring host and a minion on
@@ -51,7 +55,7 @@ def measure(hosts: int) -> dict:
     from tests.lab import labctl, saltmaster
 
     lab = labctl.Lab()
-    res: dict = {"hosts": hosts, "ok": False}
+    res: dict = {"hosts": hosts, "ok": False, "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     try:
         if lab.is_up():
             lab.down()
@@ -144,6 +148,23 @@ def run_size(hosts: int) -> dict:
     return json.loads(lines[-1]) if lines else {"hosts": hosts, "ok": False, "error": f"exit {proc.returncode}"}
 
 
+def kept_results(sizes: list[int]) -> list[dict]:
+    """LOSTOPS_SCALE_KEEP=1: the last run's results (.lab-scale.json) of the sizes not measured now.
+
+    One size can then be measured again without the others; each row says when
+    it was measured (a result without its own time: the file's).
+    """
+    try:
+        old = json.loads(RESULTS.read_text())
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(RESULTS.stat().st_mtime))
+    except (OSError, ValueError):
+        return []
+    kept = [r for r in old if isinstance(r, dict) and r.get("hosts") not in sizes]
+    for r in kept:
+        r.setdefault("measured_at", stamp)
+    return kept
+
+
 def rows(results: list[dict]) -> list[tuple[str, str]]:
     out = []
     for r in results:
@@ -158,7 +179,8 @@ def rows(results: list[dict]) -> list[tuple[str, str]]:
                 f"({r['reapply_changes']} changes); ssh connections cold "
                 f"{r['ssh_connections'][0]}, warm {r['ssh_connections'][1]}; hosts' peak memory "
                 f"{r['host_peak_mib']} MiB (anon {r['host_anon_mib']} MiB); salt-ssh peak RSS "
-                f"{r['salt_ssh_peak_rss_mib']} MiB; load {r['load']}{master_text(r)}{'' if r['ok'] else '; FAILED'}",
+                f"{r['salt_ssh_peak_rss_mib']} MiB; load {r['load']}{master_text(r)}{'' if r['ok'] else '; FAILED'}"
+                + (f" (measured {r['measured_at']})" if r.get("measured_at") else ""),
             )
         )
     return out
@@ -194,6 +216,7 @@ def main() -> int:
         from tests.lab import saltmaster
 
         print(f"bench-scale: Salt for the hosts: {saltmaster.ensure_tree()}", flush=True)
+    kept = kept_results(sizes) if os.environ.get("LOSTOPS_SCALE_KEEP") == "1" else []
     results = []
     try:
         for n in sizes:
@@ -202,6 +225,7 @@ def main() -> int:
             results.append(r)
     finally:
         scale.remove()
+    results = sorted(kept + results, key=lambda r: r["hosts"])
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     note = (
         (

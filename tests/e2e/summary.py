@@ -17,6 +17,7 @@ class Summary:
         "lab",
         "converge",
         "second apply",
+        "self-healing",
         "host facts",
         "listening ports",
         "matrix",

@@ -54,3 +54,40 @@ def test_second_apply_reports_no_changes(converged, salt_env):
     assert run.seconds <= REAPPLY_CEILING_S, (
         f"no-op re-apply took {run.seconds:.1f} s (ceiling {REAPPLY_CEILING_S:.0f} s; budget in make bench-e2e)"
     )
+
+
+def _changed_ids(run, host: str) -> list[str]:
+    return [c.split(":")[0] for c in run.changed(host)]
+
+
+@pytest.mark.summary("self-healing")
+def test_a_stopped_container_is_started_again_and_the_service_list_follows_the_file(converged, salt_env, lab):
+    """salt/lib/compose.jinja on a real host: a stopped service makes only `up` run; a rewritten
+    compose.yaml makes only the service list (compose.services) be read again; then a no-op."""
+    ps = (
+        "docker ps --filter label=com.docker.compose.project=exporters "
+        "--filter label=com.docker.compose.service=node-exporter --format '{{.State}}'"
+    )
+    stop = lab.run("backend", f"docker stop $(docker ps -q --filter label=com.docker.compose.project=exporters "
+                              f"--filter label=com.docker.compose.service=node-exporter) >/dev/null && {ps}")  # fmt: skip
+    assert stop.returncode == 0 and stop.stdout.strip() == "", stop.stderr
+    healed = saltrun.salt_ssh("backend", "state.apply", env=salt_env, timeout=300)
+    assert healed.rc == 0 and healed.ok("backend"), healed.report(["backend"])
+    assert _changed_ids(healed, "backend") == ["exporters-compose-up-cmd-run"]
+    assert lab.run("backend", ps).stdout.strip() == "running"
+
+    touched = lab.run(
+        "backend", "touch /opt/lostops/exporters/compose.yaml && head -n 1 /opt/lostops/exporters/compose.services"
+    )
+    assert touched.returncode == 0 and touched.stdout.startswith("# docker compose --project-name exporters "), touched
+    reread = saltrun.salt_ssh("backend", "state.apply", env=salt_env, timeout=300)
+    assert reread.rc == 0 and _changed_ids(reread, "backend") == ["exporters-compose-services-cmd-run"], reread.report(
+        ["backend"]
+    )
+    again = saltrun.salt_ssh("backend", "state.apply", env=salt_env, timeout=300)
+    assert again.rc == 0 and _changed_ids(again, "backend") == []
+    SUMMARY.ok(
+        "self-healing",
+        f"stopped node-exporter started by exporters-compose-up ({healed.seconds:.1f} s); compose.yaml rewritten: "
+        f"only the service list read again ({reread.seconds:.1f} s); then 0 changes ({again.seconds:.1f} s)",
+    )
