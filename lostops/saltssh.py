@@ -509,13 +509,22 @@ def _jinja_bytecode_environment(cache_dir: str | os.PathLike):
     return CachedSandboxedEnvironment
 
 
+def install_jinja_bytecode_cache(directory: str | os.PathLike) -> None:
+    """In this process only: Salt's Jinja renders compile each template once, cached in directory.
+
+    Also used by lostops.render's Salt processes (the unit tier's and `make render`'s renders).
+    """
+    import jinja2.sandbox
+
+    jinja2.sandbox.SandboxedEnvironment = _jinja_bytecode_environment(directory)
+
+
 def install_speedups(cachedir: str | os.PathLike) -> None:
     """In this process only: Salt's ssh Terminal and Jinja sandbox get the classes above."""
-    import jinja2.sandbox
     import salt.utils.vt
 
     salt.utils.vt.Terminal = _terminal_class()
-    jinja2.sandbox.SandboxedEnvironment = _jinja_bytecode_environment(Path(cachedir) / JINJA_BYTECODE_DIR)
+    install_jinja_bytecode_cache(Path(cachedir) / JINJA_BYTECODE_DIR)
 
 
 def _terminate(signum, _frame):
