@@ -35,6 +35,8 @@ from lostops.childproc import CHILD_PREAMBLE, ChildGone, JsonLineChild
 from lostops.inventory import REPO_ROOT
 
 SECRETS_EXAMPLE = REPO_ROOT / "pillar" / "secrets.yaml.example"
+# Jinja's compiled templates, shared with lostops salt-ssh (etc/salt/master cachedir: .salt/cache).
+JINJA_BYTECODE = REPO_ROOT / ".salt" / "cache" / "jinja_bytecode"
 
 UBUNTU_NOBLE = {
     "os": "Ubuntu",
@@ -139,6 +141,8 @@ _WORKER = (
     + r"""
 import copy, fnmatch, json, sys, traceback
 import salt.client, salt.config, salt.utils.dictupdate
+from lostops.saltssh import install_jinja_bytecode_cache
+install_jinja_bytecode_cache(sys.argv[3])  # each template compiled once for all renders (lostops/saltssh.py)
 opts = salt.config.minion_config(sys.argv[1] + "/minion")
 opts["id"] = sys.argv[2]
 opts["file_client"] = "local"
@@ -240,7 +244,7 @@ class _Worker:
         _minion_config(self.work, inventory, grains)
         self.log = (self.work / "worker.log").open("w+b")
         self.child = JsonLineChild(
-            [salt_python(), "-c", _WORKER, str(self.work), host],
+            [salt_python(), "-c", _WORKER, str(self.work), host, str(JINJA_BYTECODE)],
             cwd=REPO_ROOT,
             env=render_env(inventory),
             stderr=self.log,

@@ -448,6 +448,36 @@ def _terminal_class():
     return PromptTerminal
 
 
+# What an Environment compiles a template with, besides its source: Jinja keys its bytecode cache by
+# name and source only, while Salt sets these per environment (jinja_env, jinja_sls_env, a template's
+# "#jinja2:" header), so the same import could be compiled under other options elsewhere.
+_COMPILE_OPTIONS = (
+    "block_start_string", "block_end_string", "variable_start_string", "variable_end_string",
+    "comment_start_string", "comment_end_string", "line_statement_prefix", "line_comment_prefix",
+    "trim_blocks", "lstrip_blocks", "newline_sequence", "keep_trailing_newline", "optimized", "autoescape",
+    "finalize", "is_async",
+)  # fmt: skip
+
+
+def _option_text(value) -> str:
+    # a callable (finalize, autoescape) by its name: its repr holds an address that changes per process
+    return f"{value.__module__}.{value.__qualname__}" if callable(value) else repr(value)
+
+
+def _bytecode_cache_class():
+    import jinja2
+
+    class OptionsKeyedBytecodeCache(jinja2.FileSystemBytecodeCache):
+        """Jinja's file cache, keyed also by the environment's compile options and extensions."""
+
+        def get_bucket(self, environment, name, filename, source):
+            options = [_option_text(getattr(environment, a, None)) for a in _COMPILE_OPTIONS]
+            options += sorted(environment.extensions)
+            return super().get_bucket(environment, name + "\0" + "\0".join(options), filename, source)
+
+    return OptionsKeyedBytecodeCache
+
+
 def _jinja_bytecode_environment(cache_dir: str | os.PathLike):
     """Jinja's sandbox (the class Salt's render_jinja_tmpl instantiates) with a bytecode cache in cache_dir.
 
@@ -455,8 +485,9 @@ def _jinja_bytecode_environment(cache_dir: str | os.PathLike):
     imports (salt/lib/map.jinja and the like) were parsed and compiled again for
     every SLS of every host and run: about 60 compiles per host, 0.3-0.5 s.
     Jinja's own FileSystemBytecodeCache keeps the compiled code keyed by the
-    template's name and a checksum of its source (a changed file compiles
-    again); the directory is 0700 and holds code compiled from the repository's
+    template's name, the environment's compile options (delimiters, trim and
+    lstrip, extensions, ...) and a checksum of its source (a changed file or
+    other options compile again); the directory is 0700 and holds code compiled from the repository's
     templates, never a rendered value.
     """
     import jinja2
@@ -465,7 +496,7 @@ def _jinja_bytecode_environment(cache_dir: str | os.PathLike):
     path = Path(cache_dir)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.chmod(0o700)
-    bytecode_cache = jinja2.FileSystemBytecodeCache(str(path))
+    bytecode_cache = _bytecode_cache_class()(str(path))
     base = getattr(jinja2.sandbox.SandboxedEnvironment, "_lostops_base", jinja2.sandbox.SandboxedEnvironment)
 
     class CachedSandboxedEnvironment(base):
@@ -478,13 +509,22 @@ def _jinja_bytecode_environment(cache_dir: str | os.PathLike):
     return CachedSandboxedEnvironment
 
 
+def install_jinja_bytecode_cache(directory: str | os.PathLike) -> None:
+    """In this process only: Salt's Jinja renders compile each template once, cached in directory.
+
+    Also used by lostops.render's Salt processes (the unit tier's and `make render`'s renders).
+    """
+    import jinja2.sandbox
+
+    jinja2.sandbox.SandboxedEnvironment = _jinja_bytecode_environment(directory)
+
+
 def install_speedups(cachedir: str | os.PathLike) -> None:
     """In this process only: Salt's ssh Terminal and Jinja sandbox get the classes above."""
-    import jinja2.sandbox
     import salt.utils.vt
 
     salt.utils.vt.Terminal = _terminal_class()
-    jinja2.sandbox.SandboxedEnvironment = _jinja_bytecode_environment(Path(cachedir) / JINJA_BYTECODE_DIR)
+    install_jinja_bytecode_cache(Path(cachedir) / JINJA_BYTECODE_DIR)
 
 
 def _terminate(signum, _frame):

@@ -151,3 +151,23 @@ def test_an_existing_bytecode_directory_is_made_private(tmp_path, mode):
     os.chmod(cache, mode)
     saltssh._jinja_bytecode_environment(cache)
     assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+
+
+def test_an_import_compiled_under_other_options_is_not_reused(tmp_path):
+    # Salt sets options per environment (jinja_env, jinja_sls_env, a "#jinja2:" header); Jinja's own
+    # key is the name and the source only.
+    src = tmp_path / "salt"
+    src.mkdir()
+    (src / "lib.jinja").write_text("{% macro items() %}\n{% for i in [1, 2] %}\n{{ i }}\n{% endfor %}\n{% endmacro %}")
+    (src / "top.sls").write_text("{% from 'lib.jinja' import items %}{{ items() }}")
+    env_class = saltssh._jinja_bytecode_environment(tmp_path / "cache")
+
+    def render(**options) -> str:
+        return env_class(loader=jinja2.FileSystemLoader(str(src)), **options).get_template("top.sls").render()
+
+    plain, trimmed = render(), render(trim_blocks=True)
+    assert (plain, trimmed) == (jinja2.Environment(loader=jinja2.FileSystemLoader(str(src))).get_template(
+        "top.sls").render(), "1\n2\n")  # fmt: skip
+    assert plain != trimmed and render() == plain and render(trim_blocks=True) == trimmed
+    assert len(list((tmp_path / "cache").iterdir())) == 4  # two options sets x two templates
+    assert saltssh._option_text(print) == "builtins.print"  # a callable by name, not its address
