@@ -68,7 +68,7 @@ def test_a_finished_command_is_closed_without_salts_sleeps_and_keeps_its_exit_st
 
 
 def test_a_child_that_closed_its_streams_is_waited_for_not_signalled():
-    term = _term(saltssh._terminal_class(), "exec >/dev/null 2>&1; sleep 0.3; exit 5")
+    term = _term(saltssh._terminal_class(), "exec >/dev/null 2>&1; sleep 0.1; exit 5")
     _read_all(term)
     term.close(terminate=True, kill=True)
     assert term.exitstatus == 5 and term.signalstatus is None
@@ -85,7 +85,7 @@ def test_a_child_still_writing_goes_through_salts_close_and_is_stopped():
 
 
 def test_a_large_return_arrives_in_fewer_reads():
-    size = 60_000  # a host's state return is 40-60 KB; a pty hands over at most about 4 KB per read
+    size = 24_000  # a host's state return is 40-60 KB; a pty hands over at most about 4 KB per read
 
     def reads(cls) -> int:
         term = _term(cls, f"head -c {size} /dev/zero | tr '\\0' x")
