@@ -92,7 +92,8 @@ Two of Salt's classes are replaced in this process only
 - Salt renders every SLS and template with a new Jinja environment, so the
   formulas' shared imports were compiled again each time; the environment
   here has Jinja's own bytecode cache in ``<cachedir>/jinja_bytecode``
-  (0700), keyed by each template's name and a checksum of its source.
+  (0700), keyed by each template's name, the environment's compile options
+  and a checksum of its source.
 
 tests/unit/test_salt_ssh_speedups.py runs both with real processes and
 templates and checks that Salt still builds them by name.
@@ -413,6 +414,11 @@ RECV_BYTES = 65536
 JINJA_BYTECODE_DIR = "jinja_bytecode"
 
 
+def _salts_own(cls):
+    """The class Salt or Jinja defines, also after install_speedups() replaced it (nothing stacks)."""
+    return getattr(cls, "_lostops_base", cls)
+
+
 def _terminal_class():
     """Salt's Terminal (salt/utils/vt.py) with two waits taken out, nothing else changed.
 
@@ -426,7 +432,7 @@ def _terminal_class():
     """
     import salt.utils.vt
 
-    base = getattr(salt.utils.vt.Terminal, "_lostops_base", salt.utils.vt.Terminal)
+    base = _salts_own(salt.utils.vt.Terminal)
 
     class PromptTerminal(base):
         _lostops_base = base
@@ -487,8 +493,8 @@ def _jinja_bytecode_environment(cache_dir: str | os.PathLike):
     Jinja's own FileSystemBytecodeCache keeps the compiled code keyed by the
     template's name, the environment's compile options (delimiters, trim and
     lstrip, extensions, ...) and a checksum of its source (a changed file or
-    other options compile again); the directory is 0700 and holds code compiled from the repository's
-    templates, never a rendered value.
+    other options compile again); the directory is 0700 and holds code
+    compiled from the repository's templates, never a rendered value.
     """
     import jinja2
     import jinja2.sandbox
@@ -497,7 +503,7 @@ def _jinja_bytecode_environment(cache_dir: str | os.PathLike):
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.chmod(0o700)
     bytecode_cache = _bytecode_cache_class()(str(path))
-    base = getattr(jinja2.sandbox.SandboxedEnvironment, "_lostops_base", jinja2.sandbox.SandboxedEnvironment)
+    base = _salts_own(jinja2.sandbox.SandboxedEnvironment)
 
     class CachedSandboxedEnvironment(base):
         _lostops_base = base

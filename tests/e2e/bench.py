@@ -119,20 +119,16 @@ def main(after=None) -> int:
         )
         one, one_hits, one_nocache = {}, {}, {}
         for h in labenv.HOSTS:
-            profile.close_masters(env)
-            cached = profile.opts_cache_times([h])
-            run = saltrun.salt_ssh(h, "state.apply", env=env, timeout=600)
-            one_hits[h] = profile.cache_hits(cached, profile.opts_cache_times([h]))
-            one[h] = run.seconds
-            changes += len(run.changed(h))
-            if run.rc != 0:
-                rc = 1
-            profile.close_masters(env)
-            run = saltrun.salt_ssh(h, "state.apply", env=nocache(env), timeout=600)
-            one_nocache[h] = run.seconds
-            changes += len(run.changed(h))
-            if run.rc != 0:
-                rc = 1
+            for took, run_env in ((one, env), (one_nocache, nocache(env))):
+                profile.close_masters(env)
+                cached = profile.opts_cache_times([h])
+                run = saltrun.salt_ssh(h, "state.apply", env=run_env, timeout=600)
+                if took is one:
+                    one_hits[h] = profile.cache_hits(cached, profile.opts_cache_times([h]))
+                took[h] = run.seconds
+                changes += len(run.changed(h))
+                if run.rc != 0:
+                    rc = 1
         one_met = rc == 0 and max(one.values()) <= REAPPLY_ONE_TARGET_S
         rows.append(
             (

@@ -49,13 +49,18 @@ PLOT = REPO / "docs" / "scale.png"
 PLOT_PYTHON = REPO / ".venv-plot" / "bin" / "python"
 
 
+def _utc(seconds: float) -> str:
+    """When a size was measured, as each row of the section says it."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
+
+
 def measure(hosts: int) -> dict:
     """One size, in this process (LOSTOPS_LAB_INVENTORY already selects the generated inventory)."""
     from tests.e2e import labenv, labsecrets, probes, profile, saltrun
     from tests.lab import labctl, saltmaster
 
     lab = labctl.Lab()
-    res: dict = {"hosts": hosts, "ok": False, "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    res: dict = {"hosts": hosts, "ok": False, "measured_at": _utc(time.time())}
     try:
         if lab.is_up():
             lab.down()
@@ -156,7 +161,7 @@ def kept_results(sizes: list[int]) -> list[dict]:
     """
     try:
         old = json.loads(RESULTS.read_text())
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(RESULTS.stat().st_mtime))
+        stamp = _utc(RESULTS.stat().st_mtime)
     except (OSError, ValueError):
         return []
     kept = [r for r in old if isinstance(r, dict) and r.get("hosts") not in sizes]
